@@ -1,0 +1,31 @@
+import { check, type CheckResult } from "../compile/check.js";
+import type { Override } from "../compile/elaborate.js";
+import { parseOverride } from "../compile/overrides.js";
+import type { Diagnostic } from "../diagnostics/diagnostic.js";
+import { renderText, sortDiagnostics, toJson } from "../diagnostics/render.js";
+import { defaultRegistry } from "../stages/index.js";
+import { diskHost, expandPaths } from "./host.js";
+import { summaryLine, useColor } from "./main.js";
+
+/** Check files from disk with `--set` overrides applied; override syntax errors come back as diagnostics. */
+export function compileFiles(paths: readonly string[], sets: readonly string[] = []): CheckResult {
+  const overrides: Override[] = [];
+  const extra: Diagnostic[] = [];
+  for (const s of sets) {
+    const r = parseOverride(s);
+    if (r.override) overrides.push(r.override);
+    extra.push(...r.diagnostics);
+  }
+  const result = check(expandPaths(paths), diskHost(), defaultRegistry(), { overrides });
+  return { ...result, diagnostics: [...extra, ...result.diagnostics] };
+}
+
+export function printDiagnostics(ds: readonly Diagnostic[], json: boolean): void {
+  const sorted = sortDiagnostics(ds);
+  if (json) return;
+  const color = useColor(process.stderr);
+  for (const d of sorted) process.stderr.write(renderText(d, color) + "\n\n");
+  if (sorted.length > 0) process.stderr.write(summaryLine(sorted) + "\n");
+}
+
+export const diagnosticsJson = (ds: readonly Diagnostic[]) => sortDiagnostics(ds).map(toJson);

@@ -1,0 +1,75 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { Diagnostic } from "../diagnostics/diagnostic.js";
+import { InputError, UsageError } from "./host.js";
+
+/** A verb: parses its own options, does its work, and returns the exit code. */
+export type Verb = (args: string[]) => Promise<number> | number;
+
+const verbs: Record<string, { summary: string; load: () => Promise<Verb> }> = {
+  check: { summary: "parse, resolve and type-check recipes", load: async () => (await import("./check.js")).checkVerb },
+  fmt: { summary: "format recipes canonically (--check, --diff)", load: async () => (await import("./fmt.js")).fmtVerb },
+  graph: { summary: "print the typed DAG (--format dot|mermaid|json)", load: async () => (await import("./graph.js")).graphVerb },
+  diff: { summary: "explain what changed between two recipes", load: async () => (await import("./diff.js")).diffVerb },
+};
+
+const usage = `usage: itp <command> [options]
+
+commands:
+${Object.entries(verbs)
+  .map(([k, v]) => `  ${k.padEnd(8)} ${v.summary}`)
+  .join("\n")}
+
+Every command takes --json for machine-readable output. Exit codes: 0 success, 1 errors in the input, 2 usage.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === "help" || verb === "--help" || verb === "-h") {
+    process.stdout.write(usage + "\n");
+    return verb === undefined ? 2 : 0;
+  }
+  if (verb === "--version" || verb === "-V") {
+    process.stdout.write(`itp ${process.env["ITP_VERSION"] ?? "0.1.0"}\n`);
+    return 0;
+  }
+  const v = verbs[verb];
+  if (!v) {
+    process.stderr.write(`itp: unknown command '${verb}'\n\n${usage}\n`);
+    return 2;
+  }
+  try {
+    return await (await v.load())(rest);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`itp ${verb}: ${(e as Error).message}\nrun 'itp ${verb} --help' for its options\n`);
+      return 2;
+    }
+    if (e instanceof InputError) {
+      process.stderr.write(`itp ${verb}: error: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** parseArgs with our conventions: unknown options are usage errors; `--help` prints the verb's help. */
+export function parseVerbArgs<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T, help: string) {
+  const parsed = parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+  if ((parsed.values as { help?: boolean }).help) {
+    process.stdout.write(help.trim() + "\n");
+    return undefined;
+  }
+  return parsed;
+}
+
+export function useColor(stream: NodeJS.WriteStream): boolean {
+  return stream.isTTY === true && !process.env["NO_COLOR"];
+}
+
+export function summaryLine(ds: readonly Diagnostic[]): string {
+  const e = ds.filter((d) => d.severity === "error").length;
+  const w = ds.length - e;
+  const parts = [];
+  if (e) parts.push(`${e} error${e === 1 ? "" : "s"}`);
+  if (w) parts.push(`${w} warning${w === 1 ? "" : "s"}`);
+  return parts.join(", ");
+}

@@ -1,0 +1,62 @@
+import type { Diagnostic } from "../diagnostics/diagnostic.js";
+import { hasErrors } from "../diagnostics/diagnostic.js";
+import type { Registry } from "../stages/registry.js";
+import { Elaborator, type Override } from "./elaborate.js";
+import type { IrProgram } from "./ir.js";
+import { loadModules, type Host, type ModuleGraph } from "./modules.js";
+
+export interface CheckedFile {
+  readonly path: string;
+  /** Present when the file has no errors. */
+  readonly program?: IrProgram;
+}
+
+export interface CheckResult {
+  readonly files: CheckedFile[];
+  readonly diagnostics: Diagnostic[];
+  readonly modules: ModuleGraph;
+}
+
+export interface CheckOptions {
+  readonly overrides?: readonly Override[];
+  /** In-memory sources that take precedence over the host's files (tests, editors). */
+  readonly sources?: ReadonlyMap<string, string>;
+}
+
+/**
+ * Parse, resolve and type-check each entry file (with everything it imports) into a stage program.
+ * Each entry is elaborated on its own; modules shared between entries are parsed once.
+ */
+export function check(entries: readonly string[], host: Host, registry: Registry, opts: CheckOptions = {}): CheckResult {
+  const modules = loadModules(entries, host, opts.sources);
+  const diagnostics: Diagnostic[] = [...modules.diagnostics];
+  const files: CheckedFile[] = [];
+  for (const entry of modules.modules.values()) {
+    if (!entries.some((e) => normalizeEq(e, entry.path))) continue;
+    const ds: Diagnostic[] = [];
+    const el = new Elaborator(modules, registry, ds, opts.overrides ?? []);
+    el.entryPath = entry.path;
+    el.elaborateModule(entry, "");
+    el.reportUnused(entry);
+    el.reportUnmatchedOverrides();
+    diagnostics.push(...ds);
+    const fileHasErrors = hasErrors(ds) || hasErrors(modules.diagnostics.filter((d) => d.range?.file.path === entry.path));
+    files.push(fileHasErrors ? { path: entry.path } : { path: entry.path, program: { entry: entry.path, stages: el.stages } });
+  }
+  return { files, diagnostics: dedupe(diagnostics), modules };
+}
+
+function normalizeEq(a: string, b: string): boolean {
+  return a === b || a.replace(/^\.\//, "") === b;
+}
+
+/** The same problem in a shared module, reached from several entries, is reported once. */
+function dedupe(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return ds.filter((d) => {
+    const k = `${d.range?.file.path}\0${d.range?.start}\0${d.range?.end}\0${d.code}\0${d.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

@@ -1,0 +1,38 @@
+/** Levenshtein distance, bounded: returns max+1 as soon as the distance is known to exceed max. */
+export function editDistance(a: string, b: string, max = Infinity): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur.push(v);
+      if (v < rowMin) rowMin = v;
+    }
+    if (rowMin > max) return max + 1;
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The closest candidate to `name`, if close enough to be a likely typo. */
+export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  const max = Math.max(1, Math.floor(name.length / 3));
+  let best: string | undefined;
+  let bestD = max + 1;
+  const lower = name.toLowerCase();
+  for (const c of candidates) {
+    const d = c.toLowerCase() === lower ? 0 : editDistance(lower, c.toLowerCase(), max);
+    if (d < bestD || (d === bestD && best !== undefined && c < best)) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return bestD <= max ? best : undefined;
+}
+
+export const hintDidYouMean = (name: string, candidates: Iterable<string>): string | undefined => {
+  const s = didYouMean(name, candidates);
+  return s === undefined ? undefined : `did you mean \`${s}\`?`;
+};

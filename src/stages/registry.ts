@@ -1,0 +1,111 @@
+import type { z } from "zod";
+
+/**
+ * What a stage kind is: its signature (typed inputs and output), its parameters (a zod object schema), and its
+ * documentation. The runtime issues add the implementation to the same entry.
+ *
+ * Types are written as strings in the recipe type language: `Dataset<T>` (T a type variable, bound by the inputs),
+ * `Dataset<Instruction>`, `Dataset<Chat | Instruction>`, `Model`, `Report`, `Template`.
+ */
+export interface StageKind {
+  readonly name: string;
+  readonly category: StageCategory;
+  readonly doc: string;
+  /** Positional inputs, in order. The last may be variadic (e.g. `concat`). */
+  readonly inputs: readonly InputSpec[];
+  readonly output: string;
+  /** Parameters: `name = value` in the block or `name: value` in the call's parentheses. */
+  readonly params: z.ZodObject;
+  /**
+   * For stages that take components (`mix`): entries written `stage : rule` in the block. Each component is an
+   * input of the given type, with a rule value validated by `rule`.
+   */
+  readonly components?: { readonly type: string; readonly rule: z.ZodType; readonly doc: string };
+  /** Bumped when the implementation changes what it produces; part of every cache key. */
+  readonly version: string;
+}
+
+export interface InputSpec {
+  readonly name: string;
+  readonly type: string;
+  readonly doc: string;
+  readonly variadic?: boolean;
+  readonly optional?: boolean;
+}
+
+export type StageCategory =
+  | "source"
+  | "convert"
+  | "template"
+  | "transform"
+  | "filter"
+  | "dedup"
+  | "mix"
+  | "model"
+  | "generate"
+  | "train"
+  | "eval"
+  | "export";
+
+/**
+ * A value function builds a parameter value, not a stage: `take(50_000)`, `fraction(0.1)`, `mmlu(shots: 5)`.
+ * The result is `{ fn: name, ...params }`, accepted by parameters marked `value(category)`.
+ */
+export interface ValueFunction {
+  readonly name: string;
+  readonly category: string;
+  readonly doc: string;
+  /** Names given to positional arguments, in order: `take(50_000)` is `take(n: 50_000)`. */
+  readonly positional: readonly string[];
+  readonly params: z.ZodObject;
+  /** Usable as a bare name without parentheses (`all`). */
+  readonly constant?: boolean;
+}
+
+export class Registry {
+  private readonly stages = new Map<string, StageKind>();
+  private readonly values = new Map<string, ValueFunction>();
+
+  // A name may be both a stage kind and a value function (`take(data, n)` the stage, `take(n)` the mix rule):
+  // the checker picks by context, a value where a parameter expects one.
+  addStage(k: StageKind): this {
+    if (this.stages.has(k.name)) throw new Error(`duplicate stage kind ${k.name}`);
+    this.stages.set(k.name, k);
+    return this;
+  }
+
+  addValue(v: ValueFunction): this {
+    if (this.values.has(v.name)) throw new Error(`duplicate value function ${v.name}`);
+    this.values.set(v.name, v);
+    return this;
+  }
+
+  stage(name: string): StageKind | undefined {
+    return this.stages.get(name);
+  }
+
+  value(name: string): ValueFunction | undefined {
+    return this.values.get(name);
+  }
+
+  stageNames(): IterableIterator<string> {
+    return this.stages.keys();
+  }
+
+  valueNames(): IterableIterator<string> {
+    return this.values.keys();
+  }
+
+  allStages(): IterableIterator<StageKind> {
+    return this.stages.values();
+  }
+
+  allValues(): IterableIterator<ValueFunction> {
+    return this.values.values();
+  }
+
+  /** Converters: single-input `convert` stages, keyed by the record types they map between. */
+  convertersFrom(recordName: string): StageKind[] {
+    return [...this.stages.values()].filter((s) => s.category === "convert" && s.inputs[0]?.type === `Dataset<${recordName}>`);
+  }
+}

@@ -1,0 +1,139 @@
+import type { SourceFile } from "../diagnostics/source.js";
+import type { StageKeyword } from "./lexer.js";
+
+/** Every node carries its source span as offsets into its module's file. */
+export interface Span {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface Name extends Span {
+  readonly text: string;
+}
+
+export interface Comment extends Span {
+  readonly text: string;
+  readonly doc: boolean;
+}
+
+export interface Module {
+  readonly file: SourceFile;
+  readonly imports: Import[];
+  readonly decls: Decl[];
+  readonly comments: Comment[];
+}
+
+export interface Import extends Span {
+  readonly type: "Import";
+  /** `std/alpaca` (std: true) or a relative path string. */
+  readonly path: string;
+  readonly std: boolean;
+  readonly pathSpan: Span;
+  readonly names: { name: Name; alias?: Name }[];
+}
+
+export type Decl = TypeDecl | RecipeDecl | StageDecl;
+
+export interface TypeDecl extends Span {
+  readonly type: "TypeDecl";
+  readonly name: Name;
+  readonly fields: FieldDecl[];
+  readonly doc?: string;
+}
+
+export interface FieldDecl extends Span {
+  readonly name: Name;
+  readonly optional: boolean;
+  readonly fieldType: TypeExpr;
+}
+
+export interface TypeExpr extends Span {
+  readonly name: Name;
+  readonly args: TypeExpr[];
+}
+
+export interface RecipeDecl extends Span {
+  readonly type: "RecipeDecl";
+  readonly name: Name;
+  readonly params: RecipeParam[];
+  readonly returns?: TypeExpr;
+  readonly stages: StageDecl[];
+  readonly output?: Name;
+  readonly doc?: string;
+}
+
+export interface RecipeParam extends Span {
+  readonly name: Name;
+  readonly paramType: TypeExpr;
+  readonly default?: Expr;
+}
+
+export interface StageDecl extends Span {
+  readonly type: "StageDecl";
+  readonly keyword: StageKeyword;
+  readonly keywordSpan: Span;
+  readonly name: Name;
+  readonly annotation?: TypeExpr;
+  readonly value: Expr;
+  readonly doc?: string;
+}
+
+export type Expr = Pipeline | Call | Reference | Literal | ListExpr | RecordExpr;
+
+export interface Pipeline extends Span {
+  readonly type: "Pipeline";
+  readonly head: Expr;
+  readonly steps: Call[];
+}
+
+export interface Call extends Span {
+  readonly type: "Call";
+  readonly callee: Name;
+  /** Whether the source wrote `( )`; a call may have only a block. */
+  readonly parens: boolean;
+  readonly args: Arg[];
+  readonly block?: Block;
+}
+
+export interface Arg extends Span {
+  readonly name?: Name;
+  readonly value: Expr;
+}
+
+export interface Block extends Span {
+  readonly entries: Entry[];
+}
+
+export interface Entry extends Span {
+  /** Dotted key (`a.b`) or a quoted one. */
+  readonly key: Name[];
+  readonly quoted: boolean;
+  /** `=` sets a parameter; `:` adds a component or a record field. */
+  readonly op: "=" | ":";
+  readonly value: Expr;
+}
+
+export interface Reference extends Span {
+  readonly type: "Reference";
+  readonly path: Name[];
+}
+
+export type LiteralValue = string | number | boolean | null | { duration_ms: number };
+
+export interface Literal extends Span {
+  readonly type: "Literal";
+  readonly kind: "string" | "raw" | "number" | "duration" | "bool" | "null";
+  readonly value: LiteralValue;
+  /** The text as written (numbers keep `52_000`). */
+  readonly raw: string;
+}
+
+export interface ListExpr extends Span {
+  readonly type: "List";
+  readonly items: Expr[];
+}
+
+export interface RecordExpr extends Span {
+  readonly type: "Record";
+  readonly block: Block;
+}

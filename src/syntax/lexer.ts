@@ -1,0 +1,99 @@
+import { createToken, Lexer, type TokenType } from "chevrotain";
+
+// Comments and whitespace are kept out of the parser: comments go to their own group so the formatter keeps them.
+export const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\f\v\u00a0\ufeff]+/, group: Lexer.SKIPPED });
+export const DocComment = createToken({ name: "DocComment", pattern: /\/\/\/[^\n\r]*/, group: "comments" });
+export const LineComment = createToken({ name: "LineComment", pattern: /\/\/[^\n\r]*/, group: "comments" });
+
+export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/ });
+const keyword = (name: string, word: string) =>
+  createToken({ name, pattern: new RegExp(word), longer_alt: Identifier, label: `'${word}'` });
+
+export const Import = keyword("Import", "import");
+export const As = keyword("As", "as");
+export const Type = keyword("Type", "type");
+export const Recipe = keyword("Recipe", "recipe");
+export const Output = keyword("Output", "output");
+export const True = keyword("True", "true");
+export const False = keyword("False", "false");
+export const Null = keyword("Null", "null");
+/** Stage keywords: what a declaration makes. */
+export const stageKeywords = ["model", "dataset", "generate", "filter", "mix", "train", "eval", "stage"] as const;
+export type StageKeyword = (typeof stageKeywords)[number];
+export const StageKw = createToken({
+  name: "StageKw",
+  pattern: new RegExp(`(?:${stageKeywords.join("|")})(?![A-Za-z0-9_])`),
+  label: "a stage keyword (model, dataset, generate, filter, mix, train, eval, stage)",
+});
+
+export const RawString = createToken({ name: "RawString", pattern: /"""[\s\S]*?"""/, line_breaks: true, label: "a raw string" });
+export const StringLit = createToken({ name: "StringLit", pattern: /"(?:[^"\\\n\r]|\\(?:["\\/bfnrt]|u\{[0-9A-Fa-f]{1,6}\}|u[0-9A-Fa-f]{4}))*"/, label: "a string" });
+export const Duration = createToken({ name: "Duration", pattern: /-?[0-9][0-9_]*(?:\.[0-9][0-9_]*)?(?:ms|s|m|h|d)(?![A-Za-z0-9_])/, label: "a duration" });
+export const NumberLit = createToken({ name: "NumberLit", pattern: /-?[0-9][0-9_]*(?:\.[0-9][0-9_]*)?(?:[eE][+-]?[0-9][0-9_]*)?(?![A-Za-z_])/, label: "a number" });
+
+export const Pipe = createToken({ name: "Pipe", pattern: /\|>/, label: "'|>'" });
+export const Arrow = createToken({ name: "Arrow", pattern: /->/, label: "'->'" });
+export const LBrace = createToken({ name: "LBrace", pattern: /\{/, label: "'{'" });
+export const RBrace = createToken({ name: "RBrace", pattern: /\}/, label: "'}'" });
+export const LParen = createToken({ name: "LParen", pattern: /\(/, label: "'('" });
+export const RParen = createToken({ name: "RParen", pattern: /\)/, label: "')'" });
+export const LBracket = createToken({ name: "LBracket", pattern: /\[/, label: "'['" });
+export const RBracket = createToken({ name: "RBracket", pattern: /\]/, label: "']'" });
+export const LAngle = createToken({ name: "LAngle", pattern: /</, label: "'<'" });
+export const RAngle = createToken({ name: "RAngle", pattern: />/, label: "'>'" });
+export const Comma = createToken({ name: "Comma", pattern: /,/, label: "','" });
+export const Colon = createToken({ name: "Colon", pattern: /:/, label: "':'" });
+export const Equals = createToken({ name: "Equals", pattern: /=/, label: "'='" });
+export const Dot = createToken({ name: "Dot", pattern: /\./, label: "'.'" });
+export const Slash = createToken({ name: "Slash", pattern: /\//, label: "'/'" });
+export const Question = createToken({ name: "Question", pattern: /\?/, label: "'?'" });
+
+export const allTokens: TokenType[] = [
+  WhiteSpace,
+  DocComment,
+  LineComment,
+  RawString,
+  StringLit,
+  Duration,
+  NumberLit,
+  Import,
+  As,
+  Type,
+  Recipe,
+  Output,
+  True,
+  False,
+  Null,
+  StageKw,
+  Identifier,
+  Pipe,
+  Arrow,
+  LBrace,
+  RBrace,
+  LParen,
+  RParen,
+  LBracket,
+  RBracket,
+  LAngle,
+  RAngle,
+  Comma,
+  Colon,
+  Equals,
+  Dot,
+  Slash,
+  Question,
+];
+
+export const itpLexer = new Lexer(allTokens, {
+  positionTracking: "onlyOffset",
+  ensureOptimizations: false,
+  // The default message reprints the rest of the input; ours names the character.
+  errorMessageProvider: {
+    buildUnexpectedCharactersMessage: (text, offset, length) => {
+      const ch = text.slice(offset, offset + Math.max(1, Math.min(length, 1)));
+      if (ch === '"') return "unterminated string";
+      return `unexpected character ${JSON.stringify(ch)}`;
+    },
+    buildUnableToPopLexerModeMessage: () => "internal lexer mode error",
+  },
+});

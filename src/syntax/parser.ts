@@ -1,0 +1,474 @@
+import { EmbeddedActionsParser, EOF, type IToken, type TokenType } from "chevrotain";
+import { error, type Diagnostic } from "../diagnostics/diagnostic.js";
+import { SourceFile } from "../diagnostics/source.js";
+import type * as A from "./ast.js";
+import * as T from "./lexer.js";
+import { decodeDuration, decodeNumber, decodeRawString, decodeString } from "./literals.js";
+
+const span = (start: number, end: number): A.Span => ({ start, end });
+const tokEnd = (t: IToken): number => t.startOffset + t.image.length;
+const nameOf = (t: IToken): A.Name => ({ text: t.image, start: t.startOffset, end: tokEnd(t) });
+
+/** Tokens that are keywords at the start of a declaration but ordinary names elsewhere (`model = teacher`, `field: output`). */
+const softNames: TokenType[] = [T.Identifier, T.StageKw, T.Type, T.Output, T.As, T.Recipe, T.Import];
+
+/**
+ * The recipe grammar of grammar/itp.ebnf, building the AST directly (embedded actions are faster than a CST and a
+ * visitor, which matters for Flan-scale recipes). Recovery is on: a parse returns a tree and all syntax errors.
+ */
+export class ItpParser extends EmbeddedActionsParser {
+  constructor() {
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3 });
+    this.performSelfAnalysis();
+  }
+
+  private nameTok = this.RULE("name", (): IToken => {
+    return this.OR(softNames.map((tt) => ({ ALT: () => this.CONSUME(tt) })));
+  });
+
+  program = this.RULE("program", (): { imports: A.Import[]; decls: A.Decl[] } => {
+    const imports: A.Import[] = [];
+    const decls: A.Decl[] = [];
+    this.MANY(() => {
+      this.OR([
+        { ALT: () => push(imports, this.SUBRULE(this.importDecl)) },
+        { ALT: () => push(decls, this.SUBRULE(this.typeDecl)) },
+        { ALT: () => push(decls, this.SUBRULE(this.recipeDecl)) },
+        { ALT: () => push(decls, this.SUBRULE(this.stageDecl)) },
+      ]);
+    });
+    return { imports, decls };
+  });
+
+  private importDecl = this.RULE("importDecl", (): A.Import => {
+    const kw = this.CONSUME(T.Import);
+    let path = "";
+    let std = false;
+    let pathStart = 0;
+    let pathEnd = 0;
+    this.OR([
+      {
+        ALT: () => {
+          const s = this.CONSUME(T.StringLit);
+          this.ACTION(() => {
+            path = decodeString(s.image);
+            pathStart = s.startOffset;
+            pathEnd = tokEnd(s);
+          });
+        },
+      },
+      {
+        ALT: () => {
+          const first = this.SUBRULE(this.nameTok);
+          const parts: IToken[] = [first];
+          this.MANY(() => {
+            this.CONSUME(T.Slash);
+            parts.push(this.SUBRULE2(this.nameTok));
+          });
+          this.ACTION(() => {
+            std = true;
+            path = parts.map((p) => p.image).join("/");
+            pathStart = first.startOffset;
+            pathEnd = tokEnd(parts[parts.length - 1]!);
+          });
+        },
+      },
+    ]);
+    const names: { name: A.Name; alias?: A.Name }[] = [];
+    this.CONSUME(T.LBrace);
+    this.MANY_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        const n = this.SUBRULE3(this.nameTok);
+        let alias: IToken | undefined;
+        this.OPTION(() => {
+          this.CONSUME(T.As);
+          alias = this.SUBRULE4(this.nameTok);
+        });
+        this.ACTION(() => names.push({ name: nameOf(n), ...(alias ? { alias: nameOf(alias) } : {}) }));
+      },
+    });
+    this.OPTION2(() => this.CONSUME2(T.Comma));
+    const close = this.CONSUME(T.RBrace);
+    return this.ACTION(() => ({
+      type: "Import" as const,
+      path,
+      std,
+      pathSpan: span(pathStart, pathEnd),
+      names,
+      ...span(kw.startOffset, tokEnd(close)),
+    }));
+  });
+
+  private typeExpr = this.RULE("typeExpr", (): A.TypeExpr => {
+    const n = this.SUBRULE(this.nameTok);
+    const args: A.TypeExpr[] = [];
+    let end = 0;
+    this.OPTION(() => {
+      this.CONSUME(T.LAngle);
+      this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => push(args, this.SUBRULE(this.typeExpr)) });
+      const close = this.CONSUME(T.RAngle);
+      this.ACTION(() => (end = tokEnd(close)));
+    });
+    return this.ACTION(() => ({ name: nameOf(n), args, ...span(n.startOffset, end || tokEnd(n)) }));
+  });
+
+  private typeDecl = this.RULE("typeDecl", (): A.TypeDecl => {
+    const kw = this.CONSUME(T.Type);
+    const n = this.SUBRULE(this.nameTok);
+    this.CONSUME(T.Equals);
+    this.CONSUME(T.LBrace);
+    const fields: A.FieldDecl[] = [];
+    this.MANY(() => {
+      const f = this.SUBRULE2(this.nameTok);
+      let optional = false;
+      this.OPTION(() => {
+        this.CONSUME(T.Question);
+        optional = true;
+      });
+      this.CONSUME(T.Colon);
+      const t = this.SUBRULE(this.typeExpr);
+      this.OPTION2(() => this.CONSUME(T.Comma));
+      this.ACTION(() => fields.push({ name: nameOf(f), optional, fieldType: t, ...span(f.startOffset, t.end) }));
+    });
+    const close = this.CONSUME(T.RBrace);
+    return this.ACTION(() => ({ type: "TypeDecl" as const, name: nameOf(n), fields, ...span(kw.startOffset, tokEnd(close)) }));
+  });
+
+  private recipeDecl = this.RULE("recipeDecl", (): A.RecipeDecl => {
+    const kw = this.CONSUME(T.Recipe);
+    const n = this.SUBRULE(this.nameTok);
+    const params: A.RecipeParam[] = [];
+    this.CONSUME(T.LParen);
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => push(params, this.SUBRULE(this.recipeParam)) });
+    this.OPTION(() => this.CONSUME2(T.Comma));
+    this.CONSUME(T.RParen);
+    let returns: A.TypeExpr | undefined;
+    this.OPTION2(() => {
+      this.CONSUME(T.Arrow);
+      returns = this.SUBRULE(this.typeExpr);
+    });
+    this.CONSUME(T.LBrace);
+    const stages: A.StageDecl[] = [];
+    this.MANY(() => push(stages, this.SUBRULE(this.stageDecl)));
+    let output: A.Name | undefined;
+    this.OPTION3(() => {
+      this.CONSUME(T.Output);
+      const o = this.SUBRULE2(this.nameTok);
+      this.ACTION(() => (output = nameOf(o)));
+    });
+    const close = this.CONSUME(T.RBrace);
+    return this.ACTION(() => ({
+      type: "RecipeDecl" as const,
+      name: nameOf(n),
+      params,
+      ...(returns ? { returns } : {}),
+      stages,
+      ...(output ? { output } : {}),
+      ...span(kw.startOffset, tokEnd(close)),
+    }));
+  });
+
+  private recipeParam = this.RULE("recipeParam", (): A.RecipeParam => {
+    const n = this.SUBRULE(this.nameTok);
+    this.CONSUME(T.Colon);
+    const t = this.SUBRULE(this.typeExpr);
+    let def: A.Expr | undefined;
+    this.OPTION(() => {
+      this.CONSUME(T.Equals);
+      def = this.SUBRULE(this.expr);
+    });
+    return this.ACTION(() => ({ name: nameOf(n), paramType: t, ...(def ? { default: def } : {}), ...span(n.startOffset, def?.end ?? t.end) }));
+  });
+
+  private stageDecl = this.RULE("stageDecl", (): A.StageDecl => {
+    const kw = this.CONSUME(T.StageKw);
+    const n = this.SUBRULE(this.nameTok);
+    let annotation: A.TypeExpr | undefined;
+    this.OPTION(() => {
+      this.CONSUME(T.Colon);
+      annotation = this.SUBRULE(this.typeExpr);
+    });
+    this.CONSUME(T.Equals);
+    const value = this.SUBRULE(this.expr);
+    return this.ACTION(() => ({
+      type: "StageDecl" as const,
+      keyword: kw.image as T.StageKeyword,
+      keywordSpan: span(kw.startOffset, tokEnd(kw)),
+      name: nameOf(n),
+      ...(annotation ? { annotation } : {}),
+      value,
+      ...span(kw.startOffset, value?.end ?? tokEnd(n)),
+    }));
+  });
+
+  expr = this.RULE("expr", (): A.Expr => {
+    const head = this.SUBRULE(this.primary);
+    const steps: A.Call[] = [];
+    this.MANY(() => {
+      this.CONSUME(T.Pipe);
+      push(steps, this.SUBRULE(this.call));
+    });
+    return this.ACTION(() =>
+      steps.length === 0 || !head ? head : { type: "Pipeline" as const, head, steps, ...span(head.start, steps[steps.length - 1]!.end) },
+    );
+  });
+
+  private primary = this.RULE("primary", (): A.Expr => {
+    return this.OR([
+      { GATE: () => this.LA(2).tokenType === T.LParen || this.LA(2).tokenType === T.LBrace, ALT: () => this.SUBRULE(this.call) },
+      { ALT: () => this.SUBRULE(this.reference) },
+      { ALT: () => this.SUBRULE(this.literal) },
+      { ALT: () => this.SUBRULE(this.list) },
+      { ALT: () => this.SUBRULE(this.record) },
+    ]);
+  });
+
+  private call = this.RULE("call", (): A.Call => {
+    const n = this.SUBRULE(this.nameTok);
+    const args: A.Arg[] = [];
+    let parens = false;
+    let end = 0;
+    let block: A.Block | undefined;
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.MANY_SEP({ SEP: T.Comma, DEF: () => push(args, this.SUBRULE(this.arg)) });
+          this.OPTION(() => this.CONSUME(T.Comma));
+          const close = this.CONSUME(T.RParen);
+          this.OPTION2(() => (block = this.SUBRULE(this.block)));
+          this.ACTION(() => {
+            parens = true;
+            end = block?.end ?? tokEnd(close);
+          });
+        },
+      },
+      {
+        ALT: () => {
+          block = this.SUBRULE2(this.block);
+          this.ACTION(() => (end = block?.end ?? tokEnd(n)));
+        },
+      },
+    ]);
+    return this.ACTION(() => ({ type: "Call" as const, callee: nameOf(n), parens, args, ...(block ? { block } : {}), ...span(n.startOffset, end || tokEnd(n)) }));
+  });
+
+  private arg = this.RULE("arg", (): A.Arg => {
+    let name: IToken | undefined;
+    this.OPTION({
+      GATE: () => this.LA(2).tokenType === T.Colon,
+      DEF: () => {
+        name = this.SUBRULE(this.nameTok);
+        this.CONSUME(T.Colon);
+      },
+    });
+    const value = this.SUBRULE(this.expr);
+    return this.ACTION(() => ({ ...(name ? { name: nameOf(name) } : {}), value, ...span(name?.startOffset ?? value?.start ?? 0, value?.end ?? 0) }));
+  });
+
+  private block = this.RULE("block", (): A.Block => {
+    const open = this.CONSUME(T.LBrace);
+    const entries: A.Entry[] = [];
+    this.MANY(() => {
+      push(entries, this.SUBRULE(this.entry));
+      this.OPTION(() => this.CONSUME(T.Comma));
+    });
+    const close = this.CONSUME(T.RBrace);
+    return this.ACTION(() => ({ entries, ...span(open.startOffset, tokEnd(close)) }));
+  });
+
+  private entry = this.RULE("entry", (): A.Entry => {
+    const key: A.Name[] = [];
+    let quoted = false;
+    let start = 0;
+    this.OR([
+      {
+        ALT: () => {
+          const s = this.CONSUME(T.StringLit);
+          this.ACTION(() => {
+            quoted = true;
+            start = s.startOffset;
+            key.push({ text: decodeString(s.image), start: s.startOffset, end: tokEnd(s) });
+          });
+        },
+      },
+      {
+        ALT: () => {
+          const first = this.SUBRULE(this.nameTok);
+          this.ACTION(() => {
+            start = first.startOffset;
+            key.push(nameOf(first));
+          });
+          this.MANY(() => {
+            this.CONSUME(T.Dot);
+            const p = this.SUBRULE2(this.nameTok);
+            this.ACTION(() => key.push(nameOf(p)));
+          });
+        },
+      },
+    ]);
+    const op = this.OR2([{ ALT: () => this.CONSUME(T.Equals) }, { ALT: () => this.CONSUME(T.Colon) }]);
+    const value = this.SUBRULE(this.expr);
+    return this.ACTION(() => ({ key, quoted, op: op.image as "=" | ":", value, ...span(start, value?.end ?? tokEnd(op)) }));
+  });
+
+  private reference = this.RULE("reference", (): A.Reference => {
+    const path: A.Name[] = [];
+    const first = this.SUBRULE(this.nameTok);
+    this.ACTION(() => path.push(nameOf(first)));
+    this.MANY(() => {
+      this.CONSUME(T.Dot);
+      const p = this.SUBRULE2(this.nameTok);
+      this.ACTION(() => path.push(nameOf(p)));
+    });
+    return this.ACTION(() => ({ type: "Reference" as const, path, ...span(path[0]!.start, path[path.length - 1]!.end) }));
+  });
+
+  private literal = this.RULE("literal", (): A.Literal => {
+    return this.OR([
+      { ALT: () => lit(this.CONSUME(T.StringLit), "string", (r) => decodeString(r)) },
+      { ALT: () => lit(this.CONSUME(T.RawString), "raw", (r) => decodeRawString(r)) },
+      { ALT: () => lit(this.CONSUME(T.NumberLit), "number", (r) => decodeNumber(r)) },
+      { ALT: () => lit(this.CONSUME(T.Duration), "duration", (r) => ({ duration_ms: decodeDuration(r) })) },
+      { ALT: () => lit(this.CONSUME(T.True), "bool", () => true) },
+      { ALT: () => lit(this.CONSUME(T.False), "bool", () => false) },
+      { ALT: () => lit(this.CONSUME(T.Null), "null", () => null) },
+    ]);
+  });
+
+  private list = this.RULE("list", (): A.ListExpr => {
+    const open = this.CONSUME(T.LBracket);
+    const items: A.Expr[] = [];
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => push(items, this.SUBRULE(this.expr)) });
+    this.OPTION(() => this.CONSUME(T.Comma));
+    const close = this.CONSUME(T.RBracket);
+    return this.ACTION(() => ({ type: "List" as const, items, ...span(open.startOffset, tokEnd(close)) }));
+  });
+
+  private record = this.RULE("record", (): A.RecordExpr => {
+    const block = this.SUBRULE(this.block);
+    return this.ACTION(() => ({ type: "Record" as const, block, ...span(block.start, block.end) }));
+  });
+}
+
+function push<X>(xs: X[], x: X | undefined): void {
+  // Recovered sub-rules yield undefined; the tree keeps what parsed.
+  if (x !== undefined && x !== null) xs.push(x);
+}
+
+function lit(t: IToken, kind: A.Literal["kind"], decode: (raw: string) => A.LiteralValue): A.Literal {
+  // During grammar recording the token is a placeholder; decoding it must not throw.
+  let value: A.LiteralValue = null;
+  try {
+    value = decode(t.image);
+  } catch {
+    value = null;
+  }
+  return { type: "Literal", kind, value, raw: t.image, start: t.startOffset, end: tokEnd(t) };
+}
+
+let shared: ItpParser | undefined;
+/** One parser instance: building it (grammar analysis) is the expensive part. */
+export function parserInstance(): ItpParser {
+  return (shared ??= new ItpParser());
+}
+
+export interface ParseResult {
+  readonly module: A.Module;
+  readonly diagnostics: Diagnostic[];
+}
+
+export function parse(text: string, path: string): ParseResult {
+  const file = new SourceFile(path, text);
+  const diagnostics: Diagnostic[] = [];
+  const lexed = T.itpLexer.tokenize(text);
+  for (const e of lexed.errors) {
+    const unterminated = e.message === "unterminated string";
+    diagnostics.push(
+      error(
+        unterminated ? "E003" : "E002",
+        e.message,
+        { file, start: e.offset, end: e.offset + (unterminated ? Math.max(1, lineRest(text, e.offset)) : 1) },
+        unterminated ? 'close the string with `"` on the same line, or use a raw string `"""..."""` for several lines' : "remove the character or put it inside a string",
+      ),
+    );
+  }
+  const comments: A.Comment[] = ((lexed.groups["comments"] ?? []) as IToken[]).map((t) => ({
+    text: t.image,
+    doc: t.tokenType === T.DocComment,
+    start: t.startOffset,
+    end: tokEnd(t),
+  }));
+  const parser = parserInstance();
+  parser.input = lexed.tokens;
+  const result = parser.program() ?? { imports: [], decls: [] };
+  const seen = new Set<number>();
+  for (const e of parser.errors) {
+    const t = e.token;
+    const atEof = t.tokenType === EOF || Number.isNaN(t.startOffset);
+    const start = atEof ? text.length : t.startOffset;
+    if (seen.has(start)) continue; // recovery can report one spot twice
+    seen.add(start);
+    diagnostics.push(error("E001", syntaxMessage(e.message, t, atEof), { file, start, end: atEof ? start : tokEnd(t) }, syntaxHint(e.message)));
+  }
+  attachDocs(result.decls, comments);
+  return { module: { file, imports: result.imports, decls: result.decls, comments }, diagnostics };
+}
+
+function lineRest(text: string, offset: number): number {
+  const nl = text.indexOf("\n", offset);
+  return (nl < 0 ? text.length : nl) - offset;
+}
+
+function syntaxMessage(message: string, t: IToken, atEof: boolean): string {
+  const found = atEof ? "end of file" : `'${t.image.length > 30 ? t.image.slice(0, 30) + "…" : t.image}'`;
+  const expecting = /Expecting:? (?:token of type )?(?:-->\s*)?(.*?)(?:\s*<--)?(?: but found|$)/s.exec(message);
+  if (expecting && !/one of these possible Token sequences/.test(message)) return `expected ${expecting[1]!.trim()}, found ${found}`;
+  const alts = /one of these possible Token sequences:\s*([\s\S]*?)\s*but found/.exec(message);
+  if (alts) {
+    const options = [...alts[1]!.matchAll(/\[([^\]]*)\]/g)].map((m) => m[1]!.split(",")[0]!.trim());
+    const uniq = [...new Set(options)].slice(0, 6);
+    return `unexpected ${found}; expected ${uniq.join(" or ")}`;
+  }
+  return `unexpected ${found}`;
+}
+
+function syntaxHint(message: string): string {
+  if (/'\}'|RBrace/.test(message)) return "check that every `{` has a matching `}`";
+  if (/'\)'|RParen/.test(message)) return "check that every `(` has a matching `)`";
+  if (/'\]'|RBracket/.test(message)) return "check that every `[` has a matching `]`";
+  if (/'='/.test(message)) return "a declaration reads `<keyword> <name> = <stage>(...)`, a parameter `<name> = <value>`";
+  return "a recipe is a list of `import`, `type`, `recipe` and stage declarations (`dataset x = ...`)";
+}
+
+/** `///` comments directly before a declaration become its doc string. */
+function attachDocs(decls: A.Decl[], comments: A.Comment[]): void {
+  if (comments.length === 0) return;
+  const visit = (list: A.Decl[], from: number) => {
+    let prevEnd = from;
+    for (const d of list) {
+      const docs = comments.filter((c) => c.doc && c.start >= prevEnd && c.end <= d.start);
+      if (docs.length > 0) (d as { doc?: string }).doc = docs.map((c) => c.text.replace(/^\/\/\/ ?/, "")).join("\n");
+      if (d.type === "RecipeDecl") visit(d.stages, d.name.end);
+      prevEnd = d.end;
+    }
+  };
+  visit(decls, 0);
+}
+
+/** Parse a lone expression (a `--set` value); the whole text must be one expression. */
+export function parseExpression(text: string, path: string): { expr?: A.Expr; file: SourceFile; diagnostics: Diagnostic[] } {
+  const file = new SourceFile(path, text);
+  const lexed = T.itpLexer.tokenize(text);
+  const diagnostics: Diagnostic[] = lexed.errors.map((e) => error("E002", e.message, { file, start: e.offset, end: e.offset + 1 }));
+  const parser = parserInstance();
+  parser.input = lexed.tokens;
+  const expr = parser.expr();
+  for (const e of parser.errors) {
+    const atEof = e.token.tokenType === EOF || Number.isNaN(e.token.startOffset);
+    const start = atEof ? text.length : e.token.startOffset;
+    diagnostics.push(error("E001", syntaxMessage(e.message, e.token, atEof), { file, start, end: atEof ? start : tokEnd(e.token) }));
+  }
+  return { ...(expr && diagnostics.length === 0 ? { expr } : {}), file, diagnostics };
+}
