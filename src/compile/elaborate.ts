@@ -80,6 +80,8 @@ export class Elaborator {
   private readonly types: TypeResolver;
   private readonly overrides = new Map<string, Map<string, { expr: A.Expr; env: Env }>>();
   private readonly usedOverrides = new Set<string>();
+  /** Declarations some expression referred to (kept even when the referring stage failed to check). */
+  private readonly referenced = new Set<A.StageDecl>();
 
   constructor(
     private readonly graph: ModuleGraph,
@@ -198,12 +200,10 @@ export class Elaborator {
   /** Warn about declared source, model and template stages that nothing reads. */
   reportUnused(mod: LoadedModule): void {
     if (mod.std) return;
-    const used = new Set<string>();
-    for (const s of this.stages.values()) for (const i of s.inputs) used.add(i.from);
     for (const d of mod.ast.decls) {
-      if (d.type !== "StageDecl") continue;
+      if (d.type !== "StageDecl" || this.referenced.has(d)) continue;
       const s = this.stages.get(d.name.text);
-      if (!s || used.has(s.id)) continue;
+      if (!s) continue;
       if (s.category === "source" || s.category === "model" || s.category === "template") {
         this.diagnostics.push(
           warning("W001", `${d.keyword} \`${d.name.text}\` is never used`, { file: mod.ast.file, start: d.name.start, end: d.name.end }, "use it in a stage, or remove it"),
@@ -330,9 +330,13 @@ export class Elaborator {
     const local = env.locals?.values.get(name);
     if (local) return local;
     const innerDecl = env.locals?.stages.get(name);
-    if (innerDecl) return this.innerStage(innerDecl, env);
+    if (innerDecl) {
+      this.referenced.add(innerDecl);
+      return this.innerStage(innerDecl, env);
+    }
     const b = this.lookupGlobal(env.mod, name);
     if (b?.k === "poisoned") return ERR;
+    if (b?.k === "stage") this.referenced.add(b.decl);
     if (b?.k === "stage") return this.topStage(b.decl, { mod: b.mod, prefix: b.mod === env.mod && !env.locals ? env.prefix : this.prefixOf(b.mod) });
     if (b?.k === "recipe") {
       this.err("E020", `\`${name}\` is a recipe; call it to make stages: \`${name}(...)\``, file, e);

@@ -5,15 +5,20 @@ export const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\f
 export const DocComment = createToken({ name: "DocComment", pattern: /\/\/\/[^\n\r]*/, group: "comments" });
 export const LineComment = createToken({ name: "LineComment", pattern: /\/\/[^\n\r]*/, group: "comments" });
 
-export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/ });
-const keyword = (name: string, word: string) =>
-  createToken({ name, pattern: new RegExp(word), longer_alt: Identifier, label: `'${word}'` });
+/**
+ * Every token that can serve as a name: identifiers, and keywords outside the place where they start a
+ * declaration (`model = teacher`, `field: output`). A category, so the parser matches it with one CONSUME.
+ */
+export const Name = createToken({ name: "Name", pattern: Lexer.NA, label: "a name" });
+export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/, categories: [Name], label: "a name" });
+const keyword = (name: string, word: string, soft = false) =>
+  createToken({ name, pattern: new RegExp(word), longer_alt: Identifier, label: `'${word}'`, ...(soft ? { categories: [Name] } : {}) });
 
-export const Import = keyword("Import", "import");
-export const As = keyword("As", "as");
-export const Type = keyword("Type", "type");
-export const Recipe = keyword("Recipe", "recipe");
-export const Output = keyword("Output", "output");
+export const Import = keyword("Import", "import", true);
+export const As = keyword("As", "as", true);
+export const Type = keyword("Type", "type", true);
+export const Recipe = keyword("Recipe", "recipe", true);
+export const Output = keyword("Output", "output", true);
 export const True = keyword("True", "true");
 export const False = keyword("False", "false");
 export const Null = keyword("Null", "null");
@@ -23,6 +28,7 @@ export type StageKeyword = (typeof stageKeywords)[number];
 export const StageKw = createToken({
   name: "StageKw",
   pattern: new RegExp(`(?:${stageKeywords.join("|")})(?![A-Za-z0-9_])`),
+  categories: [Name],
   label: "a stage keyword (model, dataset, generate, filter, mix, train, eval, stage)",
 });
 
@@ -82,6 +88,7 @@ export const allTokens: TokenType[] = [
   Dot,
   Slash,
   Question,
+  Name,
 ];
 
 export const itpLexer = new Lexer(allTokens, {

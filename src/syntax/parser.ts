@@ -1,4 +1,4 @@
-import { EmbeddedActionsParser, EOF, type IToken, type TokenType } from "chevrotain";
+import { EmbeddedActionsParser, EOF, type IToken } from "chevrotain";
 import { error, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { SourceFile } from "../diagnostics/source.js";
 import type * as A from "./ast.js";
@@ -8,9 +8,6 @@ import { decodeDuration, decodeNumber, decodeRawString, decodeString } from "./l
 const span = (start: number, end: number): A.Span => ({ start, end });
 const tokEnd = (t: IToken): number => t.startOffset + t.image.length;
 const nameOf = (t: IToken): A.Name => ({ text: t.image, start: t.startOffset, end: tokEnd(t) });
-
-/** Tokens that are keywords at the start of a declaration but ordinary names elsewhere (`model = teacher`, `field: output`). */
-const softNames: TokenType[] = [T.Identifier, T.StageKw, T.Type, T.Output, T.As, T.Recipe, T.Import];
 
 /**
  * The recipe grammar of grammar/itp.ebnf, building the AST directly (embedded actions are faster than a CST and a
@@ -22,9 +19,7 @@ export class ItpParser extends EmbeddedActionsParser {
     this.performSelfAnalysis();
   }
 
-  private nameTok = this.RULE("name", (): IToken => {
-    return this.OR(softNames.map((tt) => ({ ALT: () => this.CONSUME(tt) })));
-  });
+  private nameTok = this.RULE("name", (): IToken => this.CONSUME(T.Name));
 
   program = this.RULE("program", (): { imports: A.Import[]; decls: A.Decl[] } => {
     const imports: A.Import[] = [];
@@ -76,19 +71,31 @@ export class ItpParser extends EmbeddedActionsParser {
     ]);
     const names: { name: A.Name; alias?: A.Name }[] = [];
     this.CONSUME(T.LBrace);
-    this.MANY_SEP({
-      SEP: T.Comma,
-      DEF: () => {
-        const n = this.SUBRULE3(this.nameTok);
-        let alias: IToken | undefined;
-        this.OPTION(() => {
-          this.CONSUME(T.As);
-          alias = this.SUBRULE4(this.nameTok);
-        });
-        this.ACTION(() => names.push({ name: nameOf(n), ...(alias ? { alias: nameOf(alias) } : {}) }));
-      },
+    const importName = (n: IToken, alias: IToken | undefined) =>
+      this.ACTION(() => names.push({ name: nameOf(n), ...(alias ? { alias: nameOf(alias) } : {}) }));
+    this.OPTION(() => {
+      const n = this.SUBRULE3(this.nameTok);
+      let alias: IToken | undefined;
+      this.OPTION2(() => {
+        this.CONSUME(T.As);
+        alias = this.SUBRULE4(this.nameTok);
+      });
+      importName(n, alias);
+      this.MANY2({
+        GATE: () => this.LA(2).tokenType !== T.RBrace,
+        DEF: () => {
+          this.CONSUME(T.Comma);
+          const n2 = this.SUBRULE5(this.nameTok);
+          let alias2: IToken | undefined;
+          this.OPTION3(() => {
+            this.CONSUME2(T.As);
+            alias2 = this.SUBRULE6(this.nameTok);
+          });
+          importName(n2, alias2);
+        },
+      });
+      this.OPTION4(() => this.CONSUME2(T.Comma));
     });
-    this.OPTION2(() => this.CONSUME2(T.Comma));
     const close = this.CONSUME(T.RBrace);
     return this.ACTION(() => ({
       type: "Import" as const,
@@ -140,8 +147,17 @@ export class ItpParser extends EmbeddedActionsParser {
     const n = this.SUBRULE(this.nameTok);
     const params: A.RecipeParam[] = [];
     this.CONSUME(T.LParen);
-    this.MANY_SEP({ SEP: T.Comma, DEF: () => push(params, this.SUBRULE(this.recipeParam)) });
-    this.OPTION(() => this.CONSUME2(T.Comma));
+    this.OPTION(() => {
+      push(params, this.SUBRULE(this.recipeParam));
+      this.MANY({
+        GATE: () => this.LA(2).tokenType !== T.RParen,
+        DEF: () => {
+          this.CONSUME(T.Comma);
+          push(params, this.SUBRULE2(this.recipeParam));
+        },
+      });
+      this.OPTION4(() => this.CONSUME2(T.Comma));
+    });
     this.CONSUME(T.RParen);
     let returns: A.TypeExpr | undefined;
     this.OPTION2(() => {
@@ -150,7 +166,7 @@ export class ItpParser extends EmbeddedActionsParser {
     });
     this.CONSUME(T.LBrace);
     const stages: A.StageDecl[] = [];
-    this.MANY(() => push(stages, this.SUBRULE(this.stageDecl)));
+    this.MANY2(() => push(stages, this.SUBRULE(this.stageDecl)));
     let output: A.Name | undefined;
     this.OPTION3(() => {
       this.CONSUME(T.Output);
@@ -234,8 +250,17 @@ export class ItpParser extends EmbeddedActionsParser {
       {
         ALT: () => {
           this.CONSUME(T.LParen);
-          this.MANY_SEP({ SEP: T.Comma, DEF: () => push(args, this.SUBRULE(this.arg)) });
-          this.OPTION(() => this.CONSUME(T.Comma));
+          this.OPTION(() => {
+            push(args, this.SUBRULE(this.arg));
+            this.MANY({
+              GATE: () => this.LA(2).tokenType !== T.RParen,
+              DEF: () => {
+                this.CONSUME(T.Comma);
+                push(args, this.SUBRULE2(this.arg));
+              },
+            });
+            this.OPTION3(() => this.CONSUME2(T.Comma));
+          });
           const close = this.CONSUME(T.RParen);
           this.OPTION2(() => (block = this.SUBRULE(this.block)));
           this.ACTION(() => {
@@ -340,8 +365,17 @@ export class ItpParser extends EmbeddedActionsParser {
   private list = this.RULE("list", (): A.ListExpr => {
     const open = this.CONSUME(T.LBracket);
     const items: A.Expr[] = [];
-    this.MANY_SEP({ SEP: T.Comma, DEF: () => push(items, this.SUBRULE(this.expr)) });
-    this.OPTION(() => this.CONSUME(T.Comma));
+    this.OPTION(() => {
+      push(items, this.SUBRULE(this.expr));
+      this.MANY({
+        GATE: () => this.LA(2).tokenType !== T.RBracket,
+        DEF: () => {
+          this.CONSUME(T.Comma);
+          push(items, this.SUBRULE2(this.expr));
+        },
+      });
+      this.OPTION2(() => this.CONSUME2(T.Comma));
+    });
     const close = this.CONSUME(T.RBracket);
     return this.ACTION(() => ({ type: "List" as const, items, ...span(open.startOffset, tokEnd(close)) }));
   });

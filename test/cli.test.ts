@@ -1,0 +1,188 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { itp, itpBin, stackTrace, tempTree } from "./support/cli.js";
+
+const recipe = `type Qa = {
+  question: string
+  answer: string
+}
+
+/// Raw questions and answers.
+dataset qa: Qa = jsonl("qa.jsonl")
+
+dataset seeds: Instruction = jsonl("seeds.jsonl")
+
+filter short = seeds |> length(field: instruction, unit: "words", min: 4, max: 150)
+
+mix data = mix(seed: 42) {
+  short: take(100)
+  seeds: all
+}
+
+filter deduped = exact_dedup(data, fields: [instruction])
+`;
+
+describe("itp check", () => {
+  it("accepts a valid recipe: exit 0, a summary on stdout", () => {
+    const dir = tempTree({ "r.itp": recipe.replace('dataset qa: Qa = jsonl("qa.jsonl")\n', "") });
+    const r = itp(["check", "r.itp"], { cwd: dir });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ok: 1 file, \d+ stages/);
+  });
+
+  it("warns about an unused source but exits 0", () => {
+    const dir = tempTree({ "r.itp": recipe });
+    const r = itp(["check", "r.itp"], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("r.itp:7:9: warning[W001]: dataset `qa` is never used");
+  });
+
+  it("prints file:line:col, the source line, a caret and a hint; exit 1; no stack trace", () => {
+    const dir = tempTree({ "r.itp": recipe.replace("field: instruction, unit", "field: instrution, unit") });
+    const r = itp(["check", "r.itp"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("r.itp:11:39: error[E041]: Instruction has no field `instrution`");
+    expect(r.stderr).toContain("11 | filter short = seeds |> length(field: instrution, unit");
+    expect(r.stderr).toMatch(/\n\s+\| {39}\^{10}\n/);
+    expect(r.stderr).toMatch(/= hint: did you mean `instruction`\?/);
+    expect(r.stderr + r.stdout).not.toMatch(stackTrace);
+  });
+
+  it("--json gives the diagnostics contract", () => {
+    const dir = tempTree({ "r.itp": recipe.replace("take(100)", "take(-5)") });
+    const r = itp(["check", "r.itp", "--json"], { cwd: dir });
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.stdout);
+    const d = j.diagnostics.find((x: { code: string }) => x.code === "E032");
+    expect(d).toMatchObject({ file: "r.itp", line: 14, col: 15, endLine: 14, endCol: 17, severity: "error", code: "E032" });
+    expect(Object.keys(d)).toEqual(expect.arrayContaining(["file", "line", "col", "endLine", "endCol", "severity", "code", "message"]));
+  });
+
+  it("checks folders, and reports a missing file clearly", () => {
+    const dir = tempTree({ "a/r.itp": recipe, "a/b/s.itp": recipe });
+    const ok = itp(["check", "a"], { cwd: dir });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^ok: 2 files/);
+    const missing = itp(["check", "nope.itp"], { cwd: dir });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("error[E010]: cannot read nope.itp");
+    expect(missing.stderr).not.toMatch(stackTrace);
+  });
+
+  it("--set overrides a parameter, and the override is checked", () => {
+    const dir = tempTree({ "r.itp": recipe });
+    expect(itp(["check", "r.itp", "--set", "short.max=200"], { cwd: dir }).code).toBe(0);
+    const bad = itp(["check", "r.itp", "--set", "short.max=-1", "--json"], { cwd: dir });
+    expect(bad.code).toBe(1);
+    const d = JSON.parse(bad.stdout).diagnostics.filter((x: { severity: string }) => x.severity === "error");
+    expect(d[0]).toMatchObject({ code: "E032", file: "--set short.max" });
+    const typo = itp(["check", "r.itp", "--set", "shrot.max=3"], { cwd: dir });
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain("did you mean `short`?");
+  });
+
+  it("usage errors exit 2", () => {
+    expect(itp([]).code).toBe(2);
+    expect(itp(["frobnicate"]).code).toBe(2);
+    expect(itp(["check"]).code).toBe(2);
+    expect(itp(["check", "x.itp", "--bogus"]).code).toBe(2);
+    expect(itp(["graph", "a.itp", "--format", "png"]).code).toBe(2);
+    expect(itp(["check", "--help"]).code).toBe(0);
+  });
+});
+
+describe("itp graph", () => {
+  const dir = tempTree({ "r.itp": recipe });
+  it("json: nodes with id, kind, type; edges from -> to", () => {
+    const r = itp(["graph", "r.itp", "--format", "json"], { cwd: dir });
+    expect(r.code).toBe(0);
+    const g = JSON.parse(r.stdout);
+    expect(g.nodes).toContainEqual({ id: "short", kind: "length", type: "Dataset<Instruction>" });
+    expect(g.nodes.find((n: { id: string }) => n.id === "qa")).toMatchObject({ kind: "jsonl", type: "Dataset<Qa>", doc: "Raw questions and answers." });
+    expect(g.edges).toEqual(
+      expect.arrayContaining([
+        { from: "seeds", to: "short", role: "data" },
+        { from: "short", to: "data", role: "component:short" },
+        { from: "seeds", to: "data", role: "component:seeds" },
+        { from: "data", to: "deduped", role: "data" },
+      ]),
+    );
+  });
+  it("dot and mermaid", () => {
+    const dot = itp(["graph", "r.itp"], { cwd: dir });
+    expect(dot.stdout).toMatch(/^digraph itp \{/);
+    expect(dot.stdout).toContain('"seeds" -> "short";');
+    const mm = itp(["graph", "r.itp", "--format", "mermaid"], { cwd: dir });
+    expect(mm.stdout).toMatch(/^flowchart LR\n/);
+    expect(mm.stdout).toContain("-->");
+  });
+});
+
+describe("itp fmt", () => {
+  const messy = `dataset   seeds : Instruction=jsonl("seeds.jsonl")   // the seeds
+filter short=seeds|>take(n:3)`;
+  const canonical = `dataset seeds: Instruction = jsonl("seeds.jsonl") // the seeds
+
+filter short = seeds |> take(n: 3)
+`;
+  it("--check exits 1 and names the file; --diff shows the change; neither writes", () => {
+    const dir = tempTree({ "r.itp": messy });
+    const c = itp(["fmt", "--check", "r.itp"], { cwd: dir });
+    expect(c.code).toBe(1);
+    expect(c.stdout).toContain("r.itp: not formatted");
+    const d = itp(["fmt", "--diff", "r.itp"], { cwd: dir });
+    expect(d.stdout).toContain("+filter short = seeds |> take(n: 3)");
+    expect(d.stdout).toContain("-filter short=seeds|>take(n:3)");
+    expect(readFileSync(join(dir, "r.itp"), "utf8")).toBe(messy);
+  });
+  it("rewrites in place, then --check passes", () => {
+    const dir = tempTree({ "r.itp": messy });
+    expect(itp(["fmt", "r.itp"], { cwd: dir }).code).toBe(0);
+    expect(readFileSync(join(dir, "r.itp"), "utf8")).toBe(canonical);
+    expect(itp(["fmt", "--check", "r.itp"], { cwd: dir }).code).toBe(0);
+  });
+  it("refuses a file with syntax errors and leaves it untouched", () => {
+    const broken = "dataset a = jsonl(\"a.jsonl\"\nfilter b = a |> take(n: 3)\n";
+    const dir = tempTree({ "r.itp": broken });
+    const r = itp(["fmt", "r.itp"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error[E001]");
+    expect(r.stderr).toContain("refusing to format");
+    expect(readFileSync(join(dir, "r.itp"), "utf8")).toBe(broken);
+  });
+});
+
+describe("itp diff", () => {
+  const newer = recipe.replace("take(100)", "take(80)").replace("max: 150", "max: 120") + `\nfilter final = take(deduped, n: 10)\n`;
+  it("reports changed parameters, components, added stages and what they invalidate", () => {
+    const dir = tempTree({ "old.itp": recipe, "new.itp": newer });
+    const r = itp(["diff", "old.itp", "new.itp"], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("+ final (take): Dataset<Instruction>");
+    expect(r.stdout).toContain("~ short (length)\n    max: 150 -> 120");
+    expect(r.stdout).toContain("~ data (mix)\n    component short: take(n: 100) -> take(n: 80)");
+    expect(r.stdout).toContain("invalidated downstream: deduped");
+    const j = JSON.parse(itp(["diff", "old.itp", "new.itp", "--json"], { cwd: dir }).stdout);
+    expect(j.added).toEqual([{ id: "final", kind: "take", type: "Dataset<Instruction>" }]);
+    expect(j.changed.map((c: { id: string }) => c.id)).toEqual(["short", "data"]);
+    expect(j.invalidated).toEqual(["deduped"]);
+  });
+  it("works as git's external diff driver", () => {
+    const dir = tempTree({ "r.itp": recipe, ".gitattributes": "*.itp diff=itp\n" });
+    const git = (...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8", env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir } });
+    git("init", "-q");
+    git("config", "user.email", "t@example.com");
+    git("config", "user.name", "t");
+    git("config", "diff.itp.command", `${process.execPath} ${itpBin} diff`);
+    git("add", ".");
+    git("commit", "-qm", "v1");
+    writeFileSync(join(dir, "r.itp"), newer);
+    const out = git("diff");
+    expect(out).toContain("itp diff r.itp");
+    expect(out).toContain("component short: take(n: 100) -> take(n: 80)");
+    expect(out).toContain("+ final (take)");
+  });
+});
