@@ -325,7 +325,6 @@ describe("TextMate grammar (grammar/itp.tmLanguage.json)", () => {
  * parser `stageDecl` is EBNF `StageDecl`).
  */
 const ebnfNameOf: Record<string, string> = {
-  name: "Identifier", // a name token; the parser also accepts soft keywords (model, type, output, ...) as names
   importDecl: "Import",
   typeExpr: "Type",
 };
