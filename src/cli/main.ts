@@ -10,6 +10,7 @@ const verbs: Record<string, { summary: string; load: () => Promise<Verb> }> = {
   fmt: { summary: "format recipes canonically (--check, --diff)", load: async () => (await import("./fmt.js")).fmtVerb },
   graph: { summary: "print the typed DAG (--format dot|mermaid|json)", load: async () => (await import("./graph.js")).graphVerb },
   diff: { summary: "explain what changed between two recipes", load: async () => (await import("./diff.js")).diffVerb },
+  kinds: { summary: "list the stage kinds, or document one", load: async () => (await import("./kinds.js")).kindsVerb },
 };
 
 const usage = `usage: itp <command> [options]

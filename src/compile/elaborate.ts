@@ -392,7 +392,7 @@ export class Elaborator {
     }
     const candidates = [...this.registry.stageNames(), ...this.registry.valueNames(), ...[...this.scope(env.mod)].filter(([, v]) => v.k === "recipe").map(([n]) => n)];
     const what = b?.k === "stage" || env.locals?.stages.has(name) ? `\`${name}\` is a stage, not a stage kind or recipe` : `unknown stage kind or recipe \`${name}\``;
-    this.err("E022", what, file, c.callee, hintDidYouMean(name, candidates) ?? "see `itp check --list-kinds` for the stage kinds");
+    this.err("E022", what, file, c.callee, hintDidYouMean(name, candidates) ?? "`itp kinds` lists the stage kinds");
     for (const a of c.args) this.expr(a.value, env, ctx.sub());
     return ERR;
   }
@@ -460,7 +460,8 @@ export class Elaborator {
     const spans = new Map<string, Spot>();
     const envKeys = new Set<string>();
     const refInputs: IrInput[] = [];
-    const components: { key: string; val: Val; rule: Json; at: A.Span }[] = [];
+    // By key: a Flan-scale sub-mixture has thousands of components.
+    const components = new Map<string, { key: string; val: Val; rule: Json; at: A.Span }>();
     let bad = false;
 
     if (piped) inputs.push({ val: piped, at: c.callee });
@@ -524,8 +525,8 @@ export class Elaborator {
         const ref: A.Reference = { type: "Reference", path: en.key, start: en.key[0]!.start, end: en.key[0]!.end };
         const val = this.reference(ref, env);
         const rule = this.expr(en.value, env, ctx.sub(), deepMarker(kind.components.rule), kind.components.rule);
-        if (components.some((x) => x.key === key)) this.err("E021", `component \`${key}\` appears twice`, file, en.key[0]!, "remove one of them");
-        else if (val.t !== "error" && rule.t !== "error") components.push({ key, val, rule: rule.t === "json" ? rule.v : { $ref: rule.id }, at: en });
+        if (components.has(key)) this.err("E021", `component \`${key}\` appears twice`, file, en.key[0]!, "remove one of them");
+        else if (val.t !== "error" && rule.t !== "error") components.set(key, { key, val, rule: rule.t === "json" ? rule.v : { $ref: rule.id }, at: en });
         else bad = true;
         continue;
       }
@@ -548,14 +549,14 @@ export class Elaborator {
     const inner = ctx.innerName && env.locals?.innerOverrides.get(ctx.innerName);
     for (const { entry, env: oenv } of inner || []) {
       const pkey = entry.key.slice(1).map((k) => k.text).join(".");
-      if (kind.components && components.some((x) => x.key === pkey)) {
-        const comp = components.find((x) => x.key === pkey)!;
-        const rule = this.expr(entry.value, oenv, ctx.sub(), deepMarker(kind.components.rule), kind.components.rule);
+      const comp = kind.components && components.get(pkey);
+      if (comp) {
+        const rule = this.expr(entry.value, oenv, ctx.sub(), deepMarker(kind.components!.rule), kind.components!.rule);
         if (rule.t === "json") comp.rule = rule.v;
         continue;
       }
       if (!(pkey in shape)) {
-        this.diagnostics.push(error("E030", `\`${ctx.innerName}\` (\`${kind.name}\`) has no parameter or component \`${pkey}\``, { file: oenv.mod.ast.file, start: entry.key[1]?.start ?? entry.start, end: entry.key[entry.key.length - 1]!.end }, hintDidYouMean(pkey, [...paramKeys, ...components.map((x) => x.key)]) ?? `its parameters: ${paramKeys.join(", ")}`));
+        this.diagnostics.push(error("E030", `\`${ctx.innerName}\` (\`${kind.name}\`) has no parameter or component \`${pkey}\``, { file: oenv.mod.ast.file, start: entry.key[1]?.start ?? entry.start, end: entry.key[entry.key.length - 1]!.end }, hintDidYouMean(pkey, [...paramKeys, ...components.keys()]) ?? `its parameters: ${paramKeys.join(", ")}`));
         bad = true;
         continue;
       }
@@ -564,7 +565,7 @@ export class Elaborator {
     }
     const cli = this.overrides.get(id);
     for (const [p, o] of cli ?? []) {
-      const comp = kind.components && components.find((x) => x.key === p);
+      const comp = kind.components && components.get(p);
       if (comp) {
         this.usedOverrides.add(`${id}\0${p}`);
         const rule = this.expr(o.expr, o.env, ctx.sub(), deepMarker(kind.components!.rule), kind.components!.rule);
@@ -610,7 +611,7 @@ export class Elaborator {
     });
     if (kind.components) {
       const expected = parseType(kind.components.type);
-      for (const comp of components) {
+      for (const comp of components.values()) {
         if (comp.val.t !== "stage") {
           this.err("E040", `component \`${comp.key}\` is not a stage`, file, comp.at);
           bad = true;
@@ -619,7 +620,7 @@ export class Elaborator {
         if (!this.checkEdge(comp.val, expected, bindings, file, comp.at, `component \`${comp.key}\` of \`${kind.name}\``)) bad = true;
         irInputs.push({ role: `component:${comp.key}`, from: comp.val.id });
       }
-      if (components.length === 0 && !bad) {
+      if (components.size === 0 && !bad) {
         this.err("E033", `\`${kind.name}\` needs at least one component`, file, c.callee, "list components in its block: `{ flan : take(50_000) }`");
         bad = true;
       }
@@ -678,9 +679,9 @@ export class Elaborator {
     if (out.k === "var" || (out.k === "dataset" && out.of.k === "var")) out = dataset({ k: "record", name: "Json", fields: new Map(), open: true });
 
     const finalParams: Record<string, Json> = { ...validated };
-    if (components.length > 0) {
+    if (components.size > 0) {
       const comps: { [k: string]: Json } = {};
-      for (const comp of components) comps[comp.key] = comp.rule;
+      for (const comp of components.values()) comps[comp.key] = comp.rule;
       finalParams["components"] = comps;
     }
     const stage: IrStage = {

@@ -1,4 +1,4 @@
-import { EmbeddedActionsParser, EOF, type IToken } from "chevrotain";
+import { EmbeddedActionsParser, EOF, type IOrAlt, type IToken } from "chevrotain";
 import { error, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { SourceFile } from "../diagnostics/source.js";
 import type * as A from "./ast.js";
@@ -230,14 +230,18 @@ export class ItpParser extends EmbeddedActionsParser {
     );
   });
 
+  // Alternatives that capture no locals are built once: allocating them on every call is a hot path at Flan scale.
+  private primaryAlts?: IOrAlt<A.Expr>[];
   private primary = this.RULE("primary", (): A.Expr => {
-    return this.OR([
-      { GATE: () => this.LA(2).tokenType === T.LParen || this.LA(2).tokenType === T.LBrace, ALT: () => this.SUBRULE(this.call) },
-      { ALT: () => this.SUBRULE(this.reference) },
-      { ALT: () => this.SUBRULE(this.literal) },
-      { ALT: () => this.SUBRULE(this.list) },
-      { ALT: () => this.SUBRULE(this.record) },
-    ]);
+    return this.OR(
+      (this.primaryAlts ??= [
+        { GATE: () => this.LA(2).tokenType === T.LParen || this.LA(2).tokenType === T.LBrace, ALT: () => this.SUBRULE(this.call) },
+        { ALT: () => this.SUBRULE(this.reference) },
+        { ALT: () => this.SUBRULE(this.literal) },
+        { ALT: () => this.SUBRULE(this.list) },
+        { ALT: () => this.SUBRULE(this.record) },
+      ]),
+    );
   });
 
   private call = this.RULE("call", (): A.Call => {
@@ -350,16 +354,19 @@ export class ItpParser extends EmbeddedActionsParser {
     return this.ACTION(() => ({ type: "Reference" as const, path, ...span(path[0]!.start, path[path.length - 1]!.end) }));
   });
 
+  private literalAlts?: IOrAlt<A.Literal>[];
   private literal = this.RULE("literal", (): A.Literal => {
-    return this.OR([
-      { ALT: () => lit(this.CONSUME(T.StringLit), "string", (r) => decodeString(r)) },
-      { ALT: () => lit(this.CONSUME(T.RawString), "raw", (r) => decodeRawString(r)) },
-      { ALT: () => lit(this.CONSUME(T.NumberLit), "number", (r) => decodeNumber(r)) },
-      { ALT: () => lit(this.CONSUME(T.Duration), "duration", (r) => ({ duration_ms: decodeDuration(r) })) },
-      { ALT: () => lit(this.CONSUME(T.True), "bool", () => true) },
-      { ALT: () => lit(this.CONSUME(T.False), "bool", () => false) },
-      { ALT: () => lit(this.CONSUME(T.Null), "null", () => null) },
-    ]);
+    return this.OR(
+      (this.literalAlts ??= [
+        { ALT: () => lit(this.CONSUME(T.StringLit), "string", decodeString) },
+        { ALT: () => lit(this.CONSUME(T.RawString), "raw", decodeRawString) },
+        { ALT: () => lit(this.CONSUME(T.NumberLit), "number", decodeNumber) },
+        { ALT: () => lit(this.CONSUME(T.Duration), "duration", (r) => ({ duration_ms: decodeDuration(r) })) },
+        { ALT: () => lit(this.CONSUME(T.True), "bool", () => true) },
+        { ALT: () => lit(this.CONSUME(T.False), "bool", () => false) },
+        { ALT: () => lit(this.CONSUME(T.Null), "null", () => null) },
+      ]),
+    );
   });
 
   private list = this.RULE("list", (): A.ListExpr => {
