@@ -129,3 +129,13 @@ mix e = mix() { a: all b }
     expect(diagnostics[0]!.range!.start).toBe(src.length);
   });
 });
+
+describe("the grammar itself", () => {
+  it("passes Chevrotain's validations (no ambiguity, no left recursion) and the lexer's", async () => {
+    const { ItpParser } = await import("../src/syntax/parser.js");
+    expect(() => new ItpParser(true)).not.toThrow();
+    const { Lexer } = await import("chevrotain");
+    const { allTokens } = await import("../src/syntax/lexer.js");
+    expect(() => new Lexer(allTokens, { positionTracking: "onlyOffset" })).not.toThrow();
+  });
+});

@@ -94,6 +94,8 @@ export const allTokens: TokenType[] = [
 export const itpLexer = new Lexer(allTokens, {
   positionTracking: "onlyOffset",
   ensureOptimizations: false,
+  // Validated by a test (test/parser.test.ts) rather than at every start-up.
+  skipValidations: true,
   // The default message reprints the rest of the input; ours names the character.
   errorMessageProvider: {
     buildUnexpectedCharactersMessage: (text, offset, length) => {

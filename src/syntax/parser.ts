@@ -14,8 +14,12 @@ const nameOf = (t: IToken): A.Name => ({ text: t.image, start: t.startOffset, en
  * visitor, which matters for Flan-scale recipes). Recovery is on: a parse returns a tree and all syntax errors.
  */
 export class ItpParser extends EmbeddedActionsParser {
-  constructor() {
-    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3 });
+  /**
+   * @param validate run Chevrotain's grammar validations (ambiguities, left recursion). They cost tens of
+   *   milliseconds at every start-up, so the CLI skips them and a test runs them instead.
+   */
+  constructor(validate = false) {
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, skipValidations: !validate });
     this.performSelfAnalysis();
   }
 
