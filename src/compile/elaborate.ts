@@ -93,7 +93,7 @@ export class Elaborator {
     for (const o of overrides) {
       let m = this.overrides.get(o.target);
       if (!m) this.overrides.set(o.target, (m = new Map()));
-      const mod: LoadedModule = { path: o.file.path, ast: { file: o.file, imports: [], decls: [], comments: [] }, std: false, importPaths: [] };
+      const mod: LoadedModule = { path: o.file.path, ast: { file: o.file, imports: [], decls: [], comments: [], brokenNames: [] }, std: false, importPaths: [] };
       this.extraModules.set(o.file.path, mod);
       m.set(o.param, { expr: o.expr, env: { mod, prefix: "" } });
     }
@@ -157,20 +157,15 @@ export class Elaborator {
         scope.set(local.text, b);
       }
     });
-    for (const d of mod.ast.decls) {
-      const b: Binding = d.type === "StageDecl" ? { k: "stage", decl: d, mod } : d.type === "RecipeDecl" ? { k: "recipe", decl: d, mod } : { k: "type", decl: d, mod };
-      define(d.name, b);
-    }
+    for (const d of mod.ast.decls) define(d.name, bindingOf(d, mod));
+    for (const n of mod.ast.brokenNames) if (!scope.has(n.text)) scope.set(n.text, { k: "poisoned" });
     return scope;
   }
 
   /** A module's own top-level declarations: what it exports. */
   private ownDecls(mod: LoadedModule): Map<string, Binding> {
     const m = new Map<string, Binding>();
-    for (const d of mod.ast.decls) {
-      if (m.has(d.name.text)) continue;
-      m.set(d.name.text, d.type === "StageDecl" ? { k: "stage", decl: d, mod } : d.type === "RecipeDecl" ? { k: "recipe", decl: d, mod } : { k: "type", decl: d, mod });
-    }
+    for (const d of mod.ast.decls) if (!m.has(d.name.text)) m.set(d.name.text, bindingOf(d, mod));
     return m;
   }
 
@@ -191,6 +186,7 @@ export class Elaborator {
     const env: Env = { mod, prefix };
     this.scope(mod);
     for (const d of mod.ast.decls) {
+      if (d.broken) continue; // its syntax error is reported; nothing more to say
       if (d.type === "StageDecl") this.topStage(d, env);
       else if (d.type === "TypeDecl") this.types.declared(d, mod.ast.file);
       else this.checkRecipeSignature(d, mod);
@@ -199,7 +195,8 @@ export class Elaborator {
 
   /** Warn about declared source, model and template stages that nothing reads. */
   reportUnused(mod: LoadedModule): void {
-    if (mod.std) return;
+    // A declaration broken by a syntax error may be the one that used the others.
+    if (mod.std || mod.ast.brokenNames.length > 0 || mod.ast.decls.some((d) => d.broken)) return;
     for (const d of mod.ast.decls) {
       if (d.type !== "StageDecl" || this.referenced.has(d)) continue;
       const s = this.stages.get(d.name.text);
@@ -899,6 +896,11 @@ export class Elaborator {
 }
 
 // ---------- helpers ----------
+
+function bindingOf(d: A.Decl, mod: LoadedModule): Binding {
+  if (d.broken) return { k: "poisoned" };
+  return d.type === "StageDecl" ? { k: "stage", decl: d, mod } : d.type === "RecipeDecl" ? { k: "recipe", decl: d, mod } : { k: "type", decl: d, mod };
+}
 
 /** A place in some file: overrides from the command line live in their own. */
 interface Spot {

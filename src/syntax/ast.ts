@@ -21,6 +21,8 @@ export interface Module {
   readonly imports: Import[];
   readonly decls: Decl[];
   readonly comments: Comment[];
+  /** Names of declarations too broken by syntax errors to make a node: declared, so uses stay quiet. */
+  readonly brokenNames: Name[];
 }
 
 export interface Import extends Span {
@@ -36,6 +38,8 @@ export type Decl = TypeDecl | RecipeDecl | StageDecl;
 
 export interface TypeDecl extends Span {
   readonly type: "TypeDecl";
+  /** Set when the declaration had a syntax error: it is declared, but not checked further. */
+  readonly broken?: boolean;
   readonly name: Name;
   readonly fields: FieldDecl[];
   readonly doc?: string;
@@ -54,6 +58,8 @@ export interface TypeExpr extends Span {
 
 export interface RecipeDecl extends Span {
   readonly type: "RecipeDecl";
+  /** Set when the declaration had a syntax error: it is declared, but not checked further. */
+  readonly broken?: boolean;
   readonly name: Name;
   readonly params: RecipeParam[];
   readonly returns?: TypeExpr;
@@ -70,6 +76,8 @@ export interface RecipeParam extends Span {
 
 export interface StageDecl extends Span {
   readonly type: "StageDecl";
+  /** Set when the declaration had a syntax error: it is declared, but not checked further. */
+  readonly broken?: boolean;
   readonly keyword: StageKeyword;
   readonly keywordSpan: Span;
   readonly name: Name;

@@ -34,6 +34,12 @@ export const StageKw = createToken({
 
 export const RawString = createToken({ name: "RawString", pattern: /"""[\s\S]*?"""/, line_breaks: true, label: "a raw string" });
 export const StringLit = createToken({ name: "StringLit", pattern: /"(?:[^"\\\n\r]|\\(?:["\\/bfnrt]|u\{[0-9A-Fa-f]{1,6}\}|u[0-9A-Fa-f]{4}))*"/, label: "a string" });
+/**
+ * Malformed strings are tokens of their own, kept out of the parser (group "invalid"), so one mistake is one
+ * diagnostic: a raw string never closed runs to the end of the file, a string never closed to the end of its line.
+ */
+export const UnterminatedRawString = createToken({ name: "UnterminatedRawString", pattern: /"""[\s\S]*/, line_breaks: true, group: "invalid" });
+export const BadString = createToken({ name: "BadString", pattern: /"(?:[^"\\\n\r]|\\[^\n\r])*"?/, group: "invalid" });
 export const Duration = createToken({ name: "Duration", pattern: /-?[0-9][0-9_]*(?:\.[0-9][0-9_]*)?(?:ms|s|m|h|d)(?![A-Za-z0-9_])/, label: "a duration" });
 export const NumberLit = createToken({ name: "NumberLit", pattern: /-?[0-9][0-9_]*(?:\.[0-9][0-9_]*)?(?:[eE][+-]?[0-9][0-9_]*)?(?![A-Za-z_])/, label: "a number" });
 
@@ -59,7 +65,9 @@ export const allTokens: TokenType[] = [
   DocComment,
   LineComment,
   RawString,
+  UnterminatedRawString,
   StringLit,
+  BadString,
   Duration,
   NumberLit,
   Import,

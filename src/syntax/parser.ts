@@ -1,4 +1,4 @@
-import { EmbeddedActionsParser, EOF, type IOrAlt, type IToken } from "chevrotain";
+import { EmbeddedActionsParser, EOF, tokenMatcher, type IOrAlt, type IToken } from "chevrotain";
 import { error, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { SourceFile } from "../diagnostics/source.js";
 import type * as A from "./ast.js";
@@ -428,16 +428,33 @@ export function parse(text: string, path: string): ParseResult {
   const file = new SourceFile(path, text);
   const diagnostics: Diagnostic[] = [];
   const lexed = T.itpLexer.tokenize(text);
-  for (const e of lexed.errors) {
-    const unterminated = e.message === "unterminated string";
-    diagnostics.push(
-      error(
-        unterminated ? "E003" : "E002",
-        e.message,
-        { file, start: e.offset, end: e.offset + (unterminated ? Math.max(1, lineRest(text, e.offset)) : 1) },
-        unterminated ? 'close the string with `"` on the same line, or use a raw string `"""..."""` for several lines' : "remove the character or put it inside a string",
-      ),
-    );
+  // Offsets where the lexer found something wrong; the parser's complaints that follow from them are not reported.
+  const lexErrorAt: number[] = [];
+  for (const t of (lexed.groups["invalid"] ?? []) as IToken[]) {
+    const raw = t.tokenType === T.UnterminatedRawString;
+    const closed = !raw && t.image.length > 1 && t.image.endsWith('"');
+    const message = raw ? 'unterminated raw string: no closing `"""`' : closed ? "invalid escape in string" : "unterminated string";
+    const hint = raw
+      ? 'close it with `"""`'
+      : closed
+        ? "the escapes are \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX \\u{X...}; a raw string `\"\"\"...\"\"\"` takes text as it is"
+        : 'close the string with `"` on the same line, or use a raw string `"""..."""` for several lines';
+    const end = raw ? t.startOffset + 3 : t.startOffset + t.image.length;
+    diagnostics.push(error("E003", message, { file, start: t.startOffset, end }, hint));
+    lexErrorAt.push(t.startOffset);
+  }
+  let tokens = lexed.tokens;
+  if (lexed.errors.length > 0) {
+    // One odd character is one error: the rest of its line is dropped rather than parsed as noise.
+    const dropped: [number, number][] = [];
+    for (const e of lexed.errors) {
+      if (dropped.some(([s, en]) => e.offset >= s && e.offset < en)) continue;
+      const lineEnd = e.offset + lineRest(text, e.offset);
+      dropped.push([e.offset, lineEnd]);
+      diagnostics.push(error("E002", e.message, { file, start: e.offset, end: e.offset + 1 }, "remove the character (comments start with `//`), or put it inside a string"));
+      lexErrorAt.push(e.offset);
+    }
+    tokens = tokens.filter((t) => !dropped.some(([s, en]) => t.startOffset >= s && t.startOffset < en));
   }
   const comments: A.Comment[] = ((lexed.groups["comments"] ?? []) as IToken[]).map((t) => ({
     text: t.image,
@@ -446,19 +463,82 @@ export function parse(text: string, path: string): ParseResult {
     end: tokEnd(t),
   }));
   const parser = parserInstance();
-  parser.input = lexed.tokens;
-  const result = parser.program() ?? { imports: [], decls: [] };
-  const seen = new Set<number>();
-  for (const e of parser.errors) {
-    const t = e.token;
-    const atEof = t.tokenType === EOF || Number.isNaN(t.startOffset);
-    const start = atEof ? text.length : t.startOffset;
-    if (seen.has(start)) continue; // recovery can report one spot twice
-    seen.add(start);
-    diagnostics.push(error("E001", syntaxMessage(e.message, t, atEof), { file, start, end: atEof ? start : tokEnd(t) }, syntaxHint(e.message)));
+  let result: { imports: A.Import[]; decls: A.Decl[]; brokenNames?: A.Name[] } | undefined;
+  if (lexErrorAt.length === 0) {
+    parser.input = tokens;
+    result = parser.program();
+    if (parser.errors.length > 0) result = undefined;
   }
+  if (!result) result = parseInChunks(parser, tokens, text, file, lexErrorAt.sort((a, b) => a - b), diagnostics);
   attachDocs(result.decls, comments);
-  return { module: { file, imports: result.imports, decls: result.decls, comments }, diagnostics };
+  return { module: { file, imports: result.imports, decls: result.decls, comments, brokenNames: result.brokenNames ?? [] }, diagnostics };
+}
+
+/**
+ * The slow path, for a file with errors. Declarations starting in column 1 are parsed one by one, so a mistake in one
+ * (a missing `}`) cannot swallow the next, and each reports at most its first syntax error: Chevrotain's in-rule
+ * recovery otherwise turns one mistake into a cascade. Declarations whose parse failed are kept, marked `broken`:
+ * the checker treats their names as declared but says nothing more about them.
+ */
+function parseInChunks(parser: ItpParser, tokens: IToken[], text: string, file: SourceFile, lexErrorAt: number[], diagnostics: Diagnostic[]) {
+  const starts: number[] = [];
+  for (let i = 0; i < tokens.length; i++) if (i === 0 || startsDeclaration(tokens, i, text)) starts.push(i);
+  const imports: A.Import[] = [];
+  const decls: A.Decl[] = [];
+  const brokenNames: A.Name[] = [];
+  for (let c = 0; c < starts.length; c++) {
+    const from = starts[c]!;
+    const to = c + 1 < starts.length ? starts[c + 1]! : tokens.length;
+    const chunkStart = tokens[from]!.startOffset;
+    const next = tokens[to];
+    const chunkEnd = next ? next.startOffset : text.length;
+    parser.input = tokens.slice(from, to);
+    const r = parser.program() ?? { imports: [], decls: [] };
+    const hasLexError = lexErrorAt.some((o) => o >= chunkStart && o < chunkEnd) || (c === 0 && lexErrorAt.some((o) => o < chunkStart));
+    const first = parser.errors[0];
+    // Input left over after complete declarations (a stray `)`) leaves those declarations intact.
+    const leftover = first !== undefined && first.name === "NotAllInputParsedException";
+    if (first && !hasLexError) {
+      const atEnd = first.token.tokenType === EOF || Number.isNaN(first.token.startOffset);
+      const start = atEnd ? chunkEnd : first.token.startOffset;
+      const found = atEnd ? next : first.token;
+      const message = leftover ? `unexpected '${clip(first.token.image)}'` : syntaxMessage(first.message, found ?? first.token, found === undefined);
+      const hint = leftover ? "it does not start a declaration (`dataset x = ...`), an import or a type; remove it" : syntaxHint(first.message);
+      diagnostics.push(error("E001", message, { file, start, end: found && !atEnd ? tokEnd(found) : start }, hint));
+    }
+    const broken = (first !== undefined && !leftover) || hasLexError;
+    imports.push(...r.imports);
+    for (const d of r.decls) {
+      if (broken) (d as { broken?: boolean }).broken = true;
+      decls.push(d);
+    }
+    // The name a broken declaration was giving, even if too little of it parsed to make a node.
+    const kw = tokens[from]!.tokenType;
+    const nameTok = tokens[from + 1];
+    if (broken && (kw === T.StageKw || kw === T.Type || kw === T.Recipe) && nameTok && tokenMatcher(nameTok, T.Name)) brokenNames.push(nameOf(nameTok));
+  }
+  return { imports, decls, brokenNames };
+}
+
+/** A token in column 1 that begins a top-level declaration: `import`, `type X =`, `recipe X(`, `dataset x`. */
+function startsDeclaration(tokens: IToken[], i: number, text: string): boolean {
+  const t = tokens[i]!;
+  if (t.startOffset > 0 && text[t.startOffset - 1] !== "\n") return false;
+  const next = tokens[i + 1]?.tokenType;
+  switch (t.tokenType) {
+    case T.Import:
+      return true;
+    case T.Type:
+    case T.Recipe:
+    case T.StageKw:
+      return next !== T.Equals && next !== T.Colon && next !== T.Dot;
+    default:
+      return false;
+  }
+}
+
+function clip(s: string): string {
+  return s.length > 30 ? s.slice(0, 30) + "…" : s;
 }
 
 function lineRest(text: string, offset: number): number {
@@ -467,7 +547,7 @@ function lineRest(text: string, offset: number): number {
 }
 
 function syntaxMessage(message: string, t: IToken, atEof: boolean): string {
-  const found = atEof ? "end of file" : `'${t.image.length > 30 ? t.image.slice(0, 30) + "…" : t.image}'`;
+  const found = atEof ? "end of file" : `'${clip(t.image)}'`;
   const expecting = /Expecting:? (?:token of type )?(?:-->\s*)?(.*?)(?:\s*<--)?(?: but found|$)/s.exec(message);
   if (expecting && !/one of these possible Token sequences/.test(message)) return `expected ${expecting[1]!.trim()}, found ${found}`;
   const alts = /one of these possible Token sequences:\s*([\s\S]*?)\s*but found/.exec(message);
