@@ -37,6 +37,7 @@ export function check(entries: readonly string[], host: Host, registry: Registry
     const el = new Elaborator(modules, registry, ds, opts.overrides ?? []);
     el.entryPath = entry.path;
     el.elaborateModule(entry, "");
+    el.checkUninstantiatedRecipes(entry);
     el.reportUnused(entry);
     el.reportUnmatchedOverrides();
     diagnostics.push(...ds);

@@ -40,6 +40,8 @@ interface Locals {
   readonly instanceId: string;
   readonly recipe: A.RecipeDecl;
   readonly values: Map<string, Val>;
+  /** Where each parameter's value was written at the instantiation: errors about it are reported there. */
+  readonly origins: Map<string, Spot>;
   readonly stages: Map<string, A.StageDecl>;
   /** Overrides of inner stages' parameters written at the instantiation: `{ sized.min = 5 }`. */
   readonly innerOverrides: Map<string, { entry: A.Entry; env: Env }[]>;
@@ -82,6 +84,8 @@ export class Elaborator {
   private readonly usedOverrides = new Set<string>();
   /** Declarations some expression referred to (kept even when the referring stage failed to check). */
   private readonly referenced = new Set<A.StageDecl>();
+  /** Declarations that reuse a name: reported once as duplicates, never as unused. */
+  private readonly duplicates = new Set<A.Decl>();
 
   constructor(
     private readonly graph: ModuleGraph,
@@ -130,6 +134,7 @@ export class Elaborator {
     const define = (name: A.Name, b: Binding | "import") => {
       const prev = defined.get(name.text);
       if (prev) {
+        if (b !== "import" && b.k !== "poisoned") this.duplicates.add(b.decl);
         const line = file.position(prev.start).line;
         this.err("E021", `\`${name.text}\` is already defined (line ${line})`, file, name, "give each declaration and import a unique name");
         return;
@@ -198,7 +203,7 @@ export class Elaborator {
     // A declaration broken by a syntax error may be the one that used the others.
     if (mod.std || mod.ast.brokenNames.length > 0 || mod.ast.decls.some((d) => d.broken)) return;
     for (const d of mod.ast.decls) {
-      if (d.type !== "StageDecl" || this.referenced.has(d)) continue;
+      if (d.type !== "StageDecl" || this.referenced.has(d) || this.duplicates.has(d)) continue;
       const s = this.stages.get(d.name.text);
       if (!s) continue;
       if (s.category === "source" || s.category === "model" || s.category === "template") {
@@ -371,6 +376,7 @@ export class Elaborator {
     const name = c.callee.text;
     if (name === "env" || name === "secret") return this.envCall(c, env, piped);
     const b = env.locals?.stages.has(name) || env.locals?.values.has(name) ? undefined : this.lookupGlobal(env.mod, name);
+    if (b?.k === "stage") this.referenced.add(b.decl); // named, if wrongly as a callee: not "unused"
     if (b?.k === "recipe") return this.instantiate(b.decl, b.mod, c, env, ctx, piped);
     if (b?.k === "poisoned") {
       for (const a of c.args) this.expr(a.value, env, ctx.sub());
@@ -456,6 +462,8 @@ export class Elaborator {
     const params: Record<string, Json> = {};
     const spans = new Map<string, Spot>();
     const envKeys = new Set<string>();
+    /** Parameters whose value had an error of its own: left out of validation, so the others are still checked. */
+    const failedKeys = new Set<string>();
     const refInputs: IrInput[] = [];
     // By key: a Flan-scale sub-mixture has thousands of components.
     const components = new Map<string, { key: string; val: Val; rule: Json; at: A.Span }>();
@@ -469,9 +477,11 @@ export class Elaborator {
       }
       const s = shape[key]!;
       const v = this.expr(expr, valueEnv, ctx.sub(), deepMarker(s), s);
-      spans.set(key, { file: valueEnv.mod.ast.file, span: at });
+      const origin = expr.type === "Reference" && expr.path.length === 1 ? valueEnv.locals?.origins.get(expr.path[0]!.text) : undefined;
+      spans.set(key, origin ?? { file: valueEnv.mod.ast.file, span: at });
       if (v.t === "error") {
         bad = true;
+        failedKeys.add(key);
         return;
       }
       const json: Json = v.t === "json" ? v.v : { $ref: v.id };
@@ -577,7 +587,7 @@ export class Elaborator {
     }
 
     // Validate parameters (values given through env() are known only at run time).
-    const validated = bad ? undefined : this.validate(kind.params, params, spans, file, c.callee, kind.name, envKeys);
+    const validated = this.validate(kind.params, params, spans, file, c.callee, kind.name, envKeys, failedKeys);
 
     // Inputs: count and types.
     const bindings: Bindings = new Map();
@@ -647,7 +657,7 @@ export class Elaborator {
           if (!rec.fields.has(n)) {
             const fs = fieldSpan(c, key, n);
             const where = fs ? { file, span: fs } : (spans.get(key) ?? { file, span: c });
-            this.err("E041", `${rec.name} has no field \`${n}\``, where.file, where.span, (hintDidYouMean(n, rec.fields.keys()) ?? "") + ` ${rec.name} is ${showShape(rec)}`);
+            this.err("E041", `${rec.name} has no field \`${n}\``, where.file, where.span, [hintDidYouMean(n, rec.fields.keys()), `${rec.name} is ${showShape(rec)}`].filter(Boolean).join(" "));
             bad = true;
           }
         }
@@ -713,13 +723,23 @@ export class Elaborator {
     return false;
   }
 
-  private validate(schema: z.ZodObject, obj: Record<string, Json>, spans: Map<string, Spot>, file: SourceFile, at: A.Span, what: string, envKeys: Set<string>): Record<string, Json> | undefined {
+  private validate(
+    schema: z.ZodObject,
+    obj: Record<string, Json>,
+    spans: Map<string, Spot>,
+    file: SourceFile,
+    at: A.Span,
+    what: string,
+    envKeys: Set<string>,
+    failedKeys: Set<string> = new Set(),
+  ): Record<string, Json> | undefined {
     // env()/secret() values are resolved at run time: validate the rest, keep them as written.
     const probe: Record<string, Json> = {};
     for (const [k, v] of Object.entries(obj)) if (!envKeys.has(k)) probe[k] = v;
     const shape = schema.shape as Record<string, z.ZodType>;
     const r = schema.safeParse(probe);
-    const issues = r.success ? [] : r.error.issues.filter((i) => !envKeys.has(String(i.path[0])));
+    const skip = (k: string) => envKeys.has(k) || failedKeys.has(k);
+    const issues = r.success ? [] : r.error.issues.filter((i) => !skip(String(i.path[0])));
     if (issues.length > 0) {
       for (const i of issues) {
         const key = String(i.path[0] ?? "");
@@ -735,6 +755,7 @@ export class Elaborator {
       }
       return undefined;
     }
+    if (failedKeys.size > 0) return undefined;
     const out = (r.success ? r.data : probe) as Record<string, Json>;
     for (const k of envKeys) {
       const m = shape[k] ? deepMarker(shape[k]!) : undefined;
@@ -750,7 +771,24 @@ export class Elaborator {
 
   // ---------- recipes ----------
 
-  private instantiate(r: A.RecipeDecl, rmod: LoadedModule, c: A.Call, env: Env, ctx: Ctx, piped?: Val): Val {
+  /**
+   * Check the body of every recipe of a module that no stage instantiated, with its parameters standing for
+   * values of their declared types: a typo in a recipe nobody uses yet is still an error.
+   */
+  checkUninstantiatedRecipes(mod: LoadedModule): void {
+    for (const d of mod.ast.decls) {
+      if (d.type !== "RecipeDecl" || d.broken || this.instantiated.has(d)) continue;
+      const scratch = new Elaborator(this.graph, this.registry, this.diagnostics);
+      scratch.entryPath = this.entryPath;
+      const call: A.Call = { type: "Call", callee: d.name, parens: true, args: [], start: d.name.start, end: d.name.end };
+      scratch.instantiate(d, mod, call, { mod, prefix: "" }, ctxFor(d.name.text, scratch.usedIds), undefined, true);
+    }
+  }
+
+  private readonly instantiated = new Set<A.RecipeDecl>();
+
+  private instantiate(r: A.RecipeDecl, rmod: LoadedModule, c: A.Call, env: Env, ctx: Ctx, piped?: Val, abstract = false): Val {
+    this.instantiated.add(r);
     const file = env.mod.ast.file;
     const rfile = rmod.ast.file;
     if (this.recipeStack.includes(r)) {
@@ -760,9 +798,10 @@ export class Elaborator {
     const id = ctx.id ?? ctx.alloc(r.name.text);
     this.usedIds.add(id);
     const values = new Map<string, Val>();
+    const origins = new Map<string, Spot>();
     const innerOverrides = new Map<string, { entry: A.Entry; env: Env }[]>();
     const stageDecls = new Map(r.stages.map((s) => [s.name.text, s] as const));
-    const locals: Locals = { instanceId: id, recipe: r, values, stages: stageDecls, innerOverrides, ...(r.output ? { outputName: r.output.text } : {}) };
+    const locals: Locals = { instanceId: id, recipe: r, values, origins, stages: stageDecls, innerOverrides, ...(r.output ? { outputName: r.output.text } : {}) };
     const renv: Env = { mod: rmod, locals, prefix: "" };
     const paramNames = r.params.map((p) => p.name.text);
     let bad = false;
@@ -817,9 +856,16 @@ export class Elaborator {
         this.usedOverrides.add(`${id}\0${p.name.text}`);
         v = this.expr(cliV.expr, cliV.env, ctxFor(`${id}.${p.name.text}`, this.usedIds));
       } else if (g?.val) v = g.val;
-      else if (g?.expr) v = this.expr(g.expr, env, ctxFor(`${id}.${p.name.text}`, this.usedIds));
-      else if (p.default) v = this.expr(p.default, renv, ctxFor(`${id}.${p.name.text}`, this.usedIds));
-      else {
+      else if (g?.expr) {
+        v = this.expr(g.expr, env, ctxFor(`${id}.${p.name.text}`, this.usedIds));
+        origins.set(p.name.text, { file, span: g.expr });
+      } else if (p.default) v = this.expr(p.default, renv, ctxFor(`${id}.${p.name.text}`, this.usedIds));
+      else if (abstract && declared) {
+        // A stand-in of the declared type: stages get a placeholder stage, plain values a placeholder value.
+        const standIn: Val = declared.k === "dataset" || declared.k === "model" || declared.k === "template" ? { t: "stage", id: `${id}.${p.name.text}`, ty: declared } : { t: "json", v: { $param: p.name.text } };
+        values.set(p.name.text, standIn);
+        continue;
+      } else {
         this.err("E031", `recipe \`${r.name.text}\` needs parameter \`${p.name.text}\``, file, c.callee, `pass it: \`${r.name.text}(${p.name.text}: ...)\``);
         bad = true;
         continue;
@@ -964,10 +1010,11 @@ function collectRefs(j: Json, path: string, out: IrInput[]): void {
   for (const [k, v] of Object.entries(j)) collectRefs(v, `${path}.${k}`, out);
 }
 
+/** Values known only later: from the environment at run time, or a recipe parameter checked in the abstract. */
 function hasEnv(j: Json): boolean {
   if (j === null || typeof j !== "object") return false;
   if (Array.isArray(j)) return j.some(hasEnv);
-  if ("$env" in j || "$secret" in j) return true;
+  if ("$env" in j || "$secret" in j || "$param" in j) return true;
   return Object.values(j).some(hasEnv);
 }
 
