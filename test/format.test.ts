@@ -98,7 +98,18 @@ mix m = mix(seed: 42) {
 export function respace(text: string, seed: number): string {
   const r = rng(seed);
   const out: string[] = [];
+  let inRaw = false;
   for (const line of text.split("\n")) {
+    // Inside a raw (multi-line) string every byte is content: left alone.
+    const rawQuotes = (line.match(/"""/g) ?? []).length;
+    if (inRaw || rawQuotes % 2 === 1) {
+      const wasRaw = inRaw;
+      if (rawQuotes % 2 === 1) inRaw = !inRaw;
+      if (wasRaw) {
+        out.push(line);
+        continue;
+      }
+    }
     if (line.trim() === "") {
       out.push("");
       continue;
@@ -120,7 +131,8 @@ export function respace(text: string, seed: number): string {
       else s += c;
     }
     out.push(" ".repeat(Math.floor(r() * 6)) + (r() < 0.2 ? "\t" : "") + s.trimStart());
-    if (r() < 0.1) out.push("");
+    // Blank lines are added anywhere but after a comment, where one is meaningful (it detaches the comment).
+    if (r() < 0.1 && !line.trim().startsWith("//")) out.push("");
   }
   return out.join("\n");
 }

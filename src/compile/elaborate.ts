@@ -37,7 +37,13 @@ type Binding =
 
 /** Names visible inside a recipe instance: its parameters (already bound) and its inner stages. */
 interface Locals {
+  /** The id of the instance's output stage. */
   readonly instanceId: string;
+  /**
+   * Prefix of its other stages' ids. Usually the instance id; when a recipe's output is itself a recipe instance,
+   * the inner one gets its own namespace so the two instances' stages never share ids.
+   */
+  readonly ns: string;
   readonly recipe: A.RecipeDecl;
   readonly values: Map<string, Val>;
   /** Where each parameter's value was written at the instantiation: errors about it are reported there. */
@@ -206,7 +212,8 @@ export class Elaborator {
       if (d.type !== "StageDecl" || this.referenced.has(d) || this.duplicates.has(d)) continue;
       const s = this.stages.get(d.name.text);
       if (!s) continue;
-      if (s.category === "source" || s.category === "model" || s.category === "template") {
+      // Only what exists to be consumed: a source, a model, a template. Any dataset may be a result.
+      if (s.category === "source" || s.category === "model" || s.type.k === "template") {
         this.diagnostics.push(
           warning("W001", `${d.keyword} \`${d.name.text}\` is never used`, { file: mod.ast.file, start: d.name.start, end: d.name.end }, "use it in a stage, or remove it"),
         );
@@ -796,12 +803,13 @@ export class Elaborator {
       return ERR;
     }
     const id = ctx.id ?? ctx.alloc(r.name.text);
+    const ns = ctx.ns ?? id;
     this.usedIds.add(id);
     const values = new Map<string, Val>();
     const origins = new Map<string, Spot>();
     const innerOverrides = new Map<string, { entry: A.Entry; env: Env }[]>();
     const stageDecls = new Map(r.stages.map((s) => [s.name.text, s] as const));
-    const locals: Locals = { instanceId: id, recipe: r, values, origins, stages: stageDecls, innerOverrides, ...(r.output ? { outputName: r.output.text } : {}) };
+    const locals: Locals = { instanceId: id, ns, recipe: r, values, origins, stages: stageDecls, innerOverrides, ...(r.output ? { outputName: r.output.text } : {}) };
     const renv: Env = { mod: rmod, locals, prefix: "" };
     const paramNames = r.params.map((p) => p.name.text);
     let bad = false;
@@ -854,15 +862,15 @@ export class Elaborator {
       const cliV = cli?.get(p.name.text);
       if (cliV !== undefined) {
         this.usedOverrides.add(`${id}\0${p.name.text}`);
-        v = this.expr(cliV.expr, cliV.env, ctxFor(`${id}.${p.name.text}`, this.usedIds));
+        v = this.expr(cliV.expr, cliV.env, ctxFor(`${ns}.${p.name.text}`, this.usedIds));
       } else if (g?.val) v = g.val;
       else if (g?.expr) {
-        v = this.expr(g.expr, env, ctxFor(`${id}.${p.name.text}`, this.usedIds));
+        v = this.expr(g.expr, env, ctxFor(`${ns}.${p.name.text}`, this.usedIds));
         origins.set(p.name.text, { file, span: g.expr });
-      } else if (p.default) v = this.expr(p.default, renv, ctxFor(`${id}.${p.name.text}`, this.usedIds));
+      } else if (p.default) v = this.expr(p.default, renv, ctxFor(`${ns}.${p.name.text}`, this.usedIds));
       else if (abstract && declared) {
         // A stand-in of the declared type: stages get a placeholder stage, plain values a placeholder value.
-        const standIn: Val = declared.k === "dataset" || declared.k === "model" || declared.k === "template" ? { t: "stage", id: `${id}.${p.name.text}`, ty: declared } : { t: "json", v: { $param: p.name.text } };
+        const standIn: Val = declared.k === "dataset" || declared.k === "model" || declared.k === "template" ? { t: "stage", id: `${ns}.${p.name.text}`, ty: declared } : { t: "json", v: { $param: p.name.text } };
         values.set(p.name.text, standIn);
         continue;
       } else {
@@ -915,13 +923,13 @@ export class Elaborator {
 
   private innerStage(d: A.StageDecl, env: Env): Val {
     const locals = env.locals!;
-    const key = `${locals.instanceId}#${d.name.text}`;
+    const key = `${locals.ns}#${d.name.text}`;
     const done = this.memo.get(key);
     if (done) return done;
     if (this.inProgress.includes(key)) return this.cycle(key, d, env);
     this.inProgress.push(key);
-    const id = locals.outputName === d.name.text ? locals.instanceId : `${locals.instanceId}.${d.name.text}`;
-    const ctx = ctxFor(id, this.usedIds, d);
+    const own = `${locals.ns}.${d.name.text}`;
+    const ctx = locals.outputName === d.name.text ? ctxFor(locals.instanceId, this.usedIds, d, own) : ctxFor(own, this.usedIds, d);
     const v = this.stageDecl(d, env, ctx);
     this.inProgress.pop();
     this.memo.set(key, v);
@@ -961,6 +969,8 @@ interface Ctx {
   readonly decl?: A.StageDecl;
   /** The inner stage's name, when elaborating a recipe's inner declaration (for instance overrides). */
   readonly innerName?: string;
+  /** Namespace for the ids of stages made on the way (pipeline steps, a recipe instance's inner stages). */
+  readonly ns?: string;
   sub(): Ctx;
 }
 
@@ -973,10 +983,10 @@ function allocator(base: string, used: Set<string>): (kind: string) => string {
   };
 }
 
-function ctxFor(id: string, used: Set<string>, decl?: A.StageDecl): Ctx {
-  const alloc = allocator(id, used);
+function ctxFor(id: string, used: Set<string>, decl?: A.StageDecl, ns = id): Ctx {
+  const alloc = allocator(ns, used);
   const sub = (): Ctx => ({ id: undefined, alloc, sub });
-  return { id, alloc, ...(decl ? { decl, innerName: decl.name.text } : {}), sub };
+  return { id, alloc, ns, ...(decl ? { decl, innerName: decl.name.text } : {}), sub };
 }
 
 const noCtx: Ctx = {
@@ -1026,6 +1036,8 @@ function isSecret(j: Json): boolean {
 }
 
 function jsonMatches(v: Json, t: Ty): boolean {
+  // A stand-in for a parameter of an enclosing recipe checked in the abstract: of the declared type by construction.
+  if (typeof v === "object" && v !== null && !Array.isArray(v) && "$param" in v) return true;
   switch (t.k) {
     case "scalar":
       switch (t.name) {

@@ -71,8 +71,11 @@ class Printer {
 
   private ownLineComments(before: number): void {
     while (this.next < this.comments.length && this.comments[this.next]!.start < before) {
-      this.lines.push(this.pad() + this.comments[this.next]!.text.trimEnd());
+      const c = this.comments[this.next]!;
+      this.lines.push(this.pad() + c.text.trimEnd());
       this.next++;
+      // A blank line after a comment (a file header, a section title) detaches it from what follows: kept.
+      if (this.depth === 0 && /^[ \t\r]*\n[ \t\r]*\n/.test(this.text.slice(c.end))) this.blank();
     }
   }
 
@@ -122,9 +125,7 @@ class Printer {
     const ret = r.returns ? ` -> ${typeText(r.returns)}` : "";
     const params = r.params.map((p) => ({ p, inline: p.default ? this.inline(p.default) : "" }));
     const oneLine = `recipe ${r.name.text}(${params.map(({ p, inline }) => `${p.name.text}: ${typeText(p.paramType)}${p.default ? ` = ${inline}` : ""}`).join(", ")})${ret} {`;
-    const firstInner = r.stages[0]?.start ?? r.output?.start ?? r.end;
-    const paramsEnd = r.params[r.params.length - 1]?.end ?? r.name.end;
-    if (params.every((x) => x.inline !== null) && !this.hasComment(r.start, paramsEnd + 1) && this.fits(oneLine)) {
+    if (params.every((x) => x.inline !== null) && !this.hasComment(r.start, r.paramsEnd) && this.fits(oneLine)) {
       this.lines.push(this.pad() + oneLine);
     } else {
       this.lines.push(`${this.pad()}recipe ${r.name.text}(`);
@@ -135,7 +136,7 @@ class Printer {
         if (p.default) this.exprLine(`${head} = `, p.default, ",");
         else this.emit(`${head},`, p.end);
       }
-      this.ownLineComments(firstInner);
+      this.ownLineComments(r.paramsEnd - 1);
       this.depth--;
       this.lines.push(`${this.pad()})${ret} {`);
     }
@@ -248,6 +249,11 @@ class Printer {
         this.block(prefix, e.block, suffix);
         return;
       case "Literal": {
+        if (e.kind !== "raw" || !e.raw.includes("\n")) {
+          // A literal cannot be broken: it stays whole on its line, however long.
+          this.emit(prefix + (e.kind === "string" ? encodeString(e.value as string) : e.raw) + suffix, e.end);
+          return;
+        }
         // A multi-line raw string is kept byte for byte: its content is the user's text.
         const lines = e.raw.split("\n");
         this.lines.push(this.pad() + prefix + lines[0]);

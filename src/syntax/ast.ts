@@ -62,6 +62,8 @@ export interface RecipeDecl extends Span {
   readonly broken?: boolean;
   readonly name: Name;
   readonly params: RecipeParam[];
+  /** Offset just after the `)` closing the parameters. */
+  readonly paramsEnd: number;
   readonly returns?: TypeExpr;
   readonly stages: StageDecl[];
   readonly output?: Name;

@@ -162,7 +162,7 @@ export class ItpParser extends EmbeddedActionsParser {
       });
       this.OPTION4(() => this.CONSUME2(T.Comma));
     });
-    this.CONSUME(T.RParen);
+    const rparen = this.CONSUME(T.RParen);
     let returns: A.TypeExpr | undefined;
     this.OPTION2(() => {
       this.CONSUME(T.Arrow);
@@ -182,6 +182,7 @@ export class ItpParser extends EmbeddedActionsParser {
       type: "RecipeDecl" as const,
       name: nameOf(n),
       params,
+      paramsEnd: tokEnd(rparen),
       ...(returns ? { returns } : {}),
       stages,
       ...(output ? { output } : {}),

@@ -26,7 +26,7 @@ writeFileSync(small, `dataset seeds: Instruction = jsonl("seeds.jsonl")\n\nfilte
 
 // The same program as a JSON document: the syntax tree without positions (what a JSON recipe format would hold).
 const parsed = parse(text, big);
-const drop = new Set(["start", "end", "file", "raw", "parens", "comments"]);
+const drop = new Set(["start", "end", "paramsEnd", "file", "raw", "parens", "comments"]);
 const json = JSON.stringify({ imports: parsed.module.imports, decls: parsed.module.decls }, (k, v) => (drop.has(k) ? undefined : v));
 
 const host = { readFile: () => text, stdRoot: join(process.cwd(), "stdlib") };
