@@ -25,6 +25,18 @@ export function diskHost(): Host {
       }
     },
     stdRoot: displayPath(join(packageRoot(), "stdlib")),
+    listStd() {
+      const root = join(packageRoot(), "stdlib");
+      try {
+        return readdirSync(root, { recursive: true })
+          .map(String)
+          .filter((f) => f.endsWith(".itp"))
+          .map((f) => f.slice(0, -4).split(sep).join("/"))
+          .sort();
+      } catch {
+        return [];
+      }
+    },
   };
 }
 

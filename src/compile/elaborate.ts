@@ -2,7 +2,7 @@ import type { z } from "zod";
 import { error, warning, type Code, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Range, SourceFile } from "../diagnostics/source.js";
 import { hintDidYouMean } from "../diagnostics/suggest.js";
-import { deepMarker, elementOf, type ParamMarker } from "../stages/schema.js";
+import { deepMarker, elementOf, unwrap, type ParamMarker } from "../stages/schema.js";
 import type { Registry, StageKind } from "../stages/registry.js";
 import type * as A from "../syntax/ast.js";
 import type { StageKeyword } from "../syntax/lexer.js";
@@ -403,7 +403,9 @@ export class Elaborator {
     const candidates = [...this.registry.stageNames(), ...this.registry.valueNames(), ...[...this.scope(env.mod)].filter(([, v]) => v.k === "recipe").map(([n]) => n)];
     const what = b?.k === "stage" || env.locals?.stages.has(name) ? `\`${name}\` is a stage, not a stage kind or recipe` : `unknown stage kind or recipe \`${name}\``;
     this.err("E022", what, file, c.callee, hintDidYouMean(name, candidates) ?? "`itp kinds` lists the stage kinds");
-    for (const a of c.args) this.expr(a.value, env, ctx.sub());
+    // Positional arguments are inputs whatever the kind: still resolved (their own errors, and what they use).
+    // Named ones are parameters of an unknown kind: nothing can be said of them.
+    for (const a of c.args) if (!a.name) this.expr(a.value, env, ctx.sub());
     return ERR;
   }
 
@@ -420,7 +422,7 @@ export class Elaborator {
 
   private valueCall(vf: NonNullable<ReturnType<Registry["value"]>>, args: readonly A.Arg[], env: Env, file: SourceFile, at: A.Span, marker?: ParamMarker): Val {
     if (marker && marker.kind === "value" && marker.category !== vf.category) {
-      this.err("E032", `\`${vf.name}\` is a ${vf.category.replace(/_/g, " ")}, but a ${marker.category.replace(/_/g, " ")} is expected here`, file, at, this.categoryHint(marker.category));
+      this.err("E032", `\`${vf.name}\` is ${article(vf.category.replace(/_/g, " "))}, but ${article(marker.category.replace(/_/g, " "))} is expected here`, file, at, this.categoryHint(marker.category));
       return ERR;
     }
     const shape = vf.params.shape as Record<string, z.ZodType>;
@@ -473,7 +475,7 @@ export class Elaborator {
     const failedKeys = new Set<string>();
     const refInputs: IrInput[] = [];
     // By key: a Flan-scale sub-mixture has thousands of components.
-    const components = new Map<string, { key: string; val: Val; rule: Json; at: A.Span }>();
+    const components = new Map<string, { key: string; val: Val; rule: Json; at: A.Span; ruleAt: A.Span }>();
     let bad = false;
 
     if (piped) inputs.push({ val: piped, at: c.callee });
@@ -540,7 +542,7 @@ export class Elaborator {
         const val = this.reference(ref, env);
         const rule = this.expr(en.value, env, ctx.sub(), deepMarker(kind.components.rule), kind.components.rule);
         if (components.has(key)) this.err("E021", `component \`${key}\` appears twice`, file, en.key[0]!, "remove one of them");
-        else if (val.t !== "error" && rule.t !== "error") components.set(key, { key, val, rule: rule.t === "json" ? rule.v : { $ref: rule.id }, at: en });
+        else if (val.t !== "error" && rule.t !== "error") components.set(key, { key, val, rule: rule.t === "json" ? rule.v : { $ref: rule.id }, at: en, ruleAt: en.value });
         else bad = true;
         continue;
       }
@@ -678,7 +680,12 @@ export class Elaborator {
       if (ann && ctx.id === id) {
         const t = this.types.resolve(ann, file);
         if (!t) return ERR;
-        out = t.k === "dataset" ? t : dataset(t);
+        const rec = t.k === "dataset" ? t.of : t;
+        if (rec.k !== "record") {
+          this.err("E043", `a source reads records: its annotation is a record type, not ${show(t)}`, file, ann, "write the type of one record, e.g. `dataset prefs: Preference = jsonl(...)`");
+          return ERR;
+        }
+        out = dataset(rec);
       }
     } else if (ctx.decl?.annotation && ctx.id === id) {
       const t = this.types.resolve(ctx.decl.annotation, file);
@@ -697,6 +704,15 @@ export class Elaborator {
       const comps: { [k: string]: Json } = {};
       for (const comp of components.values()) comps[comp.key] = comp.rule;
       finalParams["components"] = comps;
+    }
+    if (kind.refine && !hasEnv(finalParams)) {
+      const problems = kind.refine(finalParams);
+      for (const pr of problems) {
+        const comp = pr.path[0] === "components" ? components.get(pr.path[1] ?? "") : undefined;
+        const where = comp ? { file, span: comp.ruleAt } : (spans.get(pr.path[0] ?? "") ?? { file, span: c.callee });
+        this.err("E032", pr.message, where.file, where.span, shape[pr.path[0] ?? ""]?.description);
+      }
+      if (problems.length > 0) return ERR;
     }
     const stage: IrStage = {
       id,
@@ -757,7 +773,7 @@ export class Elaborator {
         } else {
           const where = spans.get(key) ?? { file, span: at };
           const path = i.path.length > 1 ? `${key}${i.path.slice(1).map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}` : key;
-          this.err("E032", `invalid \`${path}\` for \`${what}\`: ${zodMessage(i)}`, where.file, where.span, shape[key]?.description);
+          this.err("E032", `invalid \`${path}\` for \`${what}\`: ${zodMessage(i, shape[key])}`, where.file, where.span, shape[key]?.description);
         }
       }
       return undefined;
@@ -887,7 +903,7 @@ export class Elaborator {
       if (v.t === "stage") {
         if (!this.checkEdge(v, declared, new Map(), file, at, `parameter \`${p.name.text}\` of recipe \`${r.name.text}\``)) bad = true;
       } else if (!jsonMatches(v.v, declared)) {
-        this.err("E032", `parameter \`${p.name.text}\` of recipe \`${r.name.text}\` is ${show(declared)}, got ${JSON.stringify(v.v)}`, file, at, `pass a ${show(declared)}`);
+        this.err("E032", `parameter \`${p.name.text}\` of recipe \`${r.name.text}\` is ${show(declared)}, got ${JSON.stringify(v.v)}`, file, at, `pass ${article(show(declared))}`);
         bad = true;
       }
       values.set(p.name.text, v);
@@ -1064,9 +1080,19 @@ function jsonMatches(v: Json, t: Ty): boolean {
   }
 }
 
-function zodMessage(i: z.core.$ZodIssue): string {
+function article(noun: string): string {
+  return /^[aeio]/i.test(noun) ? `an ${noun}` : `a ${noun}`;
+}
+
+function isDurationSchema(s: z.ZodType | undefined): boolean {
+  const def = s && (unwrap(s) as unknown as { _zod: { def: { type: string; shape?: Record<string, unknown> } } })._zod.def;
+  return def?.type === "object" && def.shape !== undefined && "duration_ms" in def.shape;
+}
+
+function zodMessage(i: z.core.$ZodIssue, schema?: z.ZodType): string {
   const inp = (i as { input?: unknown }).input;
   const got = inp === undefined ? "" : ` (got ${JSON.stringify(inp)?.slice(0, 60)})`;
+  if (i.code === "invalid_type" && i.path.length <= 1 && isDurationSchema(schema)) return `expected a duration such as \`30s\`, \`5m\` or \`2h\`${got}`;
   switch (i.code) {
     case "too_small":
       return `must be ${i.inclusive === false ? "greater than" : "at least"} ${String(i.minimum)}${got}`;

@@ -2,6 +2,7 @@ import { error, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Range } from "../diagnostics/source.js";
 import type * as A from "../syntax/ast.js";
 import { parse } from "../syntax/parser.js";
+import { hintDidYouMean } from "../diagnostics/suggest.js";
 
 /** How the front end reads files: injected, so the compiler stays pure and testable without a disk. */
 export interface Host {
@@ -9,6 +10,8 @@ export interface Host {
   readFile(path: string): string | undefined;
   /** Folder holding the standard library (`std/alpaca` is `<stdRoot>/alpaca.itp`). */
   readonly stdRoot: string;
+  /** The standard library's module names (`alpaca`, `flan`), for suggestions. */
+  listStd?(): string[];
 }
 
 export interface LoadedModule {
@@ -93,7 +96,9 @@ export function loadModules(entries: readonly string[], host: Host, sources?: Re
         load(target, [...stack, path], range);
         // A missing std module: say which ones exist rather than only "cannot read".
         if (imp.std && diagnostics.length > before && diagnostics[before]!.code === "E010" && !modules.has(target)) {
-          diagnostics[before] = error("E010", `no standard library module \`${imp.path}\``, range, `the standard library lives in ${stdRoot}`);
+          const known = host.listStd?.() ?? [];
+          const guess = hintDidYouMean(imp.path, known.map((m) => `std/${m}`));
+          diagnostics[before] = error("E010", `no standard library module \`${imp.path}\``, range, guess ?? (known.length > 0 ? `it has: ${known.map((m) => `std/${m}`).join(", ")}` : `the standard library lives in ${stdRoot}`));
           importPaths[importPaths.length - 1] = undefined;
         }
       }

@@ -23,8 +23,10 @@ export function editDistance(a: string, b: string, max = Infinity): number {
 }
 
 /** The closest candidate to `name`, if close enough to be a likely typo. */
-export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
-  const max = Math.max(1, Math.floor(name.length / 3));
+export function didYouMean(name: string, candidatesIn: Iterable<string>): string | undefined {
+  const candidates = [...candidatesIn];
+  // One- and two-letter names are too short for a typo to be told from another name.
+  const max = name.length <= 2 ? 0 : Math.max(1, Math.floor(name.length / 3));
   let best: string | undefined;
   let bestD = max + 1;
   const lower = name.toLowerCase();
@@ -35,7 +37,13 @@ export function didYouMean(name: string, candidates: Iterable<string>): string |
       bestD = d;
     }
   }
-  return bestD <= max ? best : undefined;
+  if (bestD <= max) return best;
+  // An abbreviation of a longer name (`str` for `string`): the shortest candidate it begins.
+  if (name.length >= 3) {
+    const prefixed = [...candidates].filter((c) => c.toLowerCase().startsWith(lower)).sort((a, b) => a.length - b.length || (a < b ? -1 : 1));
+    if (prefixed.length > 0) return prefixed[0];
+  }
+  return undefined;
 }
 
 export const hintDidYouMean = (name: string, candidates: Iterable<string>): string | undefined => {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { value } from "./schema.js";
 import { fraction, posInt, seed, lazyEntries } from "./common.js";
-import type { StageKind, ValueFunction } from "./registry.js";
+import type { Problem, StageKind, ValueFunction } from "./registry.js";
 
 /**
  * Mixtures. `mix(seed: 42) { flan: take(50_000)  lima: all  hard_coded: repeat(10) }`: each component is a dataset
@@ -39,6 +39,7 @@ export function mixStages(): StageKind[] {
           message: "weight and rate mixtures need total (the number of examples to draw)",
           path: ["total"],
         }),
+      refine: mixProblems,
       components: {
         type: "Dataset<T>",
         rule: value("mix_rule"),
@@ -99,4 +100,53 @@ export function mixRules(): ValueFunction[] {
       }),
     },
   ]);
+}
+
+export type MixMode = (typeof MIX_MODES)[number];
+
+/** Which modes each rule may appear in. `all` and `repeat` are counts of whole copies, fine with counts or fractions. */
+const ruleModes: Record<string, readonly MixMode[]> = {
+  all: ["count", "fraction"],
+  repeat: ["count", "fraction"],
+  take: ["count"],
+  fraction: ["fraction"],
+  weight: ["weight", "rate"],
+  rate: ["rate", "weight"],
+};
+
+/**
+ * The mode of a mixture: the one given, else the one its rules imply. Counts and fractions cannot be mixed
+ * (open-instruct's dataset_mixer refuses it); weights and rates are both sampling shares and need `total`.
+ */
+export function mixMode(params: Readonly<Record<string, unknown>>): { mode: MixMode; problems: Problem[] } {
+  const comps = (params["components"] ?? {}) as Record<string, { fn?: string }>;
+  const given = params["mode"] as MixMode | undefined;
+  const problems: Problem[] = [];
+  let mode = given;
+  let decidedBy: string | undefined;
+  for (const [name, rule] of Object.entries(comps)) {
+    const allowed = ruleModes[rule.fn ?? ""] ?? [];
+    if (mode === undefined) {
+      // `all`/`repeat` fit counts and fractions alike: the first rule that tells them apart decides.
+      if (allowed.length === 1 || rule.fn === "weight" || rule.fn === "rate") {
+        mode = rule.fn === "rate" ? "rate" : allowed[0];
+        decidedBy = name;
+      }
+      continue;
+    }
+    if (!allowed.includes(mode)) {
+      const why = given ? `the mixture's mode is "${given}"` : `\`${decidedBy}\` makes this a ${mode} mixture`;
+      problems.push({ path: ["components", name], message: `\`${rule.fn}\` does not belong in a ${mode} mixture (${why})` });
+    }
+  }
+  // Rules checked before the mode was decided (all/repeat) fit both count and fraction: nothing to re-check.
+  mode ??= "count";
+  if ((mode === "weight" || mode === "rate") && params["total"] === undefined) {
+    problems.push({ path: ["total"], message: `a ${mode} mixture draws \`total\` examples: set it, e.g. \`mix(total: 1_000_000)\`` });
+  }
+  return { mode, problems };
+}
+
+function mixProblems(params: Readonly<Record<string, unknown>>): Problem[] {
+  return mixMode(params).problems;
 }

@@ -21,8 +21,19 @@ export interface StageKind {
    * input of the given type, with a rule value validated by `rule`.
    */
   readonly components?: { readonly type: string; readonly rule: z.ZodType; readonly doc: string };
+  /**
+   * Rules across parameters and components that a per-parameter schema cannot state (a mixture's rules must agree
+   * on a mode). Given the validated parameters, with components as `{ name: rule }` under `components`; each
+   * problem names the path it is about (`["components", "flan"]`, `["total"]`).
+   */
+  readonly refine?: (params: Readonly<Record<string, unknown>>) => readonly Problem[];
   /** Bumped when the implementation changes what it produces; part of every cache key. */
   readonly version: string;
+}
+
+export interface Problem {
+  readonly path: readonly string[];
+  readonly message: string;
 }
 
 export interface InputSpec {
