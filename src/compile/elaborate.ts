@@ -394,7 +394,11 @@ export class Elaborator {
     if (kind && !(vf && marker?.kind === "value")) return this.stageCall(kind, c, env, ctx, piped);
     if (vf) {
       if (piped) {
-        this.err("E022", `\`${name}\` builds a value, it cannot take a piped dataset`, file, c.callee);
+        const user = [...this.registry.allStages()].find((k) => Object.values(k.params.shape as Record<string, z.ZodType>).some((ps) => {
+          const m = deepMarker(ps) ?? (elementOf(ps) ? deepMarker(elementOf(ps)!) : undefined);
+          return m?.kind === "value" && m.category === vf.category;
+        }));
+        this.err("E022", `\`${name}\` builds a value, it cannot take a piped dataset`, file, c.callee, user ? `it is a parameter value of \`${user.name}\` (\`itp kinds ${user.name}\`)` : undefined);
         return ERR;
       }
       if (c.block) this.err("E030", `\`${name}(...)\` takes no block`, file, c.block, "pass its parameters in the parentheses");
@@ -692,7 +696,7 @@ export class Elaborator {
       if (!t) return ERR;
       const want = ctx.decl.keyword === "model" || t.k !== "record" ? t : dataset(t);
       if (!assignable(out, want)) {
-        this.err("E043", `\`${ctx.decl.name.text}\` is declared ${show(want)}, but \`${kind.name}\` produces ${show(out)}`, file, ctx.decl.annotation, "fix the annotation, or convert the data");
+        this.err("E043", `\`${ctx.decl.name.text}\` is declared ${show(want)}, but \`${kind.name}\` produces ${show(out)}`, file, ctx.decl.annotation, out.k === "dataset" && want.k === "dataset" ? "fix the annotation, or convert the data" : "fix the annotation");
         return ERR;
       }
       out = want;
@@ -742,7 +746,8 @@ export class Elaborator {
     }
     const exp = substitute(expected, b);
     hint ??= actualRec && exp.k === "dataset" && exp.of.k === "record" ? `${show(v.ty)} records are ${showShape(actualRec)}; ${show(exp)} needs ${showShape(exp.of)}` : undefined;
-    this.err("E040", `${what} expects ${show(exp)}, but \`${v.id}\` is ${show(v.ty)}`, file, at, hint);
+    const wanted = hasVar(exp) ? (exp.k === "dataset" ? "a dataset" : "a value of another type") : show(exp);
+    this.err("E040", `${what} expects ${wanted}, but \`${v.id}\` is ${show(v.ty)}`, file, at, hint);
     return false;
   }
 
@@ -1010,6 +1015,10 @@ const noCtx: Ctx = {
   alloc: (k) => `anonymous.${k}`,
   sub: () => noCtx,
 };
+
+function hasVar(t: Ty): boolean {
+  return t.k === "var" || ((t.k === "dataset" || t.k === "list") && hasVar(t.of)) || (t.k === "union" && t.options.some(hasVar));
+}
 
 function keywordFor(t: Ty): string {
   return t.k === "model" ? "model" : t.k === "report" ? "eval" : t.k === "dataset" ? "dataset" : "stage";
