@@ -102,7 +102,8 @@ export function showValue(j: Json | undefined): string {
   if (typeof j["duration_ms"] === "number" && Object.keys(j).length === 1) return formatDuration(j["duration_ms"]);
   if (typeof j["fn"] === "string") {
     const args = Object.entries(j).filter(([k]) => k !== "fn");
-    return `${j["fn"]}(${args.map(([k, v]) => `${k}: ${showValue(v)}`).join(", ")})`;
+    // A value function without parameters is a constant, written bare: `all`.
+    return args.length === 0 ? j["fn"] : `${j["fn"]}(${args.map(([k, v]) => `${k}: ${showValue(v)}`).join(", ")})`;
   }
   return `{ ${Object.entries(j).map(([k, v]) => `${k}: ${showValue(v)}`).join(", ")} }`;
 }
