@@ -82,7 +82,11 @@ export class Elaborator {
   private readonly diagnostics: Diagnostic[];
   private readonly scopes = new Map<string, Map<string, Binding>>();
   private readonly memo = new Map<string, Val>();
+  /** Stages being elaborated, innermost last (for cycle messages), and the same as a set (for the check). */
   private readonly inProgress: string[] = [];
+  private readonly inProgressSet = new Set<string>();
+  /** Top-level declarations already elaborated (declaration objects are unique across modules). */
+  private readonly topMemo = new Map<A.StageDecl, Val>();
   private readonly recipeStack: A.RecipeDecl[] = [];
   private readonly usedIds = new Set<string>();
   private readonly types: TypeResolver;
@@ -258,16 +262,26 @@ export class Elaborator {
   }
 
   private topStage(d: A.StageDecl, env: Env): Val {
-    const key = `${env.mod.path}#${d.name.text}`;
-    const done = this.memo.get(key);
+    const done = this.topMemo.get(d);
     if (done) return done;
+    const key = `${env.mod.path}#${d.name.text}`;
     const id = env.prefix + d.name.text;
-    if (this.inProgress.includes(key)) return this.cycle(key, d, env);
-    this.inProgress.push(key);
+    if (this.inProgressSet.has(key)) return this.cycle(key, d, env);
+    this.enter(key);
     const v = this.stageDecl(d, env, ctxFor(id, this.usedIds, d));
-    this.inProgress.pop();
-    this.memo.set(key, v);
+    this.leave(key);
+    this.topMemo.set(d, v);
     return v;
+  }
+
+  private enter(key: string): void {
+    this.inProgress.push(key);
+    this.inProgressSet.add(key);
+  }
+
+  private leave(key: string): void {
+    this.inProgress.pop();
+    this.inProgressSet.delete(key);
   }
 
   private cycle(key: string, d: A.StageDecl, env: Env): Val {
@@ -469,7 +483,7 @@ export class Elaborator {
     const file = env.mod.ast.file;
     const id = ctx.id ?? ctx.alloc(kind.name);
     const shape = kind.params.shape as Record<string, z.ZodType>;
-    const paramKeys = Object.keys(shape);
+    const paramKeys = keysOf(kind);
     const inputNames = kind.inputs.map((i) => i.name);
     const inputs: { val: Val; at: A.Span }[] = [];
     const params: Record<string, Json> = {};
@@ -625,12 +639,12 @@ export class Elaborator {
         }
         return;
       }
-      const expected = parseType(spec.type);
+      const expected = typeOf(spec.type);
       if (!this.checkEdge(inp.val, expected, bindings, file, inp.at, `input \`${spec.name}\` of \`${kind.name}\``)) bad = true;
       irInputs.push({ role: spec.variadic ? `${spec.name}[${i - specs.length + 1}]` : spec.name, from: inp.val.id });
     });
     if (kind.components) {
-      const expected = parseType(kind.components.type);
+      const expected = typeOf(kind.components.type);
       for (const comp of components.values()) {
         if (comp.val.t !== "stage") {
           this.err("E040", `component \`${comp.key}\` is not a stage`, file, comp.at);
@@ -652,7 +666,7 @@ export class Elaborator {
       const m = shape[key] ? refMarker(shape[key]!) : undefined;
       if (target && m) {
         const where = spans.get(key) ?? { file, span: c };
-        if (!this.checkEdge({ t: "stage", id: target.id, ty: target.type }, parseType(m.type), new Map(bindings), where.file, where.span, `parameter \`${key}\` of \`${kind.name}\``)) bad = true;
+        if (!this.checkEdge({ t: "stage", id: target.id, ty: target.type }, typeOf(m.type), new Map(bindings), where.file, where.span, `parameter \`${key}\` of \`${kind.name}\``)) bad = true;
       }
       irInputs.push(r);
     }
@@ -678,7 +692,7 @@ export class Elaborator {
     }
     if (bad || !validated) return ERR;
 
-    let out = substitute(parseType(kind.output), bindings);
+    let out = substitute(typeOf(kind.output), bindings);
     if (kind.category === "source") {
       const ann = ctx.decl?.annotation;
       if (ann && ctx.id === id) {
@@ -741,7 +755,7 @@ export class Elaborator {
     const actualRec = recordOf(v.ty);
     let hint: string | undefined;
     if (actualRec && expected.k === "dataset") {
-      const conv = this.registry.convertersFrom(actualRec.k === "record" ? actualRec.name : "").find((k) => assignable(parseType(k.output), expected, new Map(b)));
+      const conv = this.registry.convertersFrom(actualRec.k === "record" ? actualRec.name : "").find((k) => assignable(typeOf(k.output), expected, new Map(b)));
       if (conv) hint = `convert it first: \`${v.id} |> ${conv.name}()\``;
     }
     const exp = substitute(expected, b);
@@ -947,12 +961,12 @@ export class Elaborator {
     const key = `${locals.ns}#${d.name.text}`;
     const done = this.memo.get(key);
     if (done) return done;
-    if (this.inProgress.includes(key)) return this.cycle(key, d, env);
-    this.inProgress.push(key);
+    if (this.inProgressSet.has(key)) return this.cycle(key, d, env);
+    this.enter(key);
     const own = `${locals.ns}.${d.name.text}`;
     const ctx = locals.outputName === d.name.text ? ctxFor(locals.instanceId, this.usedIds, d, own) : ctxFor(own, this.usedIds, d);
     const v = this.stageDecl(d, env, ctx);
-    this.inProgress.pop();
+    this.leave(key);
     this.memo.set(key, v);
     return v;
   }
@@ -971,6 +985,21 @@ export class Elaborator {
 }
 
 // ---------- helpers ----------
+
+const parsedTypes = new Map<string, Ty>();
+/** Signature types are a handful of strings, parsed once each. */
+function typeOf(src: string): Ty {
+  let t = parsedTypes.get(src);
+  if (!t) parsedTypes.set(src, (t = parseType(src)));
+  return t;
+}
+
+const paramKeysOf = new WeakMap<StageKind, string[]>();
+function keysOf(kind: StageKind): string[] {
+  let k = paramKeysOf.get(kind);
+  if (!k) paramKeysOf.set(kind, (k = Object.keys(kind.params.shape)));
+  return k;
+}
 
 function bindingOf(d: A.Decl, mod: LoadedModule): Binding {
   if (d.broken) return { k: "poisoned" };

@@ -50,7 +50,17 @@ export function elementOf(s: z.ZodType): z.ZodType | undefined {
 }
 
 /** The marker of a parameter schema, looking through optional/default wrappers and into union options. */
+const deepMarkers = new WeakMap<z.ZodType, ParamMarker | null>();
+
 export function deepMarker(s: z.ZodType): ParamMarker | undefined {
+  const known = deepMarkers.get(s);
+  if (known !== undefined) return known ?? undefined;
+  const m = findMarker(s);
+  deepMarkers.set(s, m ?? null);
+  return m;
+}
+
+function findMarker(s: z.ZodType): ParamMarker | undefined {
   const u = unwrap(s);
   const m = markers.get(u);
   if (m) return m;

@@ -60,7 +60,7 @@ export function decodeRawString(raw: string): string {
 }
 
 export function decodeNumber(raw: string): number {
-  return Number(raw.replace(/_/g, ""));
+  return Number(raw.includes("_") ? raw.replace(/_/g, "") : raw);
 }
 
 const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -3,6 +3,7 @@ import { error, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { SourceFile } from "../diagnostics/source.js";
 import type * as A from "./ast.js";
 import * as T from "./lexer.js";
+import { fastParse } from "./fast-parser.js";
 import { decodeDuration, decodeNumber, decodeRawString, decodeString } from "./literals.js";
 
 const span = (start: number, end: number): A.Span => ({ start, end });
@@ -23,7 +24,6 @@ export class ItpParser extends EmbeddedActionsParser {
     this.performSelfAnalysis();
   }
 
-  private nameTok = this.RULE("name", (): IToken => this.CONSUME(T.Name));
 
   program = this.RULE("program", (): { imports: A.Import[]; decls: A.Decl[] } => {
     const imports: A.Import[] = [];
@@ -58,11 +58,11 @@ export class ItpParser extends EmbeddedActionsParser {
       },
       {
         ALT: () => {
-          const first = this.SUBRULE(this.nameTok);
+          const first = this.CONSUME(T.Name);
           const parts: IToken[] = [first];
           this.MANY(() => {
             this.CONSUME(T.Slash);
-            parts.push(this.SUBRULE2(this.nameTok));
+            parts.push(this.CONSUME2(T.Name));
           });
           this.ACTION(() => {
             std = true;
@@ -78,22 +78,22 @@ export class ItpParser extends EmbeddedActionsParser {
     const importName = (n: IToken, alias: IToken | undefined) =>
       this.ACTION(() => names.push({ name: nameOf(n), ...(alias ? { alias: nameOf(alias) } : {}) }));
     this.OPTION(() => {
-      const n = this.SUBRULE3(this.nameTok);
+      const n = this.CONSUME3(T.Name);
       let alias: IToken | undefined;
       this.OPTION2(() => {
         this.CONSUME(T.As);
-        alias = this.SUBRULE4(this.nameTok);
+        alias = this.CONSUME4(T.Name);
       });
       importName(n, alias);
       this.MANY2({
         GATE: () => this.LA(2).tokenType !== T.RBrace,
         DEF: () => {
           this.CONSUME(T.Comma);
-          const n2 = this.SUBRULE5(this.nameTok);
+          const n2 = this.CONSUME5(T.Name);
           let alias2: IToken | undefined;
           this.OPTION3(() => {
             this.CONSUME2(T.As);
-            alias2 = this.SUBRULE6(this.nameTok);
+            alias2 = this.CONSUME6(T.Name);
           });
           importName(n2, alias2);
         },
@@ -112,7 +112,7 @@ export class ItpParser extends EmbeddedActionsParser {
   });
 
   private typeExpr = this.RULE("typeExpr", (): A.TypeExpr => {
-    const n = this.SUBRULE(this.nameTok);
+    const n = this.CONSUME(T.Name);
     const args: A.TypeExpr[] = [];
     let end = 0;
     this.OPTION(() => {
@@ -126,12 +126,12 @@ export class ItpParser extends EmbeddedActionsParser {
 
   private typeDecl = this.RULE("typeDecl", (): A.TypeDecl => {
     const kw = this.CONSUME(T.Type);
-    const n = this.SUBRULE(this.nameTok);
+    const n = this.CONSUME(T.Name);
     this.CONSUME(T.Equals);
     this.CONSUME(T.LBrace);
     const fields: A.FieldDecl[] = [];
     this.MANY(() => {
-      const f = this.SUBRULE2(this.nameTok);
+      const f = this.CONSUME2(T.Name);
       let optional = false;
       this.OPTION(() => {
         this.CONSUME(T.Question);
@@ -148,7 +148,7 @@ export class ItpParser extends EmbeddedActionsParser {
 
   private recipeDecl = this.RULE("recipeDecl", (): A.RecipeDecl => {
     const kw = this.CONSUME(T.Recipe);
-    const n = this.SUBRULE(this.nameTok);
+    const n = this.CONSUME(T.Name);
     const params: A.RecipeParam[] = [];
     this.CONSUME(T.LParen);
     this.OPTION(() => {
@@ -174,7 +174,7 @@ export class ItpParser extends EmbeddedActionsParser {
     let output: A.Name | undefined;
     this.OPTION3(() => {
       this.CONSUME(T.Output);
-      const o = this.SUBRULE2(this.nameTok);
+      const o = this.CONSUME2(T.Name);
       this.ACTION(() => (output = nameOf(o)));
     });
     const close = this.CONSUME(T.RBrace);
@@ -191,7 +191,7 @@ export class ItpParser extends EmbeddedActionsParser {
   });
 
   private recipeParam = this.RULE("recipeParam", (): A.RecipeParam => {
-    const n = this.SUBRULE(this.nameTok);
+    const n = this.CONSUME(T.Name);
     this.CONSUME(T.Colon);
     const t = this.SUBRULE(this.typeExpr);
     let def: A.Expr | undefined;
@@ -204,7 +204,7 @@ export class ItpParser extends EmbeddedActionsParser {
 
   private stageDecl = this.RULE("stageDecl", (): A.StageDecl => {
     const kw = this.CONSUME(T.StageKw);
-    const n = this.SUBRULE(this.nameTok);
+    const n = this.CONSUME(T.Name);
     let annotation: A.TypeExpr | undefined;
     this.OPTION(() => {
       this.CONSUME(T.Colon);
@@ -250,7 +250,7 @@ export class ItpParser extends EmbeddedActionsParser {
   });
 
   private call = this.RULE("call", (): A.Call => {
-    const n = this.SUBRULE(this.nameTok);
+    const n = this.CONSUME(T.Name);
     const args: A.Arg[] = [];
     let parens = false;
     let end = 0;
@@ -293,7 +293,7 @@ export class ItpParser extends EmbeddedActionsParser {
     this.OPTION({
       GATE: () => this.LA(2).tokenType === T.Colon,
       DEF: () => {
-        name = this.SUBRULE(this.nameTok);
+        name = this.CONSUME(T.Name);
         this.CONSUME(T.Colon);
       },
     });
@@ -329,14 +329,14 @@ export class ItpParser extends EmbeddedActionsParser {
       },
       {
         ALT: () => {
-          const first = this.SUBRULE(this.nameTok);
+          const first = this.CONSUME(T.Name);
           this.ACTION(() => {
             start = first.startOffset;
             key.push(nameOf(first));
           });
           this.MANY(() => {
             this.CONSUME(T.Dot);
-            const p = this.SUBRULE2(this.nameTok);
+            const p = this.CONSUME2(T.Name);
             this.ACTION(() => key.push(nameOf(p)));
           });
         },
@@ -349,11 +349,11 @@ export class ItpParser extends EmbeddedActionsParser {
 
   private reference = this.RULE("reference", (): A.Reference => {
     const path: A.Name[] = [];
-    const first = this.SUBRULE(this.nameTok);
+    const first = this.CONSUME(T.Name);
     this.ACTION(() => path.push(nameOf(first)));
     this.MANY(() => {
       this.CONSUME(T.Dot);
-      const p = this.SUBRULE2(this.nameTok);
+      const p = this.CONSUME2(T.Name);
       this.ACTION(() => path.push(nameOf(p)));
     });
     return this.ACTION(() => ({ type: "Reference" as const, path, ...span(path[0]!.start, path[path.length - 1]!.end) }));
@@ -425,8 +425,19 @@ export interface ParseResult {
   readonly diagnostics: Diagnostic[];
 }
 
-export function parse(text: string, path: string): ParseResult {
+/**
+ * Parse a module. Well-formed text takes the fast path (fast-parser.ts); anything else, and every file when
+ * `fast` is false, goes through the Chevrotain parser, which reports and recovers from errors.
+ */
+export function parse(text: string, path: string, opts: { fast?: boolean } = {}): ParseResult {
   const file = new SourceFile(path, text);
+  if (opts.fast !== false) {
+    const quick = fastParse(text);
+    if (quick) {
+      attachDocs(quick.decls, quick.comments);
+      return { module: { file, imports: quick.imports, decls: quick.decls, comments: quick.comments, brokenNames: [] }, diagnostics: [] };
+    }
+  }
   const diagnostics: Diagnostic[] = [];
   const lexed = T.itpLexer.tokenize(text);
   // Offsets where the lexer found something wrong; the parser's complaints that follow from them are not reported.

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { check } from "../../src/compile/check.js";
 import { buildGraph } from "../../src/graph/build.js";
 import { defaultRegistry } from "../../src/stages/index.js";
+import type * as A from "../../src/syntax/ast.js";
 import { parse } from "../../src/syntax/parser.js";
 import { flanScaleRecipe } from "./flan-scale.js";
 
@@ -24,10 +25,33 @@ writeFileSync(big, text);
 const small = join(dir, "small.itp");
 writeFileSync(small, `dataset seeds: Instruction = jsonl("seeds.jsonl")\n\nfilter short = seeds |> take(n: 10)\n`);
 
-// The same program as a JSON document: the syntax tree without positions (what a JSON recipe format would hold).
+// The same program as a JSON document, the way a JSON-based recipe format would write it: declarations with their
+// stage calls, arguments and parameters; no positions, no comments.
 const parsed = parse(text, big);
-const drop = new Set(["start", "end", "paramsEnd", "file", "raw", "parens", "comments"]);
-const json = JSON.stringify({ imports: parsed.module.imports, decls: parsed.module.decls }, (k, v) => (drop.has(k) ? undefined : v));
+const json = JSON.stringify(programJson(parsed.module));
+
+function exprJson(e: A.Expr): unknown {
+  switch (e.type) {
+    case "Literal":
+      return e.value;
+    case "Reference":
+      return { ref: e.path.map((p) => p.text).join(".") };
+    case "List":
+      return e.items.map(exprJson);
+    case "Record":
+      return blockJson(e.block);
+    case "Pipeline":
+      return { pipe: [exprJson(e.head), ...e.steps.map(exprJson)] };
+    case "Call":
+      return { call: e.callee.text, args: e.args.map((a) => (a.name ? { [a.name.text]: exprJson(a.value) } : exprJson(a.value))), ...(e.block ? { block: blockJson(e.block) } : {}) };
+  }
+}
+function blockJson(b: A.Block): Record<string, unknown> {
+  return Object.fromEntries(b.entries.map((en) => [en.key.map((k) => k.text).join("."), exprJson(en.value)]));
+}
+function programJson(m: A.Module): unknown {
+  return m.decls.map((d) => (d.type === "StageDecl" ? { [d.keyword]: d.name.text, ...(d.annotation ? { type: d.annotation.name.text } : {}), value: exprJson(d.value) } : { decl: d.type, name: d.name.text }));
+}
 
 const host = { readFile: () => text, stdRoot: join(process.cwd(), "stdlib") };
 const registry = defaultRegistry();

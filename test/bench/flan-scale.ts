@@ -28,7 +28,7 @@ export function flanScaleRecipe(): { text: string; stages: number } {
         comps.push(`  ${name}: rate(maximum: ${c.cap})`);
       }
     }
-    out.push(`mix ${c.name}_mix = mix(seed: 42) {`, ...comps, "}", "");
+    out.push(`mix ${c.name}_mix = mix(seed: 42, total: 1_000_000) {`, ...comps, "}", "");
     stages++;
     subMixes.push(`  ${c.name}_mix: weight(${c.weight})`);
   }

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.js";
 import { format } from "../../src/format/format.js";
+import { fastParse } from "../../src/syntax/fast-parser.js";
 import { parse } from "../../src/syntax/parser.js";
 
 /** A small deterministic PRNG (mulberry32): the same seed gives the same cases. */
@@ -128,8 +129,15 @@ export async function fuzz(cases: number, seed = 1, roots = ["pipelines", "stdli
         const inside = (l: number | null, c: number | null) => l !== null && c !== null && l >= 1 && l <= lines.length && c >= 1 && c <= lines[l - 1]!.length + 1;
         if (!inside(d.line, d.col) || !inside(d.endLine, d.endCol)) fail(`diagnostic outside the file: ${JSON.stringify(d)}`);
       }
-      // The formatter on whatever still parses: idempotent, and the result parses to the same program.
+      // The fast path and the Chevrotain parser agree: the same tree (positions included), or both refuse.
       const parsed = parse(text, file);
+      const reference = parse(text, file, { fast: false });
+      const quick = fastParse(text);
+      if (reference.diagnostics.length === 0) {
+        if (!quick) fail("the fast parser refused a file the Chevrotain parser accepts");
+        else if (JSON.stringify({ i: quick.imports, d: quick.decls }, noFile) !== JSON.stringify({ i: reference.module.imports, d: reference.module.decls }, noFile)) fail("the fast parser built a different tree");
+      } else if (quick) fail(`the fast parser accepted a file with a syntax error: ${reference.diagnostics[0]!.message}`);
+      // The formatter on whatever still parses: idempotent, and the result parses to the same program.
       if (parsed.diagnostics.length === 0) {
         try {
           const once = format(parsed.module);
@@ -149,6 +157,8 @@ export async function fuzz(cases: number, seed = 1, roots = ["pipelines", "stdli
   }
   return { cases, crashes, failures };
 }
+
+const noFile = (k: string, v: unknown) => (k === "file" || k === "doc" ? undefined : v);
 
 /** The program without positions or comments: what formatting must preserve. */
 function shape(m: { imports: unknown; decls: unknown }): string {
