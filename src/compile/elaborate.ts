@@ -157,6 +157,10 @@ export class Elaborator {
       const tmod = target === undefined ? undefined : this.graph.modules.get(target);
       for (const { name, alias } of imp.names) {
         const local = alias ?? name;
+        if (imp.broken) {
+          if (local?.text && Number.isFinite(local.start) && !scope.has(local.text)) scope.set(local.text, { k: "poisoned" });
+          continue;
+        }
         define(local, "import");
         if (!tmod) {
           scope.set(local.text, { k: "poisoned" });
@@ -172,7 +176,12 @@ export class Elaborator {
         scope.set(local.text, b);
       }
     });
-    for (const d of mod.ast.decls) define(d.name, bindingOf(d, mod));
+    for (const d of mod.ast.decls) {
+      // A declaration broken by a syntax error may have a made-up name (recovery inserts tokens): declared quietly.
+      if (d.broken) {
+        if (d.name?.text && Number.isFinite(d.name.start) && !scope.has(d.name.text)) scope.set(d.name.text, { k: "poisoned" });
+      } else define(d.name, bindingOf(d, mod));
+    }
     for (const n of mod.ast.brokenNames) if (!scope.has(n.text)) scope.set(n.text, { k: "poisoned" });
     return scope;
   }

@@ -70,6 +70,10 @@ export function loadModules(entries: readonly string[], host: Host, sources?: Re
     const mod: LoadedModule = { path, ast: parsed.module, std: path.startsWith(stdRoot + "/"), importPaths };
     modules.set(path, mod);
     for (const imp of parsed.module.imports) {
+      if (imp.broken) {
+        importPaths.push(undefined); // its syntax error is reported; its names stay quietly declared
+        continue;
+      }
       const target = imp.std
         ? imp.path.startsWith("std/")
           ? `${stdRoot}/${imp.path.slice(4)}.itp`

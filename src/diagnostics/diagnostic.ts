@@ -42,20 +42,25 @@ export interface Diagnostic {
   readonly hint?: string;
 }
 
-export const error = (code: Code, message: string, range?: Range, hint?: string): Diagnostic => ({
-  severity: "error",
+/** A range always lies inside its file, whatever a recovering parser left in the tree. */
+function clamp(range: Range): Range {
+  const len = range.file.text.length;
+  const fix = (o: number, fallback: number) => (Number.isFinite(o) ? Math.max(0, Math.min(o, len)) : fallback);
+  const start = fix(range.start, Number.isFinite(range.end) ? fix(range.end, 0) : 0);
+  const end = Math.max(start, fix(range.end, start));
+  return start === range.start && end === range.end ? range : { file: range.file, start, end };
+}
+
+const make = (severity: Severity, code: Code, message: string, range?: Range, hint?: string): Diagnostic => ({
+  severity,
   code,
   message,
-  ...(range ? { range } : {}),
+  ...(range ? { range: clamp(range) } : {}),
   ...(hint ? { hint } : {}),
 });
 
-export const warning = (code: Code, message: string, range?: Range, hint?: string): Diagnostic => ({
-  severity: "warning",
-  code,
-  message,
-  ...(range ? { range } : {}),
-  ...(hint ? { hint } : {}),
-});
+export const error = (code: Code, message: string, range?: Range, hint?: string): Diagnostic => make("error", code, message, range, hint);
+
+export const warning = (code: Code, message: string, range?: Range, hint?: string): Diagnostic => make("warning", code, message, range, hint);
 
 export const hasErrors = (ds: readonly Diagnostic[]): boolean => ds.some((d) => d.severity === "error");

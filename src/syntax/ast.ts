@@ -27,6 +27,8 @@ export interface Module {
 
 export interface Import extends Span {
   readonly type: "Import";
+  /** Set when the import had a syntax error: its names are declared, the module is not loaded. */
+  readonly broken?: boolean;
   /** `std/alpaca` (std: true) or a relative path string. */
   readonly path: string;
   readonly std: boolean;

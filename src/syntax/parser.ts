@@ -140,7 +140,7 @@ export class ItpParser extends EmbeddedActionsParser {
       this.CONSUME(T.Colon);
       const t = this.SUBRULE(this.typeExpr);
       this.OPTION2(() => this.CONSUME(T.Comma));
-      this.ACTION(() => fields.push({ name: nameOf(f), optional, fieldType: t, ...span(f.startOffset, t.end) }));
+      this.ACTION(() => t && fields.push({ name: nameOf(f), optional, fieldType: t, ...span(f.startOffset, t.end) }));
     });
     const close = this.CONSUME(T.RBrace);
     return this.ACTION(() => ({ type: "TypeDecl" as const, name: nameOf(n), fields, ...span(kw.startOffset, tokEnd(close)) }));
@@ -199,7 +199,7 @@ export class ItpParser extends EmbeddedActionsParser {
       this.CONSUME(T.Equals);
       def = this.SUBRULE(this.expr);
     });
-    return this.ACTION(() => ({ name: nameOf(n), paramType: t, ...(def ? { default: def } : {}), ...span(n.startOffset, def?.end ?? t.end) }));
+    return this.ACTION(() => (t ? { name: nameOf(n), paramType: t, ...(def ? { default: def } : {}), ...span(n.startOffset, def?.end ?? t.end) } : (undefined as unknown as A.RecipeParam)));
   });
 
   private stageDecl = this.RULE("stageDecl", (): A.StageDecl => {
@@ -356,7 +356,7 @@ export class ItpParser extends EmbeddedActionsParser {
       const p = this.CONSUME2(T.Name);
       this.ACTION(() => path.push(nameOf(p)));
     });
-    return this.ACTION(() => ({ type: "Reference" as const, path, ...span(path[0]!.start, path[path.length - 1]!.end) }));
+    return this.ACTION(() => ({ type: "Reference" as const, path, ...span(path[0]?.start ?? 0, path[path.length - 1]?.end ?? 0) }));
   });
 
   private literalAlts?: IOrAlt<A.Literal>[];
@@ -394,7 +394,7 @@ export class ItpParser extends EmbeddedActionsParser {
 
   private record = this.RULE("record", (): A.RecordExpr => {
     const block = this.SUBRULE(this.block);
-    return this.ACTION(() => ({ type: "Record" as const, block, ...span(block.start, block.end) }));
+    return this.ACTION(() => (block ? { type: "Record" as const, block, ...span(block.start, block.end) } : (undefined as unknown as A.RecordExpr)));
   });
 }
 
@@ -519,7 +519,10 @@ function parseInChunks(parser: ItpParser, tokens: IToken[], text: string, file: 
       diagnostics.push(error("E001", message, { file, start, end: found && !atEnd ? tokEnd(found) : start }, hint));
     }
     const broken = (first !== undefined && !leftover) || hasLexError;
-    imports.push(...r.imports);
+    for (const imp of r.imports) {
+      if (broken) (imp as { broken?: boolean }).broken = true;
+      imports.push(imp);
+    }
     for (const d of r.decls) {
       if (broken) (d as { broken?: boolean }).broken = true;
       decls.push(d);
