@@ -11,6 +11,10 @@ const verbs: Record<string, { summary: string; load: () => Promise<Verb> }> = {
   graph: { summary: "print the typed DAG (--format dot|mermaid|json)", load: async () => (await import("./graph.js")).graphVerb },
   diff: { summary: "explain what changed between two recipes", load: async () => (await import("./diff.js")).diffVerb },
   kinds: { summary: "list the stage kinds, or document one", load: async () => (await import("./kinds.js")).kindsVerb },
+  run: { summary: "run a recipe: cached stages are reused, the rest run; resumes after a crash", load: async () => (await import("./run.js")).runVerb },
+  plan: { summary: "show which stages are cached and which will run, and why", load: async () => (await import("./plan.js")).planVerb },
+  show: { summary: "show a stage's artifact: location, count, schema, sample, lineage", load: async () => (await import("./show.js")).showVerb },
+  cache: { summary: "the store: ls, verify, gc", load: async () => (await import("./cache.js")).cacheVerb },
 };
 
 const usage = `usage: itp <command> [options]

@@ -1,0 +1,86 @@
+import { Effect, Fiber } from "effect";
+import { availableParallelism } from "node:os";
+import { LocalExecutor } from "../runtime/executor.js";
+import { runProgram } from "../runtime/scheduler.js";
+import { UsageError } from "./host.js";
+import { parseVerbArgs } from "./main.js";
+import { PlainReporter, silentReporter, TerminalReporter } from "./progress.js";
+import { loadForRun, positiveInt } from "./runtime-setup.js";
+
+const help = `
+usage: itp run <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]...
+                      [--concurrency N] [--store DIR] [--json]
+
+Run a recipe. Stages whose artifacts are in the store (default .itp/) are reused; the rest run, as many at once
+as the DAG and --concurrency (CPU slots, default: the number of cores) allow. An interrupted run (Ctrl-C, a
+crash) keeps every finished stage: run again to resume.
+  --only STAGE    run this stage and what it needs (repeatable)
+  --force STAGE   rerun this stage even if its artifact is cached (repeatable)`;
+
+export async function runVerb(args: string[]): Promise<number> {
+  const p = parseVerbArgs(
+    args,
+    {
+      only: { type: "string", multiple: true },
+      force: { type: "string", multiple: true },
+      set: { type: "string", multiple: true },
+      concurrency: { type: "string" },
+      store: { type: "string" },
+      json: { type: "boolean" },
+    },
+    help,
+  );
+  if (!p) return 0;
+  if (p.positionals.length !== 1) throw new UsageError("give exactly one recipe file");
+  const concurrency = positiveInt(p.values.concurrency, "--concurrency", availableParallelism());
+  const only = p.values.only ?? [];
+  const force = p.values.force ?? [];
+  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force] });
+  if (typeof loaded === "number") return loaded;
+  const { program, registry, impls, store, recipe, baseDir } = loaded;
+  await store.cleanTmp();
+  const runId = `${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}`;
+  const log = await store.runLog(runId);
+  log.event("run_started", { recipe, stages: program.stages.size, concurrency, only, force });
+  const reporter = p.values.json ? silentReporter : process.stderr.isTTY ? new TerminalReporter() : new PlainReporter();
+  const fiber = Effect.runFork(
+    runProgram(program, {
+      registry,
+      impls,
+      store,
+      executor: new LocalExecutor(),
+      recipe,
+      baseDir,
+      concurrency,
+      gpus: Number(process.env["ITP_GPUS"] ?? 0),
+      force: new Set(force),
+      ...(only.length > 0 ? { only: new Set(only) } : {}),
+      reporter,
+      log: (type, data) => log.event(type, data),
+    }),
+  );
+  // Ctrl-C or a TERM: interrupt the run; in-flight stages stop, their temporary files are removed, finished ones stay.
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`\n${sig}: stopping; finished stages are kept, run again to resume\n`);
+    log.event("interrupted", { signal: sig });
+    Effect.runFork(Fiber.interrupt(fiber));
+  };
+  const onInt = () => stop("SIGINT");
+  const onTerm = () => stop("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  const exit = await Effect.runPromise(Fiber.await(fiber));
+  process.off("SIGINT", onInt);
+  process.off("SIGTERM", onTerm);
+  const summary = exit._tag === "Success" ? exit.value : undefined;
+  log.event("run_finished", summary ? { ran: summary.ran, cached: summary.cached, failed: summary.failed, skipped: summary.skipped, seconds: summary.seconds } : { interrupted: true });
+  await log.close();
+  if (p.values.json) {
+    const stages = summary ? [...summary.outcomes].filter(([, o]) => o.status !== "excluded").map(([id, o]) => ({ id, status: o.status, ...("error" in o ? { error: o.error } : {}), ...("because" in o ? { because: o.because } : {}), ...("manifest" in o ? { key: o.manifest.key, records: o.manifest.output.records } : {}) })) : [];
+    process.stdout.write(JSON.stringify({ ran: summary?.ran ?? 0, cached: summary?.cached ?? 0, failed: summary?.failed ?? 0, skipped: summary?.skipped ?? 0, interrupted: !summary || stopping, seconds: summary?.seconds ?? 0, log: log.path, stages }) + "\n");
+  }
+  return summary && summary.failed === 0 && !stopping ? 0 : 1;
+}

@@ -1,0 +1,58 @@
+import { dirname, resolve } from "node:path";
+import type { IrProgram } from "../compile/ir.js";
+import { hasErrors } from "../diagnostics/diagnostic.js";
+import { hintDidYouMean } from "../diagnostics/suggest.js";
+import type { StageImpl } from "../runtime/impl.js";
+import { Store, StoreUnavailable } from "../runtime/store.js";
+import { defaultRegistry } from "../stages/index.js";
+import { checkedImplementations } from "../stages/impl/index.js";
+import type { Registry } from "../stages/registry.js";
+import { compileFiles, diagnosticsJson, printDiagnostics } from "./compile.js";
+import { displayPath, InputError, UsageError } from "./host.js";
+
+export interface Loaded {
+  readonly program: IrProgram;
+  readonly registry: Registry;
+  readonly impls: ReadonlyMap<string, StageImpl>;
+  readonly store: Store;
+  /** The recipe as named in refs and manifests (its path relative to the working directory). */
+  readonly recipe: string;
+  readonly baseDir: string;
+}
+
+/**
+ * What every command that touches the store starts with: the recipe checked (errors printed, exit 1), the store
+ * opened (an unwritable one is a clear error), the stage names given on the command line verified.
+ */
+export async function loadForRun(file: string, opts: { sets?: string[]; store?: string; json?: boolean; stageArgs?: string[] }): Promise<Loaded | number> {
+  const r = compileFiles([file], opts.sets ?? []);
+  const program = r.files[0]?.program;
+  if (hasErrors(r.diagnostics) || !program) {
+    if (opts.json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(r.diagnostics) }) + "\n");
+    else printDiagnostics(r.diagnostics, false);
+    return 1;
+  }
+  if (r.diagnostics.length > 0 && !opts.json) printDiagnostics(r.diagnostics, false);
+  for (const s of opts.stageArgs ?? []) {
+    if (program.stages.has(s)) continue;
+    const hint = hintDidYouMean(s, program.stages.keys());
+    throw new InputError(`no stage \`${s}\` in ${file}${hint ? `; ${hint}` : ""}`);
+  }
+  const registry = defaultRegistry();
+  const impls = checkedImplementations(registry);
+  let store: Store;
+  try {
+    store = await Store.open(resolve(opts.store ?? ".itp"));
+  } catch (e) {
+    if (e instanceof StoreUnavailable) throw new InputError(`${e.message}; choose another with --store DIR`);
+    throw e;
+  }
+  return { program, registry, impls, store, recipe: displayPath(resolve(file)), baseDir: dirname(resolve(file)) };
+}
+
+export function positiveInt(v: string | undefined, flag: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} takes a positive integer, not '${v}'`);
+  return n;
+}

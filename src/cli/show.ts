@@ -1,0 +1,80 @@
+import { readJsonl } from "../runtime/records.js";
+import { planProgram } from "../runtime/plan.js";
+import { show as showType, showShape } from "../types/types.js";
+import { displayPath, InputError, UsageError } from "./host.js";
+import { parseVerbArgs } from "./main.js";
+import { loadForRun } from "./runtime-setup.js";
+
+const help = `
+usage: itp show <file> <stage> [--records N] [--set STAGE.PARAM=VALUE]... [--store DIR] [--json]
+
+An artifact: where it is, how many records, their schema, a sample of records, and its lineage (the stages and
+artifacts it was made from).`;
+
+export async function showVerb(args: string[]): Promise<number> {
+  const p = parseVerbArgs(args, { records: { type: "string" }, set: { type: "string", multiple: true }, store: { type: "string" }, json: { type: "boolean" } }, help);
+  if (!p) return 0;
+  if (p.positionals.length !== 2) throw new UsageError("give a recipe file and a stage name");
+  const [file, stageId] = p.positionals as [string, string];
+  const sampleSize = Number(p.values.records ?? 3);
+  const loaded = await loadForRun(file, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [stageId] });
+  if (typeof loaded === "number") return loaded;
+  const plan = await planProgram(loaded.program, { ...loaded, force: new Set(), only: new Set([stageId]) });
+  const entry = plan.find((s) => s.id === stageId)!;
+  if (entry.status !== "cached" || !entry.manifest) {
+    throw new InputError(`\`${stageId}\` has no artifact for the recipe as it is now (${entry.reasons.join("; ") || entry.status}); compute it with: itp run ${file} --only ${stageId}`);
+  }
+  const m = entry.manifest;
+  const stage = loaded.program.stages.get(stageId)!;
+  const path = loaded.store.objectPath(m.output.digest);
+  const sample: unknown[] = [];
+  const fields = new Map<string, Set<string>>();
+  if (m.output.format === "jsonl") {
+    let i = 0;
+    for await (const r of readJsonl(path)) {
+      if (i < sampleSize) sample.push(r);
+      for (const [k, v] of Object.entries(r)) {
+        const t = v === null ? "null" : Array.isArray(v) ? "list" : typeof v;
+        (fields.get(k) ?? fields.set(k, new Set()).get(k)!).add(t);
+      }
+      if (++i >= 1000) break; // the observed schema: from the first thousand records
+    }
+  }
+  const lineage = plan.filter((s) => s.status === "cached" && s.id !== stageId && s.manifest).map((s) => ({ stage: s.id, kind: s.kind, key: s.key, digest: s.manifest!.output.digest, records: s.manifest!.output.records }));
+  const info = {
+    stage: stageId,
+    kind: stage.kind,
+    type: showType(stage.type),
+    path: displayPath(path),
+    key: m.key,
+    digest: m.output.digest,
+    records: m.output.records,
+    bytes: m.output.bytes,
+    schema: Object.fromEntries([...fields].map(([k, ts]) => [k, [...ts].join(" | ")])),
+    counts: m.counts,
+    made: { started_at: m.started_at, duration_ms: m.duration_ms, attempts: m.attempts, impl_version: m.impl_version },
+    inputs: m.inputs,
+    lineage,
+    sample,
+  };
+  if (p.values.json) {
+    process.stdout.write(JSON.stringify(info) + "\n");
+    return 0;
+  }
+  const out: string[] = [];
+  out.push(`${stageId} (${stage.kind}) : ${showType(stage.type)}${stage.doc ? `\n  ${stage.doc.replace(/\n/g, "\n  ")}` : ""}`);
+  out.push(`artifact  ${info.path}`);
+  out.push(`key       ${m.key}`);
+  out.push(`records   ${m.output.records ?? "(a value)"}; ${m.output.bytes.toLocaleString("en-US")} bytes`);
+  const rec = stage.type.k === "dataset" ? stage.type.of : undefined;
+  out.push(`schema    ${rec ? showShape(rec) : showType(stage.type)}`);
+  if (fields.size > 0) out.push(`observed  ${[...fields].map(([k, ts]) => `${k}: ${[...ts].join(" | ")}`).join(", ")}`);
+  if (Object.keys(m.counts).length > 0) out.push(`counts    ${Object.entries(m.counts).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  out.push(`made      ${m.started_at} in ${(m.duration_ms / 1000).toFixed(2)}s (attempt ${m.attempts}, implementation v${m.impl_version})`);
+  out.push("lineage");
+  for (const l of lineage) out.push(`  ${l.stage} (${l.kind}) ${l.digest.slice(0, 12)}${l.records !== null ? `, ${l.records} records` : ""}`);
+  out.push(`sample (${sample.length})`);
+  for (const r of sample) out.push(`  ${JSON.stringify(r)}`);
+  process.stdout.write(out.join("\n") + "\n");
+  return 0;
+}

@@ -1,0 +1,27 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+
+export const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
+
+/** JSON with object keys sorted at every level: one text for one value, so it can be hashed. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(sortDeep(v));
+}
+
+function sortDeep(v: unknown): unknown {
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map(sortDeep);
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v as object).sort()) out[k] = sortDeep((v as Record<string, unknown>)[k]);
+  return out;
+}
+
+export async function fileDigest(path: string): Promise<{ digest: string; bytes: number }> {
+  const h = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    h.update(chunk);
+    bytes += chunk.length;
+  }
+  return { digest: h.digest("hex"), bytes };
+}

@@ -1,0 +1,78 @@
+import type { Effect } from "effect";
+import type { IrStage, Json } from "../compile/ir.js";
+import type { RecordValue } from "./records.js";
+
+/**
+ * What a stage implementation sees. Inputs are artifacts of upstream stages, read as streams of records (datasets)
+ * or as one JSON value (models, templates). Parameters are resolved: env() values substituted, secret() values
+ * available here but never in cache keys, manifests or logs.
+ */
+export interface StageContext {
+  readonly stage: IrStage;
+  readonly params: Readonly<Record<string, Json>>;
+  /** Inputs by role (`data`, `inputs[1]`, `component:flan`, `param:model`). */
+  readonly inputs: ReadonlyMap<string, InputArtifact>;
+  /** The folder of the recipe file: relative paths in parameters are resolved from it. */
+  readonly baseDir: string;
+  /** Report progress: records done so far, and the total when known. */
+  progress(done: number, total?: number): void;
+  /** Count something for the manifest (`dropped: too_short`, `kept`, per-component counts). */
+  count(name: string, n?: number): void;
+  /** Set when the run is interrupted: long loops check it. */
+  readonly signal: AbortSignal;
+}
+
+export interface InputArtifact {
+  readonly stage: string;
+  readonly digest: string;
+  readonly records: number | null;
+  /** The stored file (JSON Lines for datasets, JSON otherwise). */
+  readonly path: string;
+  read(): AsyncIterable<RecordValue>;
+  json(): Promise<unknown>;
+}
+
+/** Where a stage writes its output: records for a dataset, one value for a model or a template. */
+export interface OutputSink {
+  write(record: RecordValue): Promise<void>;
+  writeValue(value: unknown): Promise<void>;
+}
+
+/** A failure the scheduler may retry (a flaky server, a busy resource); any other error is permanent. */
+export class TransientError extends Error {
+  readonly transient = true;
+}
+
+/** A failure caused by the user's data or setup, reported as is (no stack trace): a missing file, a bad record. */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Resources {
+  /** CPU slots (default 1). */
+  readonly cpu?: number;
+  readonly gpu?: number;
+  /** Named pools this stage draws one permit from (one per model endpoint, for instance). */
+  readonly pools?: readonly string[];
+}
+
+/**
+ * A stage implementation: an Effect that reads the inputs and writes the output. The version that enters cache
+ * keys is the registry entry's `version`.
+ */
+export interface StageImpl {
+  run(ctx: StageContext, out: OutputSink): Effect.Effect<void, Error>;
+  resources?(params: Readonly<Record<string, Json>>): Resources;
+  /**
+   * Files the stage reads besides its inputs (source files): their digests enter the cache key, so editing a data
+   * file reruns the stage. Paths relative to the recipe's folder.
+   */
+  files?(params: Readonly<Record<string, Json>>): string[];
+  /** Called when the stage's artifact is reused from the cache (an export re-materializes a deleted file). */
+  onCached?(ctx: StageContext, artifact: InputArtifact): Effect.Effect<void, Error>;
+}

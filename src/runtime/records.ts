@@ -1,0 +1,101 @@
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
+
+export type RecordValue = Record<string, unknown>;
+
+/** A record that could not be read: where it is and what is wrong, for a diagnostic that names the line. */
+export class RecordError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly problem: string,
+  ) {
+    super(`${file}:${line}: ${problem}`);
+  }
+}
+
+/**
+ * Records of a JSON Lines file, streamed: only one chunk and the current line are in memory. Blank lines are
+ * skipped; a line that is not a JSON object is an error naming the file and line.
+ */
+export async function* readJsonl(path: string, display = path): AsyncGenerator<RecordValue> {
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  let rest = "";
+  let line = 0;
+  const decoder = new TextDecoder("utf-8", { fatal: false });
+  const parse = (text: string): RecordValue | undefined => {
+    line++;
+    if (text.length === 0 || /^\s*$/.test(text)) return undefined;
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      throw new RecordError(display, line, `not valid JSON (${(e as Error).message.replace(/^JSON\.parse: /, "")})`);
+    }
+    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new RecordError(display, line, "a line must hold one JSON object (a record)");
+    return v as RecordValue;
+  };
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const text = rest + decoder.decode(chunk, { stream: true });
+    let start = 0;
+    for (let nl = text.indexOf("\n", start); nl >= 0; nl = text.indexOf("\n", start)) {
+      const r = parse(text.charCodeAt(nl - 1) === 13 ? text.slice(start, nl - 1) : text.slice(start, nl));
+      start = nl + 1;
+      if (r) yield r;
+    }
+    rest = text.slice(start);
+  }
+  rest += decoder.decode();
+  if (rest.length > 0) {
+    const r = parse(rest);
+    if (r) yield r;
+  }
+}
+
+/**
+ * Writes records as JSON Lines to a file, hashing the bytes as they go, buffered in large writes. The digest is
+ * the artifact's content address.
+ */
+export class JsonlWriter {
+  private buf: string[] = [];
+  private bufLen = 0;
+  private readonly hash: Hash = createHash("sha256");
+  records = 0;
+  bytes = 0;
+
+  private constructor(private readonly fh: FileHandle) {}
+
+  static async create(path: string): Promise<JsonlWriter> {
+    return new JsonlWriter(await open(path, "wx"));
+  }
+
+  async write(record: unknown): Promise<void> {
+    const line = JSON.stringify(record) + "\n";
+    this.buf.push(line);
+    this.bufLen += line.length;
+    this.records++;
+    if (this.bufLen >= 1 << 20) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.buf.length === 0) return;
+    const data = Buffer.from(this.buf.join(""), "utf8");
+    this.buf = [];
+    this.bufLen = 0;
+    this.hash.update(data);
+    this.bytes += data.length;
+    await this.fh.write(data);
+  }
+
+  /** Flush and close; returns the sha256 of everything written. The store makes it durable when it commits. */
+  async finish(): Promise<string> {
+    await this.flush();
+    await this.fh.close();
+    return this.hash.digest("hex");
+  }
+
+  async abort(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+  }
+}

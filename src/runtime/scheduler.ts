@@ -1,0 +1,355 @@
+import { Deferred, Duration, Effect, Exit, Schedule, Semaphore } from "effect";
+import { readFile } from "node:fs/promises";
+import type { IrProgram, IrStage, Json } from "../compile/ir.js";
+import type { Registry } from "../stages/registry.js";
+import { runJob, type Executor } from "./executor.js";
+import type { InputArtifact, OutputSink, StageContext, StageImpl } from "./impl.js";
+import { TransientError, UserError } from "./impl.js";
+import { explainMiss, keyStage, resolveParams, type KeyedStage } from "./keys.js";
+import { JsonlWriter, readJsonl, RecordError, type RecordValue } from "./records.js";
+import type { Manifest, Store } from "./store.js";
+
+export type Outcome =
+  | { readonly status: "ran"; readonly manifest: Manifest; readonly reasons: readonly string[] }
+  | { readonly status: "cached"; readonly manifest: Manifest }
+  | { readonly status: "failed"; readonly error: string; readonly hint?: string }
+  | { readonly status: "skipped"; readonly because: string }
+  | { readonly status: "excluded" };
+
+/** What the user sees while a run goes on (a terminal display, plain lines, or nothing in tests). */
+export interface Reporter {
+  start(stages: readonly IrStage[]): void;
+  stageStarted(id: string, attempt: number): void;
+  progress(id: string, done: number, total?: number): void;
+  stageFinished(id: string, outcome: Outcome): void;
+  retrying(id: string, attempt: number, error: string): void;
+  end(summary: RunSummary): void;
+}
+
+export interface RunSummary {
+  readonly ran: number;
+  readonly cached: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly seconds: number;
+  readonly interrupted: boolean;
+  readonly outcomes: ReadonlyMap<string, Outcome>;
+}
+
+export interface RunOptions {
+  readonly registry: Registry;
+  readonly impls: ReadonlyMap<string, StageImpl>;
+  readonly store: Store;
+  readonly executor: Executor;
+  /** The recipe, as shown to users and used to name refs (`pipelines/quickstart.itp`). */
+  readonly recipe: string;
+  /** Relative paths in parameters are resolved from here (the recipe's folder). */
+  readonly baseDir: string;
+  readonly concurrency: number;
+  readonly gpus: number;
+  readonly force: ReadonlySet<string>;
+  /** Run only these stages (and what they need). */
+  readonly only?: ReadonlySet<string>;
+  readonly reporter: Reporter;
+  readonly log?: (type: string, data: Record<string, unknown>) => void;
+}
+
+type Result = { readonly ok: true; readonly artifact: InputArtifact } | { readonly ok: false; readonly root: string };
+
+/** The stages a run needs: all of them, or the `--only` ones and everything upstream of them. */
+export function neededStages(program: IrProgram, only?: ReadonlySet<string>): Set<string> {
+  if (!only || only.size === 0) return new Set(program.stages.keys());
+  const need = new Set<string>();
+  const visit = (id: string) => {
+    if (need.has(id)) return;
+    need.add(id);
+    for (const i of program.stages.get(id)?.inputs ?? []) visit(i.from);
+  };
+  for (const id of only) visit(id);
+  return need;
+}
+
+export function artifactOf(store: Store, m: Manifest): InputArtifact {
+  const path = store.objectPath(m.output.digest);
+  return {
+    stage: m.stage,
+    digest: m.output.digest,
+    records: m.output.records,
+    path,
+    read: () => readJsonl(path, `${m.stage} (${path})`),
+    json: async () => JSON.parse(await readFile(path, "utf8")),
+  };
+}
+
+/** Default retry policy of a stage: none. A recipe sets one per stage with `retry = backoff(...)`. */
+function retryPolicyOf(params: Readonly<Record<string, Json>>): { times: number; schedule: Schedule.Schedule<unknown, unknown> } | undefined {
+  const r = params["retry"] as { fn?: string; max_retries?: number; initial?: { duration_ms: number }; max?: { duration_ms: number }; multiplier?: number; jitter?: boolean } | undefined;
+  if (!r || r.fn !== "backoff" || !r.max_retries) return undefined;
+  const initial = r.initial?.duration_ms ?? 1000;
+  const cap = r.max?.duration_ms ?? 60_000;
+  let s: Schedule.Schedule<unknown, unknown> = Schedule.exponential(Duration.millis(initial), r.multiplier ?? 2).pipe(
+    Schedule.modifyDelay((m) => Effect.succeed(Duration.millis(Math.min(cap, Duration.toMillis(m.duration))))),
+  ) as never;
+  if (r.jitter !== false) s = Schedule.jittered(s);
+  return { times: r.max_retries, schedule: s };
+}
+
+/**
+ * Run a checked program: every stage as a fiber that waits for its inputs, reuses a verified artifact when its key
+ * is in the store, and otherwise runs (bounded by CPU slots, GPUs and named pools, retried per its policy) and
+ * commits its artifact atomically. A failure skips only what depends on it.
+ */
+export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<RunSummary> {
+  return Effect.gen(function* () {
+    const t0 = performance.now();
+    const need = neededStages(program, o.only);
+    const stages = [...program.stages.values()];
+    const cpu = yield* Semaphore.make(Math.max(1, o.concurrency));
+    const gpu = yield* Semaphore.make(Math.max(0, o.gpus));
+    const pools = new Map<string, Semaphore.Semaphore>();
+    const results = new Map<string, Deferred.Deferred<Result>>();
+    for (const s of stages) results.set(s.id, yield* Deferred.make<Result>());
+    const outcomes = new Map<string, Outcome>();
+    o.reporter.start(stages.filter((s) => need.has(s.id)));
+
+    const finish = (s: IrStage, outcome: Outcome, result: Result) =>
+      Effect.gen(function* () {
+        outcomes.set(s.id, outcome);
+        o.reporter.stageFinished(s.id, outcome);
+        o.log?.(`stage_${outcome.status}`, { stage: s.id, ...logData(outcome) });
+        yield* Deferred.succeed(results.get(s.id)!, result);
+      });
+
+    const runStage = (s: IrStage) =>
+      Effect.gen(function* () {
+        if (!need.has(s.id)) {
+          outcomes.set(s.id, { status: "excluded" });
+          yield* Deferred.succeed(results.get(s.id)!, { ok: false, root: "" });
+          return;
+        }
+        const ins: Result[] = [];
+        for (const i of s.inputs) ins.push(yield* Deferred.await(results.get(i.from)!));
+        const bad = ins.findIndex((r) => !r.ok);
+        if (bad >= 0) {
+          const root = (ins[bad] as { root: string }).root || s.inputs[bad]!.from;
+          return yield* finish(s, { status: "skipped", because: root }, { ok: false, root });
+        }
+        const inputs = new Map<string, InputArtifact>();
+        const digests = new Map<string, string>();
+        s.inputs.forEach((i, idx) => {
+          const a = (ins[idx] as { artifact: InputArtifact }).artifact;
+          inputs.set(i.role, a);
+          digests.set(i.role, a.digest);
+        });
+        const impl = o.impls.get(s.kind);
+        const keyed = yield* Effect.exit(Effect.tryPromise({ try: () => keyStage(s, o.registry, impl, digests, o.store, o.baseDir), catch: (e) => e as Error }));
+        if (Exit.isFailure(keyed)) return yield* finish(s, failure(keyed), { ok: false, root: s.id });
+        const k = keyed.value;
+
+        // A verified hit is reused; a corrupt entry is set aside and recomputed.
+        let reasons: string[] = ["forced (--force)"];
+        if (!o.force.has(s.id)) {
+          const verdict = yield* Effect.promise(() => o.store.verify(k.key));
+          if (verdict?.ok) {
+            const artifact = artifactOf(o.store, verdict.manifest);
+            if (impl?.onCached) {
+              const ctx = contextFor(s, inputs, resolveParamsSafe(s), o, () => undefined, () => undefined, new AbortController().signal);
+              const r = yield* Effect.exit(impl.onCached(ctx, artifact));
+              if (Exit.isFailure(r)) return yield* finish(s, failure(r), { ok: false, root: s.id });
+            }
+            yield* Effect.promise(() => o.store.setRef(o.recipe, s.id, k.key));
+            return yield* finish(s, { status: "cached", manifest: verdict.manifest }, { ok: true, artifact });
+          }
+          if (verdict && !verdict.ok) {
+            o.log?.("corrupt", { stage: s.id, key: k.key, reason: verdict.reason });
+            yield* Effect.promise(() => o.store.quarantine(k.key, verdict.reason));
+            reasons = [`artifact was corrupt (${verdict.reason}); recomputed`];
+          } else {
+            const lastKey = yield* Effect.promise(() => o.store.getRef(o.recipe, s.id));
+            const last = lastKey ? yield* Effect.promise(() => o.store.readManifest(lastKey)) : undefined;
+            reasons = explainMiss(k, typeof last === "object" ? last : undefined);
+          }
+        }
+        if (!impl) return yield* finish(s, { status: "failed", error: `stage kind \`${s.kind}\` has no implementation in this version of itp` }, { ok: false, root: s.id });
+
+        const res = impl.resources?.(s.params) ?? {};
+        let attempt = 0;
+        const once = Effect.suspend(() => {
+          attempt++;
+          o.reporter.stageStarted(s.id, attempt);
+          o.log?.("stage_started", { stage: s.id, attempt, key: k.key });
+          return runJob(o.executor, { stage: s.id, run: (signal) => execute(s, impl, inputs, k, o, attempt, signal) });
+        });
+        const policy = retryPolicyOf(s.params);
+        const retried = policy
+          ? once.pipe(
+              Effect.tapError((e) => Effect.sync(() => isTransient(e) && attempt <= policy.times && (o.reporter.retrying(s.id, attempt, e.message), o.log?.("retry", { stage: s.id, attempt, error: e.message })))),
+              Effect.retry({ schedule: policy.schedule, times: policy.times, while: isTransient }),
+            )
+          : once;
+        let bounded: Effect.Effect<Manifest, Error> = cpu.withPermits(Math.min(res.cpu ?? 1, o.concurrency))(retried);
+        if (res.gpu) {
+          if (res.gpu > o.gpus) return yield* finish(s, { status: "failed", error: `needs ${res.gpu} GPU(s); this machine has ${o.gpus}`, hint: "run it on a machine with GPUs, or send it to a cluster with `executor = \"slurm\"`" }, { ok: false, root: s.id });
+          bounded = gpu.withPermits(res.gpu)(bounded);
+        }
+        for (const p of res.pools ?? []) {
+          let sem = pools.get(p);
+          if (!sem) pools.set(p, (sem = yield* Semaphore.make(1)));
+          bounded = sem.withPermits(1)(bounded);
+        }
+        const done = yield* Effect.exit(bounded);
+        if (Exit.isFailure(done)) return yield* finish(s, failure(done), { ok: false, root: s.id });
+        return yield* finish(s, { status: "ran", manifest: done.value, reasons }, { ok: true, artifact: artifactOf(o.store, done.value) });
+      });
+
+    const all = yield* Effect.exit(Effect.forEach(stages, runStage, { concurrency: "unbounded", discard: true }));
+    const interrupted = Exit.isFailure(all);
+    let ran = 0;
+    let cached = 0;
+    let failed = 0;
+    let skipped = 0;
+    for (const oc of outcomes.values()) {
+      if (oc.status === "ran") ran++;
+      else if (oc.status === "cached") cached++;
+      else if (oc.status === "failed") failed++;
+      else if (oc.status === "skipped") skipped++;
+    }
+    const summary: RunSummary = { ran, cached, failed, skipped, seconds: (performance.now() - t0) / 1000, interrupted, outcomes };
+    o.reporter.end(summary);
+    return summary;
+  });
+}
+
+function resolveParamsSafe(s: IrStage): Record<string, Json> {
+  try {
+    return resolveParams(s.params, true);
+  } catch {
+    return resolveParams(s.params, false);
+  }
+}
+
+function contextFor(
+  s: IrStage,
+  inputs: ReadonlyMap<string, InputArtifact>,
+  params: Record<string, Json>,
+  o: RunOptions,
+  count: (name: string, n: number) => void,
+  progress: (done: number, total?: number) => void,
+  signal: AbortSignal,
+): StageContext {
+  return {
+    stage: s,
+    params,
+    inputs,
+    baseDir: o.baseDir,
+    signal,
+    count: (name, n = 1) => count(name, n),
+    progress,
+  };
+}
+
+/** One attempt: run the implementation into a temporary file, then commit data and manifest atomically. */
+function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputArtifact>, k: KeyedStage, o: RunOptions, attempt: number, signal: AbortSignal): Effect.Effect<Manifest, Error> {
+  return Effect.acquireUseRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const tmp = await o.store.tmpPath(".data");
+        return { tmp, writer: await JsonlWriter.create(tmp), committed: false };
+      },
+      catch: (e) => e as Error,
+    }),
+    (w) =>
+      Effect.gen(function* () {
+        const started = new Date();
+        const counts: Record<string, number> = {};
+        let valueWritten = false;
+        const params = yield* Effect.try({ try: () => resolveParams(s.params, true), catch: (e) => e as Error });
+        const ctx = contextFor(s, inputs, params, o, (name, n) => (counts[name] = (counts[name] ?? 0) + n), (d, t) => o.reporter.progress(s.id, d, t), signal);
+        const sink: OutputSink = {
+          write: (r: RecordValue) => w.writer.write(r),
+          writeValue: async (v: unknown) => {
+            valueWritten = true;
+            await w.writer.write(v);
+          },
+        };
+        yield* impl.run(ctx, sink);
+        const digest = yield* Effect.tryPromise({ try: () => w.writer.finish(), catch: (e) => e as Error });
+        const finished = new Date();
+        const manifest: Manifest = {
+          format: 1,
+          key: k.key,
+          recipe: o.recipe,
+          stage: s.id,
+          kind: s.kind,
+          impl_version: o.registry.stage(s.kind)?.version ?? "0",
+          components: k.components,
+          params: k.keyParams,
+          inputs: [...inputs].map(([role, a]) => ({ role, stage: a.stage, digest: a.digest })),
+          files: k.files,
+          ...(typeof s.params["seed"] === "number" ? { seed: s.params["seed"] } : {}),
+          started_at: started.toISOString(),
+          finished_at: finished.toISOString(),
+          duration_ms: finished.getTime() - started.getTime(),
+          attempts: attempt,
+          output: { digest, bytes: w.writer.bytes, records: valueWritten ? null : w.writer.records, format: valueWritten ? "json" : "jsonl" },
+          counts,
+        };
+        // Committing is not interrupted halfway: either the artifact is in the store, or only tmp/ has garbage.
+        yield* Effect.uninterruptible(
+          Effect.tryPromise({
+            try: async () => {
+              await o.store.commit(w.tmp, manifest);
+              w.committed = true;
+              await o.store.setRef(o.recipe, s.id, k.key);
+            },
+            catch: (e) => e as Error,
+          }),
+        );
+        return manifest;
+      }),
+    (w) =>
+      Effect.promise(async () => {
+        if (w.committed) return;
+        await w.writer.abort();
+        const { rm } = await import("node:fs/promises");
+        await rm(w.tmp, { force: true });
+      }),
+  );
+}
+
+function isTransient(e: Error): boolean {
+  return e instanceof TransientError || (e as { transient?: boolean }).transient === true;
+}
+
+function failure(exit: Exit.Exit<unknown, unknown>): Outcome {
+  const e = Exit.isFailure(exit) ? firstError(exit) : undefined;
+  if (e instanceof UserError) return { status: "failed", error: e.message, ...(e.hint ? { hint: e.hint } : {}) };
+  if (e instanceof RecordError) return { status: "failed", error: e.message, hint: "fix the record, or skip bad records where the stage allows it" };
+  if (e instanceof Error) return { status: "failed", error: e.message };
+  return { status: "failed", error: String(e) };
+}
+
+function firstError(exit: Exit.Exit<unknown, unknown>): unknown {
+  if (!Exit.isFailure(exit)) return undefined;
+  const cause = exit.cause as unknown as { reasons?: { _tag: string; error?: unknown; defect?: unknown }[] };
+  for (const r of cause.reasons ?? []) {
+    if (r._tag === "Fail") return r.error;
+    if (r._tag === "Die") return r.defect;
+  }
+  return new Error("interrupted");
+}
+
+function logData(o: Outcome): Record<string, unknown> {
+  switch (o.status) {
+    case "ran":
+      return { key: o.manifest.key, records: o.manifest.output.records, ms: o.manifest.duration_ms, reasons: o.reasons, attempts: o.manifest.attempts };
+    case "cached":
+      return { key: o.manifest.key, records: o.manifest.output.records };
+    case "failed":
+      return { error: o.error };
+    case "skipped":
+      return { because: o.because };
+    default:
+      return {};
+  }
+}

@@ -1,0 +1,19 @@
+import type { StageImpl } from "../../runtime/impl.js";
+import type { Registry } from "../registry.js";
+import { sourceImpls } from "./sources.js";
+import { transformImpls } from "./transforms.js";
+
+/**
+ * The implementations of the stage kinds, by kind name. Loaded only by the commands that run things, so
+ * `itp check` never pays for them.
+ */
+export function implementations(): Map<string, StageImpl> {
+  return new Map(Object.entries({ ...sourceImpls, ...transformImpls }));
+}
+
+/** Kinds of the registry that have an implementation, checked against the registry (a typo here is a bug). */
+export function checkedImplementations(registry: Registry): Map<string, StageImpl> {
+  const impls = implementations();
+  for (const k of impls.keys()) if (!registry.stage(k)) throw new Error(`implementation for unknown stage kind ${k}`);
+  return impls;
+}
