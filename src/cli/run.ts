@@ -1,7 +1,7 @@
 import { Effect, Fiber } from "effect";
 import { availableParallelism } from "node:os";
 import { LocalExecutor } from "../runtime/executor.js";
-import { runProgram } from "../runtime/scheduler.js";
+import { parseFaults, runProgram } from "../runtime/scheduler.js";
 import { UsageError } from "./host.js";
 import { parseVerbArgs } from "./main.js";
 import { PlainReporter, silentReporter, TerminalReporter } from "./progress.js";
@@ -57,6 +57,7 @@ export async function runVerb(args: string[]): Promise<number> {
       ...(only.length > 0 ? { only: new Set(only) } : {}),
       reporter,
       log: (type, data) => log.event(type, data),
+      faults: parseFaults(process.env["ITP_FAULTS"]),
     }),
   );
   // Ctrl-C or a TERM: interrupt the run; in-flight stages stop, their temporary files are removed, finished ones stay.

@@ -1,8 +1,8 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { error, warning, type Code, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Range, SourceFile } from "../diagnostics/source.js";
 import { hintDidYouMean } from "../diagnostics/suggest.js";
-import { deepMarker, elementOf, unwrap, type ParamMarker } from "../stages/schema.js";
+import { deepMarker, elementOf, universalParams, unwrap, type ParamMarker } from "../stages/schema.js";
 import type { Registry, StageKind } from "../stages/registry.js";
 import type * as A from "../syntax/ast.js";
 import type { StageKeyword } from "../syntax/lexer.js";
@@ -491,7 +491,7 @@ export class Elaborator {
   private stageCall(kind: StageKind, c: A.Call, env: Env, ctx: Ctx, piped?: Val): Val {
     const file = env.mod.ast.file;
     const id = ctx.id ?? ctx.alloc(kind.name);
-    const shape = kind.params.shape as Record<string, z.ZodType>;
+    const shape = shapeWithUniversal(kind);
     const paramKeys = keysOf(kind);
     const inputNames = kind.inputs.map((i) => i.name);
     const inputs: { val: Val; at: A.Span }[] = [];
@@ -623,7 +623,10 @@ export class Elaborator {
     }
 
     // Validate parameters (values given through env() are known only at run time).
-    const validated = this.validate(kind.params, params, spans, file, c.callee, kind.name, envKeys, failedKeys);
+    const kindParams = Object.fromEntries(Object.entries(params).filter(([k]) => !(k in universalParams())));
+    const ownValidated = this.validate(kind.params, kindParams, spans, file, c.callee, kind.name, envKeys, failedKeys);
+    const universalValidated = this.validate(universalSchema(), Object.fromEntries(Object.entries(params).filter(([k]) => k in universalParams())), spans, file, c.callee, kind.name, envKeys, failedKeys);
+    const validated = ownValidated && universalValidated ? { ...ownValidated, ...universalValidated } : undefined;
 
     // Inputs: count and types.
     const bindings: Bindings = new Map();
@@ -1001,6 +1004,17 @@ function typeOf(src: string): Ty {
   let t = parsedTypes.get(src);
   if (!t) parsedTypes.set(src, (t = parseType(src)));
   return t;
+}
+
+let universalObject: z.ZodObject | undefined;
+const universalSchema = () => (universalObject ??= z.object(universalParams()));
+
+const shapes = new WeakMap<StageKind, Record<string, z.ZodType>>();
+/** A kind's parameters, plus those every stage takes (`retry`). */
+function shapeWithUniversal(kind: StageKind): Record<string, z.ZodType> {
+  let s = shapes.get(kind);
+  if (!s) shapes.set(kind, (s = { ...universalParams(), ...(kind.params.shape as Record<string, z.ZodType>) }));
+  return s;
 }
 
 const paramKeysOf = new WeakMap<StageKind, string[]>();

@@ -52,6 +52,28 @@ export interface RunOptions {
   readonly only?: ReadonlySet<string>;
   readonly reporter: Reporter;
   readonly log?: (type: string, data: Record<string, unknown>) => void;
+  /** Faults to inject, for testing the failure paths with real runs (see `parseFaults`). */
+  readonly faults?: ReadonlyMap<string, Fault>;
+}
+
+export interface Fault {
+  readonly transient: boolean;
+  /** How many attempts fail (transient faults); undefined: every attempt. */
+  readonly times?: number;
+}
+
+/**
+ * `ITP_FAULTS="stage=transient:2,other=fail"`: the first 2 attempts of `stage` fail with a transient error, every
+ * attempt of `other` fails permanently. A test aid: the failure paths run exactly as they would for real faults.
+ */
+export function parseFaults(spec: string | undefined): Map<string, Fault> {
+  const out = new Map<string, Fault>();
+  for (const part of (spec ?? "").split(",").filter(Boolean)) {
+    const m = /^([^=]+)=(transient(?::(\d+))?|fail)$/.exec(part.trim());
+    if (!m) throw new Error(`ITP_FAULTS: cannot read \`${part}\` (expected stage=transient:N or stage=fail)`);
+    out.set(m[1]!, m[2] === "fail" ? { transient: false } : { transient: true, ...(m[3] ? { times: Number(m[3]) } : {}) });
+  }
+  return out;
 }
 
 type Result = { readonly ok: true; readonly artifact: InputArtifact } | { readonly ok: false; readonly root: string };
@@ -178,6 +200,10 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
           attempt++;
           o.reporter.stageStarted(s.id, attempt);
           o.log?.("stage_started", { stage: s.id, attempt, key: k.key });
+          const injected = o.faults?.get(s.id);
+          if (injected && (injected.times === undefined || attempt <= injected.times)) {
+            return Effect.fail(injected.transient ? new TransientError(`injected transient fault (attempt ${attempt})`) : new Error("injected permanent fault"));
+          }
           return runJob(o.executor, { stage: s.id, run: (signal) => execute(s, impl, inputs, k, o, attempt, signal) });
         });
         const policy = retryPolicyOf(s.params);

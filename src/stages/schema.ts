@@ -73,3 +73,12 @@ function findMarker(s: z.ZodType): ParamMarker | undefined {
   }
   return undefined;
 }
+
+let universal: Record<string, z.ZodType> | undefined;
+/**
+ * Parameters every stage takes besides its own: `retry = backoff(...)`, the stage's retry policy for transient
+ * failures (none by default).
+ */
+export function universalParams(): Record<string, z.ZodType> {
+  return (universal ??= { retry: value("retry_policy").optional().describe("Retry policy for transient failures, e.g. backoff(3); default none.") });
+}
