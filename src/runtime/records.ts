@@ -1,5 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, writeFileSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 
 export type RecordValue = Record<string, unknown>;
@@ -54,21 +54,18 @@ export async function* readJsonl(path: string, display = path): AsyncGenerator<R
 }
 
 /**
- * Writes records as JSON Lines to a file, hashing the bytes as they go, buffered in large writes. The digest is
- * the artifact's content address.
+ * Writes records as JSON Lines to a file, hashing the bytes as they go. Output is buffered; a small artifact never
+ * opens a file handle (one synchronous write at the end), a large one is written in 1 MiB blocks.
  */
 export class JsonlWriter {
   private buf: string[] = [];
   private bufLen = 0;
   private readonly hash: Hash = createHash("sha256");
+  private fh: FileHandle | undefined;
   records = 0;
   bytes = 0;
 
-  private constructor(private readonly fh: FileHandle) {}
-
-  static async create(path: string): Promise<JsonlWriter> {
-    return new JsonlWriter(await open(path, "wx"));
-  }
+  constructor(private readonly path: string) {}
 
   async write(record: unknown): Promise<void> {
     const line = JSON.stringify(record) + "\n";
@@ -78,24 +75,32 @@ export class JsonlWriter {
     if (this.bufLen >= 1 << 20) await this.flush();
   }
 
-  private async flush(): Promise<void> {
-    if (this.buf.length === 0) return;
+  private take(): Buffer {
     const data = Buffer.from(this.buf.join(""), "utf8");
     this.buf = [];
     this.bufLen = 0;
     this.hash.update(data);
     this.bytes += data.length;
-    await this.fh.write(data);
+    return data;
   }
 
-  /** Flush and close; returns the sha256 of everything written. The store makes it durable when it commits. */
+  private async flush(): Promise<void> {
+    if (this.buf.length === 0) return;
+    this.fh ??= await open(this.path, "wx");
+    await this.fh.write(this.take());
+  }
+
+  /** Write out and close; returns the sha256 of everything written. The store makes it durable when it commits. */
   async finish(): Promise<string> {
-    await this.flush();
-    await this.fh.close();
+    if (this.fh) {
+      await this.flush();
+      await this.fh.close();
+      this.fh = undefined;
+    } else writeFileSync(this.path, this.take(), { flag: "wx" });
     return this.hash.digest("hex");
   }
 
   async abort(): Promise<void> {
-    await this.fh.close().catch(() => undefined);
+    await this.fh?.close().catch(() => undefined);
   }
 }

@@ -132,6 +132,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
     const results = new Map<string, Deferred.Deferred<Result>>();
     for (const s of stages) results.set(s.id, yield* Deferred.make<Result>());
     const outcomes = new Map<string, Outcome>();
+    const commits: Promise<void>[] = [];
     o.reporter.start(stages.filter((s) => need.has(s.id)));
 
     const finish = (s: IrStage, outcome: Outcome, result: Result) =>
@@ -179,7 +180,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
               const r = yield* Effect.exit(impl.onCached(ctx, artifact));
               if (Exit.isFailure(r)) return yield* finish(s, failure(r), { ok: false, root: s.id });
             }
-            yield* Effect.promise(() => o.store.setRef(o.recipe, s.id, k.key));
+            o.store.setRef(o.recipe, s.id, k.key);
             return yield* finish(s, { status: "cached", manifest: verdict.manifest }, { ok: true, artifact });
           }
           if (verdict && !verdict.ok) {
@@ -187,7 +188,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
             yield* Effect.promise(() => o.store.quarantine(k.key, verdict.reason));
             reasons = [`artifact was corrupt (${verdict.reason}); recomputed`];
           } else {
-            const lastKey = yield* Effect.promise(() => o.store.getRef(o.recipe, s.id));
+            const lastKey = o.store.getRef(o.recipe, s.id);
             const last = lastKey ? yield* Effect.promise(() => o.store.readManifest(lastKey)) : undefined;
             reasons = explainMiss(k, typeof last === "object" ? last : undefined);
           }
@@ -225,10 +226,34 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
         }
         const done = yield* Effect.exit(bounded);
         if (Exit.isFailure(done)) return yield* finish(s, failure(done), { ok: false, root: s.id });
-        return yield* finish(s, { status: "ran", manifest: done.value, reasons }, { ok: true, artifact: artifactOf(o.store, done.value) });
+        // The data is published: downstream stages start now. The manifest is committed (durably, in a group with
+        // others) in the background; the stage counts as finished, and is reported, once it is.
+        const manifest = done.value;
+        yield* Deferred.succeed(results.get(s.id)!, { ok: true, artifact: artifactOf(o.store, manifest) });
+        commits.push(
+          o.store.commit(manifest).then(
+            () => {
+              o.store.setRef(o.recipe, s.id, manifest.key);
+              outcomes.set(s.id, { status: "ran", manifest, reasons });
+              o.reporter.stageFinished(s.id, { status: "ran", manifest, reasons });
+              o.log?.("stage_ran", { stage: s.id, ...logData({ status: "ran", manifest, reasons }) });
+            },
+            (e: Error) => {
+              const outcome: Outcome = { status: "failed", error: `could not commit the artifact: ${e.message}` };
+              outcomes.set(s.id, outcome);
+              o.reporter.stageFinished(s.id, outcome);
+            },
+          ),
+        );
       });
 
+    // Refs are hints for `plan`: written now and then, and at the end.
+    const refTimer = setInterval(() => o.store.flushRefs(), 500);
     const all = yield* Effect.exit(Effect.forEach(stages, runStage, { concurrency: "unbounded", discard: true }));
+    // Whatever happened, commits under way finish: a published artifact becomes a complete entry.
+    yield* Effect.promise(() => Promise.allSettled(commits));
+    clearInterval(refTimer);
+    o.store.flushRefs();
     const interrupted = Exit.isFailure(all);
     let ran = 0;
     let cached = 0;
@@ -280,7 +305,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
     Effect.tryPromise({
       try: async () => {
         const tmp = await o.store.tmpPath(".data");
-        return { tmp, writer: await JsonlWriter.create(tmp), committed: false };
+        return { tmp, writer: new JsonlWriter(tmp), committed: false };
       },
       catch: (e) => e as Error,
     }),
@@ -320,17 +345,14 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           output: { digest, bytes: w.writer.bytes, records: valueWritten ? null : w.writer.records, format: valueWritten ? "json" : "jsonl" },
           counts,
         };
-        // Committing is not interrupted halfway: either the artifact is in the store, or only tmp/ has garbage.
-        yield* Effect.uninterruptible(
-          Effect.tryPromise({
-            try: async () => {
-              await o.store.commit(w.tmp, manifest);
-              w.committed = true;
-              await o.store.setRef(o.recipe, s.id, k.key);
-            },
-            catch: (e) => e as Error,
-          }),
-        );
+        // Publishing the data is one rename: either it is in objects/, or only tmp/ has garbage.
+        yield* Effect.try({
+          try: () => {
+            o.store.publish(w.tmp, digest);
+            w.committed = true;
+          },
+          catch: (e) => e as Error,
+        });
         return manifest;
       }),
     (w) =>

@@ -1,9 +1,11 @@
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
+import { constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { access, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { canonicalJson, fileDigest, sha256 } from "./digest.js";
+
+/** Files up to this size are read and hashed in one synchronous call: far cheaper than a stream for small data. */
+const SMALL = 8 << 20;
 
 /** What an artifact is and how it was made. Written last, atomically: an entry with a manifest is complete. */
 export interface Manifest {
@@ -49,7 +51,7 @@ export class Store {
   private readonly durability: Durability;
 
   constructor(readonly root: string) {
-    this.durability = new Durability(root);
+    this.durability = new Durability();
   }
 
   static async open(root: string): Promise<Store> {
@@ -75,24 +77,30 @@ export class Store {
     return join(this.root, "entries", key.slice(0, 2), `${key}.json`);
   }
 
-  private refPath(recipe: string, stage: string): string {
-    return join(this.root, "refs", slug(recipe), `${stage}.json`);
+  private refPath(recipe: string): string {
+    return join(this.root, "refs", `${slug(recipe)}.json`);
   }
 
+  private tmpCounter = 0;
+  private readonly tmpPrefix = `${process.pid}-${randomBytes(4).toString("hex")}`;
+
+  /** A fresh name under tmp/: unique to this process (pid, a random tag) and this call (a counter). */
   async tmpPath(ext: string): Promise<string> {
-    return join(this.root, "tmp", `${Date.now().toString(36)}-${process.pid}-${randomBytes(6).toString("hex")}${ext}`);
+    return join(this.root, "tmp", `${this.tmpPrefix}-${(++this.tmpCounter).toString(36)}${ext}`);
   }
 
-  private async dir(d: string): Promise<void> {
+  private dir(d: string): void {
     if (this.madeDirs.has(d)) return;
-    await mkdir(d, { recursive: true });
+    mkdirSync(d, { recursive: true });
     this.madeDirs.add(d);
   }
 
+  // Metadata operations are synchronous: manifests and refs are small, and a synchronous call costs a fraction of
+  // a round trip through libuv's thread pool. Data of any size is streamed asynchronously.
   async readManifest(key: string): Promise<Manifest | undefined | "unreadable"> {
     let text: string;
     try {
-      text = await readFile(this.entryPath(key), "utf8");
+      text = readFileSync(this.entryPath(key), "utf8");
     } catch {
       return undefined;
     }
@@ -116,12 +124,12 @@ export class Store {
     const path = this.objectPath(m.output.digest);
     let st;
     try {
-      st = await stat(path);
+      st = statSync(path);
     } catch {
       return { ok: false, reason: "data file is missing", manifest: m };
     }
     if (st.size !== m.output.bytes) return { ok: false, reason: `data file has ${st.size} bytes, manifest says ${m.output.bytes}`, manifest: m };
-    const { digest } = await fileDigest(path);
+    const digest = st.size <= SMALL ? sha256(readFileSync(path)) : (await fileDigest(path)).digest;
     if (digest !== m.output.digest) return { ok: false, reason: "data file's digest does not match the manifest", manifest: m };
     return { ok: true, manifest: m };
   }
@@ -129,42 +137,72 @@ export class Store {
   /** Move a corrupt entry out of the way (kept for inspection under quarantine/), so it is recomputed. */
   async quarantine(key: string, reason: string): Promise<void> {
     const dir = join(this.root, "quarantine");
-    await this.dir(dir);
+    this.dir(dir);
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
     await rename(this.entryPath(key), join(dir, `${key}.${stamp}.json`)).catch(() => undefined);
     await writeFile(join(dir, `${key}.${stamp}.reason.txt`), reason + "\n").catch(() => undefined);
   }
 
   /**
-   * Commit an artifact: its data (already written to `tmpData`) and its manifest become visible together, after
-   * both are durable. The data is renamed to its digest's name first, so a manifest never points at nothing.
+   * Publish an artifact's data: renamed from tmp/ to its digest's name, readable at once by downstream stages.
+   * Same digest, same bytes: an object that already exists is kept.
    */
-  async commit(tmpData: string, manifest: Manifest): Promise<void> {
+  publish(tmpData: string, digest: string): void {
+    const obj = this.objectPath(digest);
+    this.dir(join(this.root, "objects", digest.slice(0, 2)));
+    if (existsSync(obj)) unlinkSync(tmpData);
+    else renameSync(tmpData, obj);
+  }
+
+  /**
+   * Commit an artifact's manifest, after its data and the manifest itself are durable (group commit). Only then
+   * is the entry visible: an entry with a manifest is complete, and a crash before leaves nothing half-made.
+   */
+  async commit(manifest: Manifest): Promise<void> {
     const tmpManifest = await this.tmpPath(".json");
-    await writeFile(tmpManifest, JSON.stringify(manifest, null, 1) + "\n");
-    await this.durability.barrier([tmpData, tmpManifest]);
-    const obj = this.objectPath(manifest.output.digest);
-    await this.dir(join(this.root, "objects", manifest.output.digest.slice(0, 2)));
-    // Same digest, same bytes: an object that already exists is kept.
-    if (await exists(obj)) await unlink(tmpData);
-    else await rename(tmpData, obj);
-    await this.dir(join(this.root, "entries", manifest.key.slice(0, 2)));
-    await rename(tmpManifest, this.entryPath(manifest.key));
+    writeFileSync(tmpManifest, JSON.stringify(manifest, null, 1) + "\n");
+    await this.durability.barrier([this.objectPath(manifest.output.digest), tmpManifest]);
+    this.dir(join(this.root, "entries", manifest.key.slice(0, 2)));
+    renameSync(tmpManifest, this.entryPath(manifest.key));
   }
 
-  async setRef(recipe: string, stage: string, key: string): Promise<void> {
-    const path = this.refPath(recipe, stage);
-    await this.dir(join(this.root, "refs", slug(recipe)));
-    const tmp = await this.tmpPath(".ref");
-    await writeFile(tmp, JSON.stringify({ key }) + "\n");
-    await rename(tmp, path);
+  private refs = new Map<string, { keys: Map<string, string>; dirty: boolean }>();
+
+  private refsOf(recipe: string) {
+    let r = this.refs.get(recipe);
+    if (!r) {
+      let keys = new Map<string, string>();
+      try {
+        keys = new Map(Object.entries(JSON.parse(readFileSync(this.refPath(recipe), "utf8")) as Record<string, string>));
+      } catch {
+        // none yet
+      }
+      this.refs.set(recipe, (r = { keys, dirty: false }));
+    }
+    return r;
   }
 
-  async getRef(recipe: string, stage: string): Promise<string | undefined> {
-    try {
-      return (JSON.parse(await readFile(this.refPath(recipe, stage), "utf8")) as { key: string }).key;
-    } catch {
-      return undefined;
+  /** Remember `key` as the last artifact of a stage of a recipe (what `plan` explains a miss against). */
+  setRef(recipe: string, stage: string, key: string): void {
+    const r = this.refsOf(recipe);
+    if (r.keys.get(stage) === key) return;
+    r.keys.set(stage, key);
+    r.dirty = true;
+  }
+
+  getRef(recipe: string, stage: string): string | undefined {
+    return this.refsOf(recipe).keys.get(stage);
+  }
+
+  /** Write the refs that changed (atomically; they are hints, so no fsync). Called during and at the end of a run. */
+  flushRefs(): void {
+    for (const [recipe, r] of this.refs) {
+      if (!r.dirty) continue;
+      this.dir(join(this.root, "refs"));
+      const tmp = join(this.root, "tmp", `refs-${process.pid}-${randomBytes(6).toString("hex")}`);
+      writeFileSync(tmp, JSON.stringify(Object.fromEntries([...r.keys].sort(([a], [b]) => (a < b ? -1 : 1))), null, 1) + "\n");
+      renameSync(tmp, this.refPath(recipe));
+      r.dirty = false;
     }
   }
 
@@ -201,26 +239,26 @@ export class Store {
   }
 
   async runLog(runId: string): Promise<RunLog> {
-    await this.dir(join(this.root, "runs"));
+    this.dir(join(this.root, "runs"));
     return RunLog.open(join(this.root, "runs", `${runId}.jsonl`));
   }
 
   /** Digest of a source file, remembered by (size, mtime, inode) so unchanged large files are not re-read. */
   async sourceDigest(path: string): Promise<string> {
-    const st = await stat(path);
+    const st = statSync(path);
     const stampFile = join(this.root, "files", `${sha256(path).slice(0, 32)}.json`);
     const stamp = `${st.size}:${st.mtimeMs}:${st.ino}`;
     try {
-      const known = JSON.parse(await readFile(stampFile, "utf8")) as { path: string; stamp: string; digest: string };
+      const known = JSON.parse(readFileSync(stampFile, "utf8")) as { path: string; stamp: string; digest: string };
       if (known.path === path && known.stamp === stamp) return known.digest;
     } catch {
       // not known yet
     }
     const { digest } = await fileDigest(path);
-    await this.dir(join(this.root, "files"));
+    this.dir(join(this.root, "files"));
     const tmp = await this.tmpPath(".stamp");
-    await writeFile(tmp, JSON.stringify({ path, stamp, digest }));
-    await rename(tmp, stampFile);
+    writeFileSync(tmp, JSON.stringify({ path, stamp, digest }));
+    renameSync(tmp, stampFile);
     return digest;
   }
 }
@@ -234,17 +272,12 @@ function slug(recipe: string): string {
   return recipe.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+/, "") || "recipe";
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The per-run event log: one JSON object per line, appended as things happen. */
+/** The per-run event log: one JSON object per line, buffered and appended every 100 ms and at the end. */
 export class RunLog {
+  private buf: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<unknown> = Promise.resolve();
+
   private constructor(
     readonly path: string,
     private readonly fh: Awaited<ReturnType<typeof open>>,
@@ -254,30 +287,34 @@ export class RunLog {
     return new RunLog(path, await open(path, "a"));
   }
 
-  private pending: Promise<unknown> = Promise.resolve();
-
   event(type: string, data: Record<string, unknown> = {}): void {
-    const line = JSON.stringify({ t: new Date().toISOString(), type, ...data }) + "\n";
-    this.pending = this.pending.then(() => this.fh.write(line)).catch(() => undefined);
+    this.buf.push(JSON.stringify({ t: new Date().toISOString(), type, ...data }) + "\n");
+    this.timer ??= setTimeout(() => this.flush(), 100);
+  }
+
+  private flush(): Promise<unknown> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.buf.length === 0) return this.writing;
+    const text = this.buf.join("");
+    this.buf = [];
+    this.writing = this.writing.then(() => this.fh.write(text)).catch(() => undefined);
+    return this.writing;
   }
 
   async close(): Promise<void> {
-    await this.pending;
+    await this.flush();
     await this.fh.close();
   }
 }
 
 /**
- * Group commit: files waiting to become durable are flushed together. One `sync -f` (syncfs of the store's file
- * system) covers every file written before it started, so thousands of small artifacts cost a handful of flushes
- * rather than one fsync each. Where `sync -f` is missing, each file is fsynced instead.
+ * Group commit: the files of every commit that arrives while a flush is under way are flushed together in the
+ * next one, in parallel (the file system's journal merges concurrent syncs), so commits never queue one by one.
  */
 class Durability {
   private waiting: { files: string[]; done: () => void; fail: (e: Error) => void }[] = [];
   private running = false;
-  private useSyncFs = true;
-
-  constructor(private readonly root: string) {}
 
   barrier(files: string[]): Promise<void> {
     return new Promise((done, fail) => {
@@ -292,7 +329,7 @@ class Durability {
       const batch = this.waiting;
       this.waiting = [];
       try {
-        await this.flush(batch.flatMap((b) => b.files));
+        await Promise.all(batch.flatMap((b) => b.files).map(syncFile));
         for (const b of batch) b.done();
       } catch (e) {
         for (const b of batch) b.fail(e as Error);
@@ -300,22 +337,13 @@ class Durability {
     }
     this.running = false;
   }
+}
 
-  private async flush(files: string[]): Promise<void> {
-    if (this.useSyncFs) {
-      const ok = await new Promise<boolean>((resolve) => execFile("sync", ["-f", this.root], (err) => resolve(!err)));
-      if (ok) return;
-      this.useSyncFs = false;
-    }
-    await Promise.all(
-      files.map(async (f) => {
-        const fh = await open(f, "r+");
-        try {
-          await fh.datasync();
-        } finally {
-          await fh.close();
-        }
-      }),
-    );
+async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, "r");
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
   }
 }
