@@ -32,7 +32,12 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
     else printDiagnostics(r.diagnostics, false);
     return 1;
   }
-  if (r.diagnostics.length > 0 && !opts.json) printDiagnostics(r.diagnostics, false);
+  // Warnings do not stop a run; a long list of them would bury its output, so a run shows the first few.
+  if (r.diagnostics.length > 0 && !opts.json) {
+    const shown = r.diagnostics.slice(0, 5);
+    printDiagnostics(shown, false);
+    if (r.diagnostics.length > shown.length) process.stderr.write(`(${r.diagnostics.length - shown.length} more warnings: itp check ${file})\n`);
+  }
   for (const s of opts.stageArgs ?? []) {
     if (program.stages.has(s)) continue;
     const hint = hintDidYouMean(s, program.stages.keys());
