@@ -43,6 +43,8 @@ export async function runVerb(args: string[]): Promise<number> {
   const log = await store.runLog(runId);
   log.event("run_started", { recipe, stages: program.stages.size, concurrency, only, force });
   const reporter = p.values.json ? silentReporter : process.stderr.isTTY ? new TerminalReporter() : new PlainReporter();
+  let requestStop: () => void = () => undefined;
+  const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
   const fiber = Effect.runFork(
     runProgram(program, {
       registry,
@@ -58,6 +60,7 @@ export async function runVerb(args: string[]): Promise<number> {
       reporter,
       log: (type, data) => log.event(type, data),
       faults: parseFaults(process.env["ITP_FAULTS"]),
+      stop: stopRequested,
     }),
   );
   // Ctrl-C or a TERM: interrupt the run; in-flight stages stop, their temporary files are removed, finished ones stay.
@@ -67,7 +70,9 @@ export async function runVerb(args: string[]): Promise<number> {
     stopping = true;
     process.stderr.write(`\n${sig}: stopping; finished stages are kept, run again to resume\n`);
     log.event("interrupted", { signal: sig });
-    Effect.runFork(Fiber.interrupt(fiber));
+    requestStop();
+    // A second signal while stopping: leave at once (what is committed stays committed).
+    process.once(sig, () => process.exit(130));
   };
   const onInt = () => stop("SIGINT");
   const onTerm = () => stop("SIGTERM");

@@ -52,6 +52,8 @@ export interface RunOptions {
   readonly only?: ReadonlySet<string>;
   readonly reporter: Reporter;
   readonly log?: (type: string, data: Record<string, unknown>) => void;
+  /** Resolves when the run should stop (Ctrl-C): stages in flight are interrupted, the summary still comes. */
+  readonly stop?: Promise<void>;
   /** Faults to inject, for testing the failure paths with real runs (see `parseFaults`). */
   readonly faults?: ReadonlyMap<string, Fault>;
 }
@@ -249,12 +251,24 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
 
     // Refs are hints for `plan`: written now and then, and at the end.
     const refTimer = setInterval(() => o.store.flushRefs(), 500);
-    const all = yield* Effect.exit(Effect.forEach(stages, runStage, { concurrency: "unbounded", discard: true }));
-    // Whatever happened, commits under way finish: a published artifact becomes a complete entry.
-    yield* Effect.promise(() => Promise.allSettled(commits));
-    clearInterval(refTimer);
-    o.store.flushRefs();
-    const interrupted = Exit.isFailure(all);
+    // A stop request (Ctrl-C) interrupts the stages in flight; their temporary files are removed by their finalizers.
+    let stopped = false;
+    const stages$ = Effect.forEach(stages, runStage, { concurrency: "unbounded", discard: true });
+    const work = o.stop ? stages$.pipe(Effect.raceFirst(Effect.promise(() => o.stop!).pipe(Effect.tap(() => Effect.sync(() => (stopped = true)))))) : stages$;
+    const all = yield* Effect.exit(work).pipe(
+      // Whatever happened, commits under way finish: a published artifact becomes a complete entry.
+      Effect.ensuring(
+        Effect.promise(() => Promise.allSettled(commits)).pipe(
+          Effect.andThen(
+            Effect.sync(() => {
+              clearInterval(refTimer);
+              o.store.flushRefs();
+            }),
+          ),
+        ),
+      ),
+    );
+    const interrupted = stopped || Exit.isFailure(all);
     let ran = 0;
     let cached = 0;
     let failed = 0;

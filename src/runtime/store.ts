@@ -145,12 +145,14 @@ export class Store {
 
   /**
    * Publish an artifact's data: renamed from tmp/ to its digest's name, readable at once by downstream stages.
-   * Same digest, same bytes: an object that already exists is kept.
+   * Same digest, same bytes: an object that already exists is kept, if it is intact. It may not be: a damaged file
+   * keeps its digest's name, and its entry was quarantined so this stage would recompute it. Keeping the damaged
+   * copy would make the new entry point at bad bytes again; it is replaced (one atomic rename).
    */
   publish(tmpData: string, digest: string): void {
     const obj = this.objectPath(digest);
     this.dir(join(this.root, "objects", digest.slice(0, 2)));
-    if (existsSync(obj)) unlinkSync(tmpData);
+    if (existsSync(obj) && intactObject(obj, digest, statSync(tmpData).size)) unlinkSync(tmpData);
     else renameSync(tmpData, obj);
   }
 
@@ -266,6 +268,16 @@ export class Store {
 /** The cache key: a digest of the named components. */
 export function cacheKey(components: Readonly<Record<string, string>>): string {
   return sha256(canonicalJson(components));
+}
+
+/** Does the file at `path` hold `size` bytes with this digest? Large files are not re-hashed: they are replaced. */
+function intactObject(path: string, digest: string, size: number): boolean {
+  try {
+    const st = statSync(path);
+    return st.size === size && size <= SMALL && sha256(readFileSync(path)) === digest;
+  } catch {
+    return false;
+  }
 }
 
 function slug(recipe: string): string {

@@ -1,6 +1,11 @@
 import type { StageImpl } from "../../runtime/impl.js";
 import type { Registry } from "../registry.js";
+import { converterImpls } from "./converters.js";
+import { exportImpls } from "./export.js";
+import { filterImpls } from "./filters.js";
+import { mixImpls } from "./mix.js";
 import { sourceImpls } from "./sources.js";
+import { templateImpls } from "./templates.js";
 import { transformImpls } from "./transforms.js";
 
 /**
@@ -8,7 +13,7 @@ import { transformImpls } from "./transforms.js";
  * `itp check` never pays for them.
  */
 export function implementations(): Map<string, StageImpl> {
-  return new Map(Object.entries({ ...sourceImpls, ...transformImpls }));
+  return new Map(Object.entries({ ...sourceImpls, ...transformImpls, ...converterImpls, ...filterImpls, ...mixImpls, ...templateImpls, ...exportImpls }));
 }
 
 /** Kinds of the registry that have an implementation, checked against the registry (a typo here is a bug). */

@@ -55,3 +55,46 @@ export function unitHash(seed: number, index: number): number {
   h = (h ^ (h >>> 16)) >>> 0;
   return h / 4294967296;
 }
+
+/**
+ * The `n` records with the smallest pseudo-random keys for the seed, in key order: the first n of a seeded
+ * shuffle. Memory holds n records, not the dataset.
+ */
+export async function seededTake(records: AsyncIterable<RecordValue>, n: number, seed: number, onEach: (i: number) => void): Promise<RecordValue[]> {
+  // A max-heap on key of size n.
+  const heap: { k: number; i: number; r: RecordValue }[] = [];
+  const less = (a: { k: number; i: number }, b: { k: number; i: number }) => a.k < b.k || (a.k === b.k && a.i < b.i);
+  const up = (j: number) => {
+    while (j > 0) {
+      const p = (j - 1) >> 1;
+      if (!less(heap[p]!, heap[j]!)) break;
+      [heap[p], heap[j]] = [heap[j]!, heap[p]!];
+      j = p;
+    }
+  };
+  const down = (j: number) => {
+    for (;;) {
+      const l = 2 * j + 1;
+      const r = l + 1;
+      let m = j;
+      if (l < heap.length && less(heap[m]!, heap[l]!)) m = l;
+      if (r < heap.length && less(heap[m]!, heap[r]!)) m = r;
+      if (m === j) return;
+      [heap[m], heap[j]] = [heap[j]!, heap[m]!];
+      j = m;
+    }
+  };
+  let i = 0;
+  for await (const r of records) {
+    const e = { k: unitHash(seed, i), i, r };
+    if (heap.length < n) {
+      heap.push(e);
+      up(heap.length - 1);
+    } else if (n > 0 && less(e, heap[0]!)) {
+      heap[0] = e;
+      down(0);
+    }
+    onEach(++i);
+  }
+  return heap.sort((a, b) => (less(a, b) ? -1 : 1)).map((e) => e.r);
+}

@@ -1,50 +1,8 @@
-import type { StageImpl } from "../../runtime/impl.js";
+import type { StageContext, StageImpl } from "../../runtime/impl.js";
+import { UserError } from "../../runtime/impl.js";
 import type { RecordValue } from "../../runtime/records.js";
 import { compilePredicate } from "./predicate.js";
-import { asyncImpl, checkAbort, dataInput, mapRecords, unitHash } from "./support.js";
-
-/**
- * The `n` records with the smallest pseudo-random keys for the seed, in key order: the first n of a seeded
- * shuffle. Memory holds n records, not the dataset.
- */
-async function seededTake(records: AsyncIterable<RecordValue>, n: number, seed: number, onEach: (i: number) => void): Promise<RecordValue[]> {
-  // A max-heap on key of size n.
-  const heap: { k: number; i: number; r: RecordValue }[] = [];
-  const less = (a: { k: number; i: number }, b: { k: number; i: number }) => a.k < b.k || (a.k === b.k && a.i < b.i);
-  const up = (j: number) => {
-    while (j > 0) {
-      const p = (j - 1) >> 1;
-      if (!less(heap[p]!, heap[j]!)) break;
-      [heap[p], heap[j]] = [heap[j]!, heap[p]!];
-      j = p;
-    }
-  };
-  const down = (j: number) => {
-    for (;;) {
-      const l = 2 * j + 1;
-      const r = l + 1;
-      let m = j;
-      if (l < heap.length && less(heap[m]!, heap[l]!)) m = l;
-      if (r < heap.length && less(heap[m]!, heap[r]!)) m = r;
-      if (m === j) return;
-      [heap[m], heap[j]] = [heap[j]!, heap[m]!];
-      j = m;
-    }
-  };
-  let i = 0;
-  for await (const r of records) {
-    const e = { k: unitHash(seed, i), i, r };
-    if (heap.length < n) {
-      heap.push(e);
-      up(heap.length - 1);
-    } else if (n > 0 && less(e, heap[0]!)) {
-      heap[0] = e;
-      down(0);
-    }
-    onEach(++i);
-  }
-  return heap.sort((a, b) => (less(a, b) ? -1 : 1)).map((e) => e.r);
-}
+import { asyncImpl, checkAbort, dataInput, mapRecords, seededTake, unitHash } from "./support.js";
 
 export const transformImpls: Record<string, StageImpl> = {
   take: asyncImpl(async (ctx, out) => {
@@ -91,6 +49,75 @@ export const transformImpls: Record<string, StageImpl> = {
     ctx.count("dropped: predicate false", dropped);
   }),
 
+  split: asyncImpl(async (ctx, out) => {
+    const seed = (ctx.params["seed"] as number | undefined) ?? 42;
+    const share = ctx.params["validation"] as number;
+    const wantValidation = ctx.params["part"] === "validation";
+    let kept = 0;
+    let other = 0;
+    await mapRecords(ctx, out, (r, i) => (inValidation(seed, i, share) === wantValidation ? (kept++, r) : (other++, undefined)));
+    ctx.count("kept", kept);
+    ctx.count(`dropped: in the ${wantValidation ? "train" : "validation"} part`, other);
+  }),
+
+  rename: asyncImpl(async (ctx, out) => {
+    const fields = ctx.params["fields"] as Record<string, string>;
+    let missing = 0;
+    await mapRecords(ctx, out, (r) => {
+      if (Object.keys(fields).some((k) => !(k in r))) missing++;
+      return renameFields(r, fields);
+    });
+    if (missing) ctx.count("records missing a renamed field", missing);
+  }),
+
+  select: asyncImpl(async (ctx, out) => {
+    const fields = ctx.params["fields"] as string[];
+    await mapRecords(ctx, out, (r) => {
+      const o: RecordValue = {};
+      for (const f of fields) if (r[f] !== undefined) o[f] = r[f];
+      return o;
+    });
+  }),
+
+  set_fields: asyncImpl(async (ctx, out) => {
+    const values = ctx.params["values"] as Record<string, unknown>;
+    await mapRecords(ctx, out, (r) => ({ ...r, ...values }));
+  }),
+
+  cap: asyncImpl(async (ctx, out) => {
+    const perTask = ctx.params["per_task"] as number;
+    const field = (ctx.params["field"] as string | undefined) ?? "task";
+    const seed = (ctx.params["seed"] as number | undefined) ?? 42;
+    const input = dataInput(ctx);
+    // First pass: the indices of each task's records. Second pass: every record among its task's first per_task
+    // of a seeded shuffle, in the input's order.
+    const byTask = new Map<string, number[]>();
+    let n = 0;
+    for await (const r of input.read()) {
+      const t = taskKey(r[field]);
+      let l = byTask.get(t);
+      if (!l) byTask.set(t, (l = []));
+      l.push(n);
+      if (++n % 4096 === 0) checkAbort(ctx);
+    }
+    const keep = capIndices(byTask, n, perTask, seed);
+    let capped = 0;
+    for (const l of byTask.values()) if (l.length > perTask) capped++;
+    let kept = 0;
+    await mapRecords(ctx, out, (r, i) => (keep[i] ? (kept++, r) : undefined));
+    ctx.count("kept", kept);
+    if (n - kept) ctx.count("dropped: over the per-task cap", n - kept);
+    ctx.count("tasks", byTask.size);
+    if (capped) ctx.count("tasks capped", capped);
+  }),
+
+  split_conversations: asyncImpl(async (ctx: StageContext) => {
+    throw new UserError(
+      `${ctx.stage.id}: split_conversations counts tokens with the tokenizer ${JSON.stringify(ctx.params["tokenizer"])}; tokenizers come with a later version of itp`,
+      "leave long chats whole for now (drop this step), or split them before itp reads them",
+    );
+  }),
+
   concat: asyncImpl(async (ctx, out) => {
     const roles = [...ctx.inputs.keys()].sort((a, b) => roleIndex(a) - roleIndex(b));
     for (const role of roles) for await (const r of ctx.inputs.get(role)!.read()) await out.write(r);
@@ -100,4 +127,40 @@ export const transformImpls: Record<string, StageImpl> = {
 function roleIndex(role: string): number {
   const m = /\[(\d+)\]$/.exec(role);
   return m ? Number(m[1]) : role === "data" ? -1 : 0;
+}
+
+/** Whether record `index` is in the validation part of a split with this seed and share. */
+export function inValidation(seed: number, index: number, share: number): boolean {
+  return unitHash(seed, index) < share;
+}
+
+/** A record with fields renamed in place (a renamed field keeps its position; the new name wins over an old field of that name). */
+export function renameFields(r: RecordValue, fields: Readonly<Record<string, string>>): RecordValue {
+  const targets = new Set(Object.entries(fields).filter(([from]) => from in r).map(([, to]) => to));
+  const o: RecordValue = {};
+  for (const [k, v] of Object.entries(r)) {
+    const to = Object.prototype.hasOwnProperty.call(fields, k) ? fields[k]! : k;
+    if (to === k && targets.has(k) && !Object.prototype.hasOwnProperty.call(fields, k)) continue;
+    o[to] = v;
+  }
+  return o;
+}
+
+function taskKey(v: unknown): string {
+  return typeof v === "string" ? v : JSON.stringify(v ?? null);
+}
+
+/** Which records a per-task cap keeps: for each task, its per_task records with the smallest seeded keys. */
+export function capIndices(byTask: ReadonlyMap<string, readonly number[]>, n: number, perTask: number, seed: number): Uint8Array {
+  const keep = new Uint8Array(n);
+  for (const idx of byTask.values()) {
+    if (idx.length <= perTask) {
+      for (const i of idx) keep[i] = 1;
+      continue;
+    }
+    const keyed = idx.map((i) => ({ i, k: unitHash(seed, i) }));
+    keyed.sort((a, b) => a.k - b.k || a.i - b.i);
+    for (let j = 0; j < perTask; j++) keep[keyed[j]!.i] = 1;
+  }
+  return keep;
 }

@@ -1,0 +1,231 @@
+import { createHash } from "node:crypto";
+import { UserError } from "../../runtime/impl.js";
+import type { RecordValue } from "../../runtime/records.js";
+
+/**
+ * Pure text helpers of the filter, dedup and converter implementations: field text, word counts, the
+ * normalizations of exact dedup and decontamination, and ROUGE-L as the `rouge_score` package computes it.
+ */
+
+/** Python's `str.isspace()` characters: what `str.strip()` and `str.split()` remove. */
+const PY_WS = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
+const PY_WS_SET = new Set(PY_WS);
+
+/** Python's `s.strip()`. */
+export function pyStrip(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && PY_WS_SET.has(s[a]!)) a++;
+  while (b > a && PY_WS_SET.has(s[b - 1]!)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+const PY_WS_RUN = new RegExp(`[${PY_WS.replace(/\\/g, "\\\\")}]+`, "u");
+
+/** Python's `s.split()`: whitespace-separated words, no empty strings. */
+export function pyWords(s: string): string[] {
+  const t = pyStrip(s);
+  return t.length === 0 ? [] : t.split(PY_WS_RUN);
+}
+
+/** Length in Unicode code points (Python's `len` of a str). */
+export function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // a high surrogate followed by a low one is one code point
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+/** The contents of a message list (`[{role, content}]`), or undefined when the value is not one. */
+export function messageContents(v: unknown): string[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const out: string[] = [];
+  for (const m of v) {
+    if (m !== null && typeof m === "object" && typeof (m as { content?: unknown }).content === "string") out.push((m as { content: string }).content);
+  }
+  return out;
+}
+
+/**
+ * The text of a field: a string as is, a message list as its contents joined by newlines, a number or boolean as
+ * written; a missing or null field is the empty string. Other values are an error naming the field.
+ */
+export function fieldText(r: RecordValue, field: string, where: () => string): string {
+  const v = r[field];
+  if (typeof v === "string") return v;
+  if (v === undefined || v === null) return "";
+  const msgs = messageContents(v);
+  if (msgs) return msgs.join("\n");
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  throw new UserError(`${where()}: field \`${field}\` holds ${Array.isArray(v) ? "a list" : "an object"}, not text`, "filters read strings or message lists");
+}
+
+/** The separate texts of a field (each message of a message list on its own), for n-gram and mention checks. */
+export function fieldTexts(r: RecordValue, field: string): string[] {
+  const v = r[field];
+  if (typeof v === "string") return [v];
+  const msgs = messageContents(v);
+  return msgs ?? [];
+}
+
+/** Exact-dedup normalization: Unicode NFKC, lowercase, whitespace runs to one space, stripped. */
+export function normalizeText(s: string): string {
+  return s.normalize("NFKC").toLowerCase().replace(/\s+/gu, " ").trim();
+}
+
+/** A value with every string in it normalized (for dedup keys over lists and objects), keys sorted. */
+export function normalizeDeep(v: unknown, normalize: boolean): unknown {
+  if (typeof v === "string") return normalize ? normalizeText(v) : v;
+  if (v === undefined) return normalize ? "" : null;
+  if (v === null) return normalize ? "" : null;
+  if (typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map((x) => normalizeDeep(x, normalize));
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) out[k] = normalizeDeep((v as Record<string, unknown>)[k], normalize);
+  return out;
+}
+
+/**
+ * The dedup key of a record: the selected fields (or the whole record), normalized, hashed (a set of 32-byte
+ * digests stays small for millions of records).
+ */
+export function dedupKey(r: RecordValue, fields: readonly string[] | undefined, normalize: boolean): string {
+  const v = fields ? fields.map((f) => normalizeDeep(r[f], normalize)) : normalizeDeep(r, normalize);
+  return createHash("sha256").update(JSON.stringify(v)).digest("base64");
+}
+
+/**
+ * The tokens of `rouge_score` (google-research, `tokenize.tokenize` without a stemmer): lowercase, every run of
+ * characters other than a-z and 0-9 becomes a space, split on whitespace.
+ */
+export function rougeTokens(text: string): string[] {
+  const t = text.toLowerCase().replace(/[^a-z0-9]+/g, " ").trim();
+  return t.length === 0 ? [] : t.split(" ");
+}
+
+/**
+ * Tokens as small integers (one vocabulary per stage run), so that the LCS compares numbers. Texts of up to 65,535
+ * tokens per row fit the Uint16 rows of {@link lcsLength}; longer ones use Int32 rows.
+ */
+export class Vocabulary {
+  private readonly ids = new Map<string, number>();
+  encode(tokens: readonly string[]): Int32Array {
+    const out = new Int32Array(tokens.length);
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i]!;
+      let id = this.ids.get(t);
+      if (id === undefined) this.ids.set(t, (id = this.ids.size));
+      out[i] = id;
+    }
+    return out;
+  }
+}
+
+let row16 = new Uint16Array(256);
+let row32 = new Int32Array(256);
+
+/** Length of the longest common subsequence of two token sequences: one rolling row, O(|a| x |b|) time. */
+export function lcsLength(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  // The row runs over the shorter sequence.
+  if (b.length > a.length) [a, b] = [b, a];
+  const m = b.length;
+  if (m === 0) return 0;
+  if (a.length < 65536) {
+    if (row16.length < m + 1) row16 = new Uint16Array(Math.max(m + 1, row16.length * 2));
+    const row = row16;
+    row.fill(0, 0, m + 1);
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i];
+      let diag = 0;
+      for (let j = 1; j <= m; j++) {
+        const up = row[j]!;
+        if (x === b[j - 1]) row[j] = diag + 1;
+        else if (row[j - 1]! > up) row[j] = row[j - 1]!;
+        diag = up;
+      }
+    }
+    return row[m]!;
+  }
+  if (row32.length < m + 1) row32 = new Int32Array(Math.max(m + 1, row32.length * 2));
+  const row = row32;
+  row.fill(0, 0, m + 1);
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    let diag = 0;
+    for (let j = 1; j <= m; j++) {
+      const up = row[j]!;
+      if (x === b[j - 1]) row[j] = diag + 1;
+      else if (row[j - 1]! > up) row[j] = row[j - 1]!;
+      diag = up;
+    }
+  }
+  return row[m]!;
+}
+
+/**
+ * ROUGE-L F1 as `rouge_score` computes it (`_score_lcs`): precision = lcs / |prediction|, recall = lcs / |target|,
+ * F1 = 2PR / (P + R), 0 when either side has no tokens or nothing is shared. Symmetric in its arguments.
+ */
+export function rougeLF1(target: ArrayLike<number>, prediction: ArrayLike<number>): number {
+  if (target.length === 0 || prediction.length === 0) return 0;
+  const lcs = lcsLength(target, prediction);
+  return f1FromLcs(lcs, target.length, prediction.length);
+}
+
+export function f1FromLcs(lcs: number, targetLen: number, predictionLen: number): number {
+  if (lcs === 0) return 0;
+  const p = lcs / predictionLen;
+  const r = lcs / targetLen;
+  return (2 * p * r) / (p + r);
+}
+
+/**
+ * Whether two texts of these token counts can have a ROUGE-L F1 above `max`: F1 <= 2 min(a, b) / (a + b), with
+ * a margin so that a pair at the bound (compared in floating point the way rouge_score computes it) is checked.
+ */
+export function mayExceed(a: number, b: number, max: number): boolean {
+  if (a === 0 || b === 0) return false;
+  return (2 * Math.min(a, b)) / (a + b) > max - 1e-9;
+}
+
+/** Words for n-gram decontamination: NFKC, lowercase, every run of non-letters and non-digits is a separator. */
+export function ngramWords(text: string): string[] {
+  const t = text.normalize("NFKC").toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ").trim();
+  return t.length === 0 ? [] : t.split(" ");
+}
+
+/**
+ * The word n-grams of a text, joined by spaces; a text shorter than n words is one gram, the whole text (so short
+ * evaluation questions are still matched, exactly). An empty text has none.
+ */
+export function ngrams(words: readonly string[], n: number): string[] {
+  if (words.length === 0) return [];
+  if (words.length < n) return [words.join(" ")];
+  const out: string[] = [];
+  for (let i = 0; i + n <= words.length; i++) out.push(words.slice(i, i + n).join(" "));
+  return out;
+}
+
+/** A regular expression source for a literal string. */
+export function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+/**
+ * One regular expression matching any of the words: as whole words (not preceded or followed by a letter, digit
+ * or underscore: Python's `\b` on str patterns) when `wordBoundary`, ignoring case when `caseInsensitive`.
+ * Longer words first, so a phrase wins over its prefix in the reported match.
+ */
+export function wordsRegex(words: readonly string[], wordBoundary: boolean, caseInsensitive: boolean): RegExp {
+  const alts = [...new Set(words)].sort((x, y) => y.length - x.length || (x < y ? -1 : 1)).map(escapeRegex);
+  const body = `(?:${alts.join("|")})`;
+  const src = wordBoundary ? `(?<![\\p{L}\\p{N}_])${body}(?![\\p{L}\\p{N}_])` : body;
+  return new RegExp(src, caseInsensitive ? "iu" : "u");
+}

@@ -1,0 +1,197 @@
+// Crash safety, shared by test/crash.test.ts (a few trials) and test/bench/crash.ts (many): a run killed with
+// SIGKILL at a random moment must leave a store with no corrupt entry, and the next run must redo no committed
+// stage and end with every artifact byte-identical to an uninterrupted run's.
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { rng } from "./fuzz.js";
+
+export { rng };
+
+/** Nine stages in three branches: two filters of one source with a sample, a shuffle and a concat; a small side branch. */
+export const crashRecipe = `dataset src = jsonl("data.jsonl")
+
+dataset en = where(src, expr: "lang == \\"en\\"")
+
+dataset fr = where(src, expr: "lang == \\"fr\\"")
+
+dataset en_sample = sample(en, n: 2000, seed: 1)
+
+dataset fr_shuffled = shuffle(fr, seed: 2)
+
+dataset fr_top = take(fr_shuffled, n: 500)
+
+dataset both = concat(en_sample, fr_top)
+
+dataset side = records(items: [{ i: 1 }, { i: 2 }])
+
+dataset side_one = take(side, n: 1)
+`;
+
+export const crashStages = ["src", "en", "fr", "en_sample", "fr_shuffled", "fr_top", "both", "side", "side_one"] as const;
+
+export interface CrashSuite {
+  readonly dir: string;
+  readonly bin: string;
+  /** Per stage, the reference run's cache key and output digest. */
+  readonly reference: ReadonlyMap<string, { key: string; digest: string }>;
+  /** Wall time of the uninterrupted reference run (process start to exit), in ms. */
+  readonly referenceMs: number;
+}
+
+export interface TrialResult {
+  readonly killAtMs: number;
+  /** Entries `itp cache verify` found corrupt after the kill. */
+  readonly corrupt: number;
+  /** Stages whose resumed artifact differs from the reference (or that the resume did not complete). */
+  readonly mismatch: number;
+  /** Stages committed before the kill that the resume ran again (or that the killed run logged as ran but lost). */
+  readonly redone: number;
+  /** Stages committed before the kill. */
+  readonly committed: readonly string[];
+  readonly problems: readonly string[];
+}
+
+const env = () => ({ ...process.env, NO_COLOR: "1" });
+
+function cli(bin: string, cwd: string, args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, env: env(), encoding: "utf8", timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `n` small records (~60 bytes each), a third of them French. */
+export function crashData(n: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) lines.push(JSON.stringify({ i, lang: i % 3 === 0 ? "fr" : "en", text: `record ${i} of the crash suite` }));
+  return lines.join("\n") + "\n";
+}
+
+function manifestOf(store: string, key: string): { output: { digest: string } } | undefined {
+  const p = join(store, "entries", key.slice(0, 2), `${key}.json`);
+  if (!existsSync(p)) return undefined;
+  return JSON.parse(readFileSync(p, "utf8")) as { output: { digest: string } };
+}
+
+/** A folder with the recipe and `records` records, and a reference run into its own store. */
+export function prepareCrashSuite(records: number, bin: string): CrashSuite {
+  const dir = mkdtempSync(join(tmpdir(), "itp-crash-"));
+  writeFileSync(join(dir, "r.itp"), crashRecipe);
+  writeFileSync(join(dir, "data.jsonl"), crashData(records));
+  const store = join(dir, "reference");
+  const t0 = performance.now();
+  const r = cli(bin, dir, ["run", "r.itp", "--store", store, "--json"]);
+  const referenceMs = performance.now() - t0;
+  if (r.code !== 0) throw new Error(`the reference run failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  const reference = new Map<string, { key: string; digest: string }>();
+  for (const s of (JSON.parse(r.stdout) as { stages: { id: string; key: string }[] }).stages) {
+    reference.set(s.id, { key: s.key, digest: manifestOf(store, s.key)!.output.digest });
+  }
+  if (reference.size !== crashStages.length) throw new Error(`the reference run has ${reference.size} stages, expected ${crashStages.length}`);
+  return { dir, bin, reference, referenceMs };
+}
+
+const sha256File = (p: string) => createHash("sha256").update(readFileSync(p)).digest("hex");
+
+/** One trial: a fresh store, a run killed after `killAtMs`, a verify, a resume, and the comparison. */
+export async function crashTrial(suite: CrashSuite, killAtMs: number, name: string): Promise<TrialResult> {
+  const store = join(suite.dir, `trial-${name}`);
+  const problems: string[] = [];
+  const child = spawn(process.execPath, [suite.bin, "run", "r.itp", "--store", store, "--json"], { cwd: suite.dir, env: env(), stdio: "ignore" });
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), killAtMs);
+  await exited;
+  clearTimeout(timer);
+
+  // 1. Nothing corrupt.
+  let corrupt = 0;
+  const v = cli(suite.bin, suite.dir, ["cache", "verify", "--store", store, "--json"]);
+  try {
+    const j = JSON.parse(v.stdout) as { corrupt: { stage: string; reason: string }[] };
+    corrupt = j.corrupt.length;
+    for (const c of j.corrupt) problems.push(`corrupt after kill: ${c.stage}: ${c.reason}`);
+  } catch {
+    corrupt = 1;
+    problems.push(`cache verify printed no JSON (exit ${v.code}): ${v.stderr}`);
+  }
+
+  // 2. What the killed run committed: entries present for the reference keys (the inputs are the same, so the keys
+  //    are), and what its log says it ran (an event may be lost at SIGKILL, never one for an uncommitted stage).
+  const committed = [...suite.reference].filter(([, r]) => manifestOf(store, r.key) !== undefined).map(([id]) => id);
+  let redone = 0;
+  const runs = join(store, "runs");
+  for (const f of existsSync(runs) ? readdirSync(runs) : []) {
+    for (const line of readFileSync(join(runs, f), "utf8").split("\n")) {
+      if (!line.trim()) continue;
+      let e: { type?: string; stage?: string };
+      try {
+        e = JSON.parse(line) as typeof e;
+      } catch {
+        continue; // a line cut by the kill
+      }
+      if (e.type === "stage_ran" && e.stage && !committed.includes(e.stage)) {
+        redone++;
+        problems.push(`${e.stage} was logged as ran but has no entry`);
+      }
+    }
+  }
+
+  // 3. The resume: exit 0, nothing committed redone, every artifact identical to the reference.
+  let mismatch = 0;
+  const r = cli(suite.bin, suite.dir, ["run", "r.itp", "--store", store, "--json"]);
+  if (r.code !== 0) problems.push(`resume exited ${r.code}: ${r.stderr.slice(0, 500)}`);
+  let stages: { id: string; status: string; key?: string }[] = [];
+  try {
+    stages = (JSON.parse(r.stdout) as { stages: typeof stages }).stages;
+  } catch {
+    problems.push("resume printed no JSON");
+  }
+  for (const [id, ref] of suite.reference) {
+    const s = stages.find((x) => x.id === id);
+    if (!s || (s.status !== "ran" && s.status !== "cached")) {
+      mismatch++;
+      problems.push(`${id}: ${s ? s.status : "missing"} after resume`);
+      continue;
+    }
+    if (committed.includes(id) && s.status !== "cached") {
+      redone++;
+      problems.push(`${id} was committed before the kill but the resume ran it again`);
+    }
+    const m = s.key === ref.key ? manifestOf(store, s.key) : undefined;
+    const obj = join(store, "objects", ref.digest.slice(0, 2), ref.digest);
+    if (!m || m.output.digest !== ref.digest || !existsSync(obj) || sha256File(obj) !== ref.digest) {
+      mismatch++;
+      problems.push(`${id}: artifact differs from the reference`);
+    }
+  }
+  if (problems.length === 0) rmSync(store, { recursive: true, force: true });
+  return { killAtMs, corrupt, mismatch, redone, committed, problems };
+}
+
+export interface CrashTotals {
+  trials: number;
+  corrupt: number;
+  mismatch: number;
+  redone: number;
+  /** Trials by how many stages had committed before the kill (0 .. all): how well the kills spread over the run. */
+  committedHistogram: number[];
+  problems: string[];
+}
+
+/** `trials` trials, kill moments uniform over the reference run's duration (seeded). */
+export async function crashTrials(suite: CrashSuite, trials: number, seed: number, onTrial?: (i: number, r: TrialResult) => void): Promise<CrashTotals> {
+  const next = rng(seed);
+  const totals: CrashTotals = { trials, corrupt: 0, mismatch: 0, redone: 0, committedHistogram: Array(crashStages.length + 1).fill(0), problems: [] };
+  for (let i = 0; i < trials; i++) {
+    const killAt = Math.round(next() * suite.referenceMs);
+    const r = await crashTrial(suite, killAt, String(i));
+    totals.corrupt += r.corrupt;
+    totals.mismatch += r.mismatch;
+    totals.redone += r.redone;
+    totals.committedHistogram[r.committed.length]!++;
+    for (const p of r.problems) totals.problems.push(`trial ${i} (kill at ${killAt} ms): ${p}`);
+    onTrial?.(i, r);
+  }
+  return totals;
+}
