@@ -1,3 +1,5 @@
+import { Readable } from "node:stream";
+import { createReadStream } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -31,6 +33,7 @@ function makeCtx(params: Record<string, unknown>, inputs: Record<string, RecordV
       digest: "0",
       records: Array.isArray(v) ? v.length : null,
       path: "",
+      bytes: () => Readable.from([Buffer.from(Array.isArray(v) ? v.map((r) => JSON.stringify(r) + "\n").join("") : JSON.stringify(v))]),
       read: async function* () {
         for (const r of v as RecordValue[]) yield structuredClone(r);
       },
@@ -406,7 +409,7 @@ describe("export", () => {
     // From the cache: the artifact holds the same bytes; a missing or edited file is written again.
     const object = join(dir, "object");
     writeFileSync(object, text);
-    const artifact = { stage: "s", digest: createHash("sha256").update(text).digest("hex"), records: 2, path: object, read: () => { throw new Error("unused"); }, json: async () => null };
+    const artifact = { stage: "s", digest: createHash("sha256").update(text).digest("hex"), records: 2, path: object, read: () => { throw new Error("unused"); }, json: async () => null, bytes: () => createReadStream(object) };
     const { ctx } = makeCtx({ path: "out/x.jsonl", format: "jsonl", overwrite: true }, {}, dir);
     rmSync(join(dir, "out/x.jsonl"));
     await Effect.runPromise(exportImpls["export"]!.onCached!(ctx, artifact));
@@ -428,17 +431,13 @@ describe("quickstart end to end", () => {
     if (existsSync(outDir) && readdirSync(outDir).length === 0) rmSync(outDir, { recursive: true });
   });
 
+  // Every artifact of the store, by stage: its data digest (sha256 of the bytes, re-checked by `cache verify`).
   const objects = (store: string): Map<string, string> => {
-    const out = new Map<string, string>();
-    const walk = (d: string) => {
-      for (const e of readdirSync(d)) {
-        const p = join(d, e);
-        if (statSync(p).isDirectory()) walk(p);
-        else out.set(relative(store, p), readFileSync(p, "utf8"));
-      }
-    };
-    walk(join(store, "objects"));
-    return out;
+    const verify = spawnSync(process.execPath, [join(repoRoot, "bin/itp.js"), "cache", "verify", "--store", store], { encoding: "utf8" });
+    expect(verify.status).toBe(0);
+    const ls = spawnSync(process.execPath, [join(repoRoot, "bin/itp.js"), "cache", "ls", "--json", "--store", store], { encoding: "utf8" });
+    const entries = (JSON.parse(ls.stdout) as { entries: { stage: string; digest: string }[] }).entries;
+    return new Map(entries.map((e) => [e.stage, e.digest]));
   };
 
   it("runs offline, twice into two stores, with byte-identical artifacts and the exports written", () => {

@@ -28,7 +28,7 @@ export async function cacheVerb(args: string[]): Promise<number> {
   if (sub === "ls") {
     const rows = [];
     for await (const { key, manifest: m } of store.entries()) {
-      rows.push(m === "unreadable" ? { key, stage: "?", unreadable: true } : { key, stage: m.stage, recipe: m.recipe, kind: m.kind, records: m.output?.records, bytes: m.output?.bytes, finished_at: m.finished_at });
+      rows.push(m === "unreadable" ? { key, stage: "?", unreadable: true } : { key, stage: m.stage, recipe: m.recipe, kind: m.kind, digest: m.output?.digest, records: m.output?.records, bytes: m.output?.bytes, finished_at: m.finished_at });
     }
     if (json) process.stdout.write(JSON.stringify({ entries: rows }) + "\n");
     else {
@@ -40,15 +40,20 @@ export async function cacheVerb(args: string[]): Promise<number> {
   if (sub === "verify") {
     let ok = 0;
     const corrupt: { key: string; stage: string; reason: string }[] = [];
+    // With --json, the intact entries too (key, stage, digest of the bytes just re-hashed): what scripts compare.
+    const intact: { key: string; stage: string; digest: string }[] = [];
     for await (const { key, manifest: m } of store.entries()) {
       const v = m === "unreadable" ? { ok: false as const, reason: "manifest is not valid JSON" } : await store.verifyManifest(m);
-      if (v.ok) ok++;
+      if (v.ok) {
+        ok++;
+        intact.push({ key, stage: v.manifest.stage, digest: v.manifest.output.digest });
+      }
       else {
         corrupt.push({ key, stage: m === "unreadable" ? "?" : m.stage, reason: v.reason });
         if (p.values.fix) await store.quarantine(key, v.reason);
       }
     }
-    if (json) process.stdout.write(JSON.stringify({ ok, corrupt }) + "\n");
+    if (json) process.stdout.write(JSON.stringify({ ok, corrupt, intact }) + "\n");
     else {
       for (const c of corrupt) process.stdout.write(`CORRUPT ${c.key.slice(0, 12)} ${c.stage}: ${c.reason}${p.values.fix ? " (set aside)" : ""}\n`);
       process.stdout.write(`${ok} intact, ${corrupt.length} corrupt\n`);

@@ -1,4 +1,4 @@
-import { readJsonl } from "../runtime/records.js";
+import { artifactOf } from "../runtime/scheduler.js";
 import { planProgram } from "../runtime/plan.js";
 import { show as showType, showShape } from "../types/types.js";
 import { displayPath, InputError, UsageError } from "./host.js";
@@ -26,12 +26,13 @@ export async function showVerb(args: string[]): Promise<number> {
   }
   const m = entry.manifest;
   const stage = loaded.program.stages.get(stageId)!;
-  const path = loaded.store.objectPath(m.output.digest);
+  const artifact = artifactOf(loaded.store, m);
+  const path = artifact.path;
   const sample: unknown[] = [];
   const fields = new Map<string, Set<string>>();
   if (m.output.format === "jsonl") {
     let i = 0;
-    for await (const r of readJsonl(path)) {
+    for await (const r of artifact.read()) {
       if (i < sampleSize) sample.push(r);
       for (const [k, v] of Object.entries(r)) {
         const t = v === null ? "null" : Array.isArray(v) ? "list" : typeof v;
@@ -45,7 +46,7 @@ export async function showVerb(args: string[]): Promise<number> {
     stage: stageId,
     kind: stage.kind,
     type: showType(stage.type),
-    path: displayPath(path),
+    path: m.packed ? path : displayPath(path),
     key: m.key,
     digest: m.output.digest,
     records: m.output.records,

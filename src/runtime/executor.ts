@@ -1,4 +1,4 @@
-import { Effect, Exit, Fiber } from "effect";
+import { Effect, Exit } from "effect";
 
 /** One attempt of a stage, as an executor runs it. */
 export interface Job<A> {
@@ -41,46 +41,41 @@ export function runJob<A>(ex: Executor, job: Job<A>): Effect.Effect<A, Error> {
   );
 }
 
-/** Runs jobs in this process, as fibers: data stages, and anything that needs no other machine. */
+/**
+ * Runs jobs in this process. Submitting only records the job; polling runs it in the polling fiber (no extra fiber
+ * per job, which matters with thousands of small stages); cancelling aborts its signal, and interrupting the
+ * poller interrupts the job.
+ */
 export class LocalExecutor implements Executor {
   readonly name = "local";
   private next = 0;
-  private readonly jobs = new Map<string, { fiber: Fiber.Fiber<unknown, Error>; abort: AbortController }>();
+  private readonly jobs = new Map<string, { job: Job<unknown>; abort: AbortController }>();
 
   submit<A>(job: Job<A>): Effect.Effect<JobHandle, Error> {
-    const self = this;
-    return Effect.gen(function* () {
-      const abort = new AbortController();
-      const fiber = yield* Effect.forkDetach(job.run(abort.signal).pipe(Effect.onInterrupt(() => Effect.sync(() => abort.abort()))));
-      const id = `local-${++self.next}`;
-      self.jobs.set(id, { fiber: fiber as Fiber.Fiber<unknown, Error>, abort });
+    return Effect.sync(() => {
+      const id = `local-${++this.next}`;
+      this.jobs.set(id, { job: job as Job<unknown>, abort: new AbortController() });
       return { id, stage: job.stage };
     });
   }
 
   poll<A>(handle: JobHandle): Effect.Effect<JobStatus<A>> {
-    const self = this;
-    return Effect.gen(function* () {
-      const j = self.jobs.get(handle.id);
-      if (!j) return { state: "failed", error: new Error(`unknown job ${handle.id}`) } as JobStatus<A>;
-      // In process, waiting for the fiber is the poll: it returns as soon as the job ends.
-      const exit = yield* Fiber.await(j.fiber);
-      self.jobs.delete(handle.id);
-      if (Exit.isSuccess(exit)) return { state: "done", value: exit.value as A };
-      const reason = exit.cause.reasons.find((r) => r._tag === "Fail" || r._tag === "Die") as { error?: unknown; defect?: unknown } | undefined;
-      const err = reason?.error ?? reason?.defect ?? new Error("interrupted");
-      return { state: "failed", error: err instanceof Error ? err : new Error(String(err)) };
+    return Effect.suspend(() => {
+      const j = this.jobs.get(handle.id);
+      if (!j) return Effect.succeed({ state: "failed", error: new Error(`unknown job ${handle.id}`) } as JobStatus<A>);
+      return j.job.run(j.abort.signal).pipe(
+        Effect.onInterrupt(() => Effect.sync(() => j.abort.abort())),
+        Effect.map((value): JobStatus<A> => ({ state: "done", value: value as A })),
+        Effect.catch((error: Error) => Effect.succeed<JobStatus<A>>({ state: "failed", error })),
+        Effect.ensuring(Effect.sync(() => this.jobs.delete(handle.id))),
+      );
     });
   }
 
   cancel(handle: JobHandle): Effect.Effect<void> {
-    const self = this;
-    return Effect.gen(function* () {
-      const j = self.jobs.get(handle.id);
-      if (!j) return;
-      j.abort.abort();
-      yield* Fiber.interrupt(j.fiber);
-      self.jobs.delete(handle.id);
+    return Effect.sync(() => {
+      this.jobs.get(handle.id)?.abort.abort();
+      this.jobs.delete(handle.id);
     });
   }
 }

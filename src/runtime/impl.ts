@@ -1,5 +1,6 @@
 import type { Effect } from "effect";
 import type { IrStage, Json } from "../compile/ir.js";
+import type { Readable } from "node:stream";
 import type { RecordValue } from "./records.js";
 
 /**
@@ -30,6 +31,8 @@ export interface InputArtifact {
   readonly path: string;
   read(): AsyncIterable<RecordValue>;
   json(): Promise<unknown>;
+  /** The stored bytes, as a stream (for copying an artifact out, as `export` does). */
+  bytes(): Readable;
 }
 
 /** Where a stage writes its output: records for a dataset, one value for a model or a template. */

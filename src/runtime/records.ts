@@ -5,6 +5,29 @@ import { open, type FileHandle } from "node:fs/promises";
 export type RecordValue = Record<string, unknown>;
 
 /** A record that could not be read: where it is and what is wrong, for a diagnostic that names the line. */
+/** Records of JSON Lines held in memory (a packed artifact), with the same errors as `readJsonl`. */
+export async function* readJsonlBuffer(buf: Buffer, display: string): AsyncGenerator<RecordValue> {
+  const text = buf.toString("utf8");
+  let line = 0;
+  let start = 0;
+  while (start < text.length) {
+    let nl = text.indexOf("\n", start);
+    if (nl < 0) nl = text.length;
+    line++;
+    const l = text.slice(start, nl);
+    start = nl + 1;
+    if (l.length === 0 || /^\s*$/.test(l)) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(l);
+    } catch (e) {
+      throw new RecordError(display, line, `not valid JSON (${(e as Error).message})`);
+    }
+    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new RecordError(display, line, "a line must hold one JSON object (a record)");
+    yield v as RecordValue;
+  }
+}
+
 export class RecordError extends Error {
   constructor(
     readonly file: string,
@@ -90,14 +113,22 @@ export class JsonlWriter {
     await this.fh.write(this.take());
   }
 
-  /** Write out and close; returns the sha256 of everything written. The store makes it durable when it commits. */
-  async finish(): Promise<string> {
+  /**
+   * Write out and close; returns the sha256 of everything written. Output no larger than `keepUpTo` that never
+   * reached the disk is returned in memory instead (the store packs small artifacts). The store makes it durable
+   * when it commits.
+   */
+  async finish(keepUpTo = 0): Promise<{ digest: string; data?: Buffer }> {
     if (this.fh) {
       await this.flush();
       await this.fh.close();
       this.fh = undefined;
-    } else writeFileSync(this.path, this.take(), { flag: "wx" });
-    return this.hash.digest("hex");
+      return { digest: this.hash.digest("hex") };
+    }
+    const data = this.take();
+    if (data.length <= keepUpTo) return { digest: this.hash.digest("hex"), data };
+    writeFileSync(this.path, data, { flag: "wx" });
+    return { digest: this.hash.digest("hex") };
   }
 
   async abort(): Promise<void> {

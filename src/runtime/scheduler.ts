@@ -1,13 +1,15 @@
 import { Deferred, Duration, Effect, Exit, Schedule, Semaphore } from "effect";
+import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { Readable } from "node:stream";
 import type { IrProgram, IrStage, Json } from "../compile/ir.js";
 import type { Registry } from "../stages/registry.js";
 import { runJob, type Executor } from "./executor.js";
 import type { InputArtifact, OutputSink, StageContext, StageImpl } from "./impl.js";
 import { TransientError, UserError } from "./impl.js";
 import { explainMiss, keyStage, resolveParams, type KeyedStage } from "./keys.js";
-import { JsonlWriter, readJsonl, RecordError, type RecordValue } from "./records.js";
-import type { Manifest, Store } from "./store.js";
+import { JsonlWriter, readJsonl, readJsonlBuffer, RecordError, type RecordValue } from "./records.js";
+import { PACK_LIMIT, type Manifest, type Store } from "./store.js";
 
 export type Outcome =
   | { readonly status: "ran"; readonly manifest: Manifest; readonly reasons: readonly string[] }
@@ -93,7 +95,20 @@ export function neededStages(program: IrProgram, only?: ReadonlySet<string>): Se
   return need;
 }
 
-export function artifactOf(store: Store, m: Manifest): InputArtifact {
+export function artifactOf(store: Store, m: Manifest, data?: Buffer): InputArtifact {
+  const bytes = data ?? (m.packed ? store.packedData(m) : undefined);
+  if (bytes) {
+    const where = m.packed ? `${store.root}/packs/${m.packed.file}@${m.packed.offset}` : `${m.stage} (in memory)`;
+    return {
+      stage: m.stage,
+      digest: m.output.digest,
+      records: m.output.records,
+      path: where,
+      read: () => readJsonlBuffer(bytes, `${m.stage} (${where})`),
+      json: async () => JSON.parse(bytes.toString("utf8")),
+      bytes: () => Readable.from([bytes]),
+    };
+  }
   const path = store.objectPath(m.output.digest);
   return {
     stage: m.stage,
@@ -102,6 +117,7 @@ export function artifactOf(store: Store, m: Manifest): InputArtifact {
     path,
     read: () => readJsonl(path, `${m.stage} (${path})`),
     json: async () => JSON.parse(await readFile(path, "utf8")),
+    bytes: () => createReadStream(path),
   };
 }
 
@@ -216,7 +232,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
               Effect.retry({ schedule: policy.schedule, times: policy.times, while: isTransient }),
             )
           : once;
-        let bounded: Effect.Effect<Manifest, Error> = cpu.withPermits(Math.min(res.cpu ?? 1, o.concurrency))(retried);
+        let bounded: Effect.Effect<Published, Error> = cpu.withPermits(Math.min(res.cpu ?? 1, o.concurrency))(retried);
         if (res.gpu) {
           if (res.gpu > o.gpus) return yield* finish(s, { status: "failed", error: `needs ${res.gpu} GPU(s); this machine has ${o.gpus}`, hint: "run it on a machine with GPUs, or send it to a cluster with `executor = \"slurm\"`" }, { ok: false, root: s.id });
           bounded = gpu.withPermits(res.gpu)(bounded);
@@ -230,10 +246,10 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
         if (Exit.isFailure(done)) return yield* finish(s, failure(done), { ok: false, root: s.id });
         // The data is published: downstream stages start now. The manifest is committed (durably, in a group with
         // others) in the background; the stage counts as finished, and is reported, once it is.
-        const manifest = done.value;
-        yield* Deferred.succeed(results.get(s.id)!, { ok: true, artifact: artifactOf(o.store, manifest) });
+        const { manifest, data } = done.value;
+        yield* Deferred.succeed(results.get(s.id)!, { ok: true, artifact: artifactOf(o.store, manifest, data) });
         commits.push(
-          o.store.commit(manifest).then(
+          (data ? o.store.commitPacked(manifest, data) : o.store.commit(manifest)).then(
             () => {
               o.store.setRef(o.recipe, s.id, manifest.key);
               outcomes.set(s.id, { status: "ran", manifest, reasons });
@@ -250,7 +266,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
       });
 
     // Refs are hints for `plan`: written now and then, and at the end.
-    const refTimer = setInterval(() => o.store.flushRefs(), 500);
+    const refTimer = setInterval(() => o.store.flushRefs(), 2000);
     // A stop request (Ctrl-C) interrupts the stages in flight; their temporary files are removed by their finalizers.
     let stopped = false;
     const stages$ = Effect.forEach(stages, runStage, { concurrency: "unbounded", discard: true });
@@ -314,7 +330,13 @@ function contextFor(
 }
 
 /** One attempt: run the implementation into a temporary file, then commit data and manifest atomically. */
-function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputArtifact>, k: KeyedStage, o: RunOptions, attempt: number, signal: AbortSignal): Effect.Effect<Manifest, Error> {
+/** An attempt's result: the manifest, and the data itself when it is small enough to be packed. */
+interface Published {
+  readonly manifest: Manifest;
+  readonly data?: Buffer;
+}
+
+function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputArtifact>, k: KeyedStage, o: RunOptions, attempt: number, signal: AbortSignal): Effect.Effect<Published, Error> {
   return Effect.acquireUseRelease(
     Effect.tryPromise({
       try: async () => {
@@ -338,7 +360,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           },
         };
         yield* impl.run(ctx, sink);
-        const digest = yield* Effect.tryPromise({ try: () => w.writer.finish(), catch: (e) => e as Error });
+        const { digest, data } = yield* Effect.tryPromise({ try: () => w.writer.finish(PACK_LIMIT), catch: (e) => e as Error });
         const finished = new Date();
         const manifest: Manifest = {
           format: 1,
@@ -359,6 +381,10 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           output: { digest, bytes: w.writer.bytes, records: valueWritten ? null : w.writer.records, format: valueWritten ? "json" : "jsonl" },
           counts,
         };
+        if (data) {
+          w.committed = true; // nothing on disk yet: the pack gets it at commit
+          return { manifest, data };
+        }
         // Publishing the data is one rename: either it is in objects/, or only tmp/ has garbage.
         yield* Effect.try({
           try: () => {
@@ -367,7 +393,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           },
           catch: (e) => e as Error,
         });
-        return manifest;
+        return { manifest };
       }),
     (w) =>
       Effect.promise(async () => {

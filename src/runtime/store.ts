@@ -1,5 +1,7 @@
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
-import { constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { access, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { canonicalJson, fileDigest, sha256 } from "./digest.js";
@@ -28,7 +30,12 @@ export interface Manifest {
   readonly attempts: number;
   readonly output: { readonly digest: string; readonly bytes: number; readonly records: number | null; readonly format: "jsonl" | "json" };
   readonly counts: Readonly<Record<string, number>>;
+  /** Where a small artifact's data lives inside a pack (set when read from the store, never written). */
+  readonly packed?: { readonly file: string; readonly offset: number };
 }
+
+/** Artifacts up to this size are appended to a pack rather than written as files of their own. */
+export const PACK_LIMIT = 64 * 1024;
 
 const required: (keyof Manifest)[] = ["format", "key", "stage", "kind", "impl_version", "components", "output", "started_at", "finished_at"];
 
@@ -51,7 +58,7 @@ export class Store {
   private readonly durability: Durability;
 
   constructor(readonly root: string) {
-    this.durability = new Durability();
+    this.durability = new Durability(root);
   }
 
   static async open(root: string): Promise<Store> {
@@ -98,11 +105,20 @@ export class Store {
   // Metadata operations are synchronous: manifests and refs are small, and a synchronous call costs a fraction of
   // a round trip through libuv's thread pool. Data of any size is streamed asynchronously.
   async readManifest(key: string): Promise<Manifest | undefined | "unreadable"> {
+    return this.manifestNow(key);
+  }
+
+  /** The manifest of a key: a loose entry, else the latest intact frame of a pack. */
+  manifestNow(key: string): Manifest | undefined | "unreadable" {
+    // Packed entries are indexed in memory; a loose entry (a large artifact) is a file of its own.
+    const packed = this.packs().get(key);
+    if (packed && !this.looseKeys().has(key)) return packed.manifest;
+    if (!this.looseKeys().has(key)) return undefined;
     let text: string;
     try {
       text = readFileSync(this.entryPath(key), "utf8");
     } catch {
-      return undefined;
+      return packed?.manifest;
     }
     try {
       return JSON.parse(text) as Manifest;
@@ -121,6 +137,12 @@ export class Store {
 
   async verifyManifest(m: Manifest): Promise<Verdict> {
     for (const f of required) if ((m as unknown as Record<string, unknown>)[f] === undefined) return { ok: false, reason: `manifest lacks \`${f}\``, manifest: m };
+    if (m.packed) {
+      const data = this.packedData(m);
+      if (!data) return { ok: false, reason: "pack data is missing or short", manifest: m };
+      if (sha256(data) !== m.output.digest) return { ok: false, reason: "packed data's digest does not match the manifest", manifest: m };
+      return { ok: true, manifest: m };
+    }
     const path = this.objectPath(m.output.digest);
     let st;
     try {
@@ -139,7 +161,17 @@ export class Store {
     const dir = join(this.root, "quarantine");
     this.dir(dir);
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const packed = this.packs().get(key);
+    if (packed && !existsSync(this.entryPath(key))) {
+      // A pack is append-only: the bad frame gets a tombstone, and a recomputed one supersedes it.
+      this.dir(join(this.root, "tombstones"));
+      writeFileSync(join(this.root, "tombstones", `${key}.json`), JSON.stringify(packed.manifest.packed) + "\n");
+      this.packIndex?.delete(key);
+      writeFileSync(join(dir, `${key}.${stamp}.reason.txt`), `${reason} (${packed.manifest.packed?.file}@${packed.manifest.packed?.offset})\n`);
+      return;
+    }
     await rename(this.entryPath(key), join(dir, `${key}.${stamp}.json`)).catch(() => undefined);
+    this.loose?.delete(key);
     await writeFile(join(dir, `${key}.${stamp}.reason.txt`), reason + "\n").catch(() => undefined);
   }
 
@@ -166,6 +198,108 @@ export class Store {
     await this.durability.barrier([this.objectPath(manifest.output.digest), tmpManifest]);
     this.dir(join(this.root, "entries", manifest.key.slice(0, 2)));
     renameSync(tmpManifest, this.entryPath(manifest.key));
+    this.looseKeys().add(manifest.key);
+  }
+
+  // ---- packs: small artifacts, appended with their manifest as one frame ----
+
+  private packIndex: Map<string, { manifest: Manifest }> | undefined;
+  private readonly packBuffers = new Map<string, Buffer>();
+  private myPack: { fd: number; file: string; size: number } | undefined;
+  private readonly ownPackData = new Map<number, Buffer>();
+
+  private packs(): Map<string, { manifest: Manifest }> {
+    if (this.packIndex) return this.packIndex;
+    const index = new Map<string, { manifest: Manifest }>();
+    const dir = join(this.root, "packs");
+    let files: string[] = [];
+    try {
+      files = readdirSync(dir).filter((f) => f.endsWith(".pack")).sort();
+    } catch {
+      // no packs yet
+    }
+    const tombs = new Map<string, string>();
+    try {
+      for (const t of readdirSync(join(this.root, "tombstones"))) tombs.set(t.replace(/\.json$/, ""), readFileSync(join(this.root, "tombstones", t), "utf8").trim());
+    } catch {
+      // none
+    }
+    for (const file of files) {
+      const buf = readFileSync(join(dir, file));
+      this.packBuffers.set(file, buf);
+      for (const { manifest } of readFrames(buf, file)) {
+        if (tombs.get(manifest.key) === JSON.stringify(manifest.packed)) continue;
+        index.set(manifest.key, { manifest });
+      }
+    }
+    this.packIndex = index;
+    return index;
+  }
+
+  /** The bytes of a packed artifact, or undefined if its pack is gone or short. */
+  packedData(m: Manifest): Buffer | undefined {
+    if (!m.packed) return undefined;
+    if (m.packed.file === this.myPack?.file) return this.ownPackData.get(m.packed.offset);
+    let buf = this.packBuffers.get(m.packed.file);
+    if (!buf) {
+      try {
+        buf = readFileSync(join(this.root, "packs", m.packed.file));
+      } catch {
+        return undefined;
+      }
+      this.packBuffers.set(m.packed.file, buf);
+    }
+    const end = m.packed.offset + m.output.bytes;
+    return end <= buf.length ? buf.subarray(m.packed.offset, end) : undefined;
+  }
+
+  /**
+   * Commit a small artifact: its manifest and data appended as one frame to this process's pack, made durable
+   * with the others of the same group commit, then visible. A crash mid-append leaves a torn last frame, which
+   * readers skip.
+   */
+  async commitPacked(manifest: Manifest, data: Buffer): Promise<Manifest> {
+    if (!this.myPack) {
+      this.dir(join(this.root, "packs"));
+      const file = `${new Date().toISOString().replace(/[:.]/g, "-")}-${this.tmpPrefix}.pack`;
+      this.myPack = { fd: openSync(join(this.root, "packs", file), "a"), file, size: 0 };
+    }
+    const p = this.myPack;
+    const header = Buffer.from(JSON.stringify(manifest) + "\n", "utf8");
+    const frame = Buffer.concat([Buffer.from(`${header.length} ${data.length}\n`, "ascii"), header, data, NEWLINE]);
+    const dataOffset = p.size + frame.length - data.length - 1;
+    writeSync(p.fd, frame);
+    p.size += frame.length;
+    await this.durability.barrier([join(this.root, "packs", p.file)]);
+    const placed: Manifest = { ...manifest, packed: { file: p.file, offset: dataOffset } };
+    // Readers in this process get the data from memory; other processes read the pack.
+    this.ownPackData.set(dataOffset, data);
+    this.packs().set(manifest.key, { manifest: placed });
+    return placed;
+  }
+
+  private loose: Set<string> | undefined;
+
+  /** Keys of loose entries, listed once (two directory levels), then kept current by this process's commits. */
+  private looseKeys(): Set<string> {
+    if (this.loose) return this.loose;
+    const keys = new Set<string>();
+    const base = join(this.root, "entries");
+    let dirs: string[] = [];
+    try {
+      dirs = readdirSync(base);
+    } catch {
+      // none yet
+    }
+    for (const d of dirs) {
+      try {
+        for (const f of readdirSync(join(base, d))) if (f.endsWith(".json")) keys.add(f.slice(0, -5));
+      } catch {
+        // not a folder
+      }
+    }
+    this.loose = keys;
+    return keys;
   }
 
   private refs = new Map<string, { keys: Map<string, string>; dirty: boolean }>();
@@ -224,6 +358,7 @@ export class Store {
   }
 
   async *entries(): AsyncGenerator<{ key: string; manifest: Manifest | "unreadable" }> {
+    for (const [key, { manifest }] of [...this.packs()].sort(([a], [b]) => (a < b ? -1 : 1))) if (!existsSync(this.entryPath(key))) yield { key, manifest };
     const base = join(this.root, "entries");
     for (const d of (await readdir(base).catch(() => [] as string[])).sort()) {
       for (const f of (await readdir(join(base, d)).catch(() => [] as string[])).sort()) {
@@ -262,6 +397,36 @@ export class Store {
     writeFileSync(tmp, JSON.stringify({ path, stamp, digest }));
     renameSync(tmp, stampFile);
     return digest;
+  }
+}
+
+const NEWLINE = Buffer.from("\n");
+
+/**
+ * The frames of a pack: `<header bytes> <data bytes>\n<manifest JSON>\n<data>\n`, one after another. Reading stops
+ * at the first frame that is torn or malformed (the tail of a crashed run).
+ */
+function* readFrames(buf: Buffer, file: string): Generator<{ manifest: Manifest }> {
+  let pos = 0;
+  while (pos < buf.length) {
+    const nl = buf.indexOf(10, pos);
+    if (nl < 0) return;
+    const m = /^(\d+) (\d+)$/.exec(buf.toString("ascii", pos, nl));
+    if (!m) return;
+    const hLen = Number(m[1]);
+    const dLen = Number(m[2]);
+    const hStart = nl + 1;
+    const dStart = hStart + hLen;
+    const end = dStart + dLen + 1;
+    if (end > buf.length || buf[end - 1] !== 10) return;
+    let manifest: Manifest;
+    try {
+      manifest = JSON.parse(buf.toString("utf8", hStart, dStart)) as Manifest;
+    } catch {
+      return;
+    }
+    yield { manifest: { ...manifest, packed: { file, offset: dStart } } };
+    pos = end;
   }
 }
 
@@ -322,11 +487,17 @@ export class RunLog {
 
 /**
  * Group commit: the files of every commit that arrives while a flush is under way are flushed together in the
- * next one, in parallel (the file system's journal merges concurrent syncs), so commits never queue one by one.
+ * next one. A flush is one syncfs(2) of the store's file system, asked of a small long-lived shell that runs
+ * `sync -f` (Node has no syncfs, and forking from a large Node process per flush is slow); thousands of small
+ * artifacts then cost a handful of flushes, not one fsync each. Where that is not available, each file of the
+ * batch is fdatasync'ed, in parallel.
  */
 class Durability {
   private waiting: { files: string[]; done: () => void; fail: (e: Error) => void }[] = [];
   private running = false;
+  private syncer: SyncFs | undefined | null;
+
+  constructor(private readonly root: string) {}
 
   barrier(files: string[]): Promise<void> {
     return new Promise((done, fail) => {
@@ -341,13 +512,22 @@ class Durability {
       const batch = this.waiting;
       this.waiting = [];
       try {
-        await Promise.all(batch.flatMap((b) => b.files).map(syncFile));
+        await this.flush(batch.flatMap((b) => b.files));
         for (const b of batch) b.done();
       } catch (e) {
         for (const b of batch) b.fail(e as Error);
       }
     }
     this.running = false;
+    // Nothing to flush: let the process exit without waiting on the shell.
+    this.syncer?.idle();
+  }
+
+  private async flush(files: string[]): Promise<void> {
+    if (this.syncer === undefined) this.syncer = SyncFs.start(this.root);
+    if (this.syncer && (await this.syncer.sync())) return;
+    this.syncer = null;
+    await Promise.all(files.map(syncFile));
   }
 }
 
@@ -357,5 +537,55 @@ async function syncFile(path: string): Promise<void> {
     await fh.datasync();
   } finally {
     await fh.close();
+  }
+}
+
+/** A shell that runs `sync -f ROOT` (syncfs) each time it reads a line, and answers with a line. */
+class SyncFs {
+  private pending: ((ok: boolean) => void)[] = [];
+  private dead = false;
+
+  private constructor(private readonly child: ChildProcessByStdio<Writable, Readable, null>) {
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      for (const c of chunk) {
+        if (c === "0") this.pending.shift()?.(true);
+        else if (c === "1") this.pending.shift()?.(false);
+      }
+    });
+    const die = () => {
+      this.dead = true;
+      for (const p of this.pending.splice(0)) p(false);
+    };
+    child.on("exit", die);
+    child.on("error", die);
+    child.stdin.on("error", die);
+  }
+
+  static start(root: string): SyncFs | null {
+    try {
+      const child = spawn("/bin/sh", ["-c", 'while read _; do if sync -f "$0" 2>/dev/null; then printf 0; else printf 1; fi; done', root], { stdio: ["pipe", "pipe", "ignore"] });
+      return new SyncFs(child);
+    } catch {
+      return null;
+    }
+  }
+
+  sync(): Promise<boolean> {
+    if (this.dead) return Promise.resolve(false);
+    this.child.ref();
+    (this.child.stdout as unknown as { ref(): void }).ref();
+    return new Promise((resolve) => {
+      this.pending.push(resolve);
+      this.child.stdin.write("\n");
+    });
+  }
+
+  /** Don't keep the process alive for the shell; it ends with its parent (stdin closes). */
+  idle(): void {
+    if (this.pending.length > 0) return;
+    this.child.unref();
+    (this.child.stdout as unknown as { unref(): void }).unref();
+    (this.child.stdin as unknown as { unref?(): void }).unref?.();
   }
 }

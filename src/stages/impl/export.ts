@@ -105,7 +105,7 @@ export const exportImpls: Record<string, StageImpl> = {
             const tmp = tmpName(dest);
             try {
               // A stream copy, not copyFile: the file gets the usual mode, not the store object's.
-              await pipeline(createReadStream(artifact.path), createWriteStream(tmp));
+              await pipeline(artifact.bytes(), createWriteStream(tmp));
               await install(ctx, tmp, dest, artifact.digest);
             } catch (e) {
               await rm(tmp, { force: true });
