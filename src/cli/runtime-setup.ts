@@ -3,6 +3,7 @@ import type { IrProgram } from "../compile/ir.js";
 import { hasErrors } from "../diagnostics/diagnostic.js";
 import { hintDidYouMean } from "../diagnostics/suggest.js";
 import type { StageImpl } from "../runtime/impl.js";
+import { loadCompiled, saveCompiled } from "../runtime/compiled.js";
 import { Store, StoreUnavailable } from "../runtime/store.js";
 import { defaultRegistry } from "../stages/index.js";
 import { checkedImplementations } from "../stages/impl/index.js";
@@ -25,26 +26,7 @@ export interface Loaded {
  * opened (an unwritable one is a clear error), the stage names given on the command line verified.
  */
 export async function loadForRun(file: string, opts: { sets?: string[]; store?: string; json?: boolean; stageArgs?: string[] }): Promise<Loaded | number> {
-  const r = compileFiles([file], opts.sets ?? []);
-  const program = r.files[0]?.program;
-  if (hasErrors(r.diagnostics) || !program) {
-    if (opts.json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(r.diagnostics) }) + "\n");
-    else printDiagnostics(r.diagnostics, false);
-    return 1;
-  }
-  // Warnings do not stop a run; a long list of them would bury its output, so a run shows the first few.
-  if (r.diagnostics.length > 0 && !opts.json) {
-    const shown = r.diagnostics.slice(0, 5);
-    printDiagnostics(shown, false);
-    if (r.diagnostics.length > shown.length) process.stderr.write(`(${r.diagnostics.length - shown.length} more warnings: itp check ${file})\n`);
-  }
-  for (const s of opts.stageArgs ?? []) {
-    if (program.stages.has(s)) continue;
-    const hint = hintDidYouMean(s, program.stages.keys());
-    throw new InputError(`no stage \`${s}\` in ${file}${hint ? `; ${hint}` : ""}`);
-  }
   const registry = defaultRegistry();
-  const impls = checkedImplementations(registry);
   let store: Store;
   try {
     store = await Store.open(resolve(opts.store ?? ".itp"));
@@ -52,7 +34,33 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
     if (e instanceof StoreUnavailable) throw new InputError(`${e.message}; choose another with --store DIR`);
     throw e;
   }
-  return { program, registry, impls, store, recipe: displayPath(resolve(file)), baseDir: dirname(resolve(file)) };
+  const recipe = displayPath(resolve(file));
+  const sets = opts.sets ?? [];
+  // An unchanged recipe (every module the same) reuses its checked program.
+  let program = loadCompiled(store, recipe, sets, registry)?.program;
+  if (!program) {
+    const r = compileFiles([file], sets);
+    program = r.files[0]?.program;
+    if (hasErrors(r.diagnostics) || !program) {
+      if (opts.json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(r.diagnostics) }) + "\n");
+      else printDiagnostics(r.diagnostics, false);
+      return 1;
+    }
+    // Warnings do not stop a run; a long list of them would bury its output, so a run shows the first few.
+    if (r.diagnostics.length > 0 && !opts.json) {
+      const shown = r.diagnostics.slice(0, 5);
+      printDiagnostics(shown, false);
+      if (r.diagnostics.length > shown.length) process.stderr.write(`(${r.diagnostics.length - shown.length} more warnings: itp check ${file})\n`);
+    }
+    saveCompiled(store, recipe, sets, registry, r.modules, program, r.diagnostics.length);
+  }
+  for (const s of opts.stageArgs ?? []) {
+    if (program.stages.has(s)) continue;
+    const hint = hintDidYouMean(s, program.stages.keys());
+    throw new InputError(`no stage \`${s}\` in ${file}${hint ? `; ${hint}` : ""}`);
+  }
+  const impls = checkedImplementations(registry);
+  return { program, registry, impls, store, recipe, baseDir: dirname(resolve(file)) };
 }
 
 export function positiveInt(v: string | undefined, flag: string, dflt: number): number {
