@@ -57,13 +57,23 @@ function planJson(dir: string, store: string, extra: string[] = []): StageJson[]
   return (JSON.parse(r.stdout) as { stages: StageJson[] }).stages;
 }
 
-/** Every file under <store>/objects/, by relative path, with its bytes. */
+/** Every file under <store>/objects/ (artifacts stored as files of their own), by relative path, with its bytes. */
 function objects(store: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   const base = join(store, "objects");
-  for (const d of readdirSync(base).sort()) for (const f of readdirSync(join(base, d)).sort()) out.set(`${d}/${f}`, readFileSync(join(base, d, f)));
+  for (const d of existsSync(base) ? readdirSync(base).sort() : []) for (const f of readdirSync(join(base, d)).sort()) out.set(`${d}/${f}`, readFileSync(join(base, d, f)));
   return out;
 }
+
+/** `itp cache verify --json`: every artifact re-hashed, whatever the layout (small ones may be packed); stage -> digest. */
+function verified(dir: string, store: string): { code: number | null; corrupt: { stage: string; reason: string }[]; digests: Record<string, string> } {
+  const r = itp(["cache", "verify", "--store", store, "--json"], { cwd: dir });
+  const j = JSON.parse(r.stdout) as { corrupt: { stage: string; reason: string }[]; intact: { stage: string; digest: string }[] };
+  return { code: r.code, corrupt: j.corrupt, digests: Object.fromEntries(j.intact.map((e) => [e.stage, e.digest])) };
+}
+
+/** Enough records that the source and `en` are well over any small-artifact threshold (stored as files of their own). */
+const N = 20_000;
 
 function expectSameObjects(a: Map<string, Buffer>, b: Map<string, Buffer>): void {
   expect([...b.keys()]).toEqual([...a.keys()]);
@@ -77,7 +87,7 @@ function showJson(dir: string, store: string, stage: string) {
 }
 
 describe("determinism and plans", () => {
-  const dir = tempTree({ "r.itp": recipe, "a.jsonl": jsonl(500) });
+  const dir = tempTree({ "r.itp": recipe, "a.jsonl": jsonl(N) });
 
   it("the same recipe, seed and inputs give byte-identical artifacts in two stores", () => {
     const one = runJson(dir, join(dir, "s1"));
@@ -87,8 +97,14 @@ describe("determinism and plans", () => {
     expect(one.j.ran).toBe(6);
     expect(two.j.ran).toBe(6);
     const a = objects(join(dir, "s1"));
-    expect(a.size).toBe(6);
+    expect(a.size).toBeGreaterThanOrEqual(2);
     expectSameObjects(a, objects(join(dir, "s2")));
+    // Every artifact, packed or not: the same bytes (verify re-hashes them) under the same digests.
+    const v1 = verified(dir, join(dir, "s1"));
+    const v2 = verified(dir, join(dir, "s2"));
+    expect(v1.code).toBe(0);
+    expect(Object.keys(v1.digests).sort()).toEqual(["a", "c", "en", "few", "s", "sh"]);
+    expect(v2.digests).toEqual(v1.digests);
   });
 
   it("a changed parameter marks exactly that stage and its downstream, naming the parameter", () => {
@@ -105,7 +121,7 @@ describe("determinism and plans", () => {
   });
 
   it("editing the file is the same as --set", () => {
-    const edited = tempTree({ "r.itp": recipe.replace("sample(a, n: 10, seed: 3)", "sample(a, n: 10, seed: 4)"), "a.jsonl": jsonl(500) });
+    const edited = tempTree({ "r.itp": recipe.replace("sample(a, n: 10, seed: 3)", "sample(a, n: 10, seed: 4)"), "a.jsonl": jsonl(N) });
     const store = join(dir, "s2");
     const plan = planJson(edited, store);
     expect(statuses(plan)).toEqual({ a: "cached", en: "cached", few: "cached", s: "run", sh: "run", c: "run" });
@@ -115,18 +131,32 @@ describe("determinism and plans", () => {
     expect(statuses(r.j.stages)).toEqual({ a: "cached", en: "cached", few: "cached", s: "ran", sh: "ran", c: "ran" });
   });
 
+  it("an edit in place, same size and within the same second, is seen at once", () => {
+    const d = tempTree({ "r.itp": recipe, "a.jsonl": jsonl(200) });
+    const store = join(d, "s");
+    expect(runJson(d, store).code).toBe(0);
+    writeFileSync(join(d, "r.itp"), recipe.replace("take(en, n: 2)", "take(en, n: 3)"));
+    const plan = planJson(d, store);
+    expect(statuses(plan)).toMatchObject({ few: "run", c: "run", en: "cached" });
+    expect(plan.find((s) => s.id === "few")!.reasons).toEqual(["parameter n: 2 -> 3"]);
+    const r = runJson(d, store);
+    expect(statuses(r.j.stages)).toMatchObject({ few: "ran", c: "ran", en: "cached" });
+    expect(r.j.stages.find((s) => s.id === "few")).toMatchObject({ records: 3 });
+  });
+
   it("show prints the artifact's path, records, schema, sample and lineage", () => {
     const store = join(dir, "s1");
     const r = itp(["show", "r.itp", "few", "--store", store], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^few \(take\) : Dataset<Rec>$/m);
-    expect(r.stdout).toMatch(/^artifact {2}.*s1\/objects\/[0-9a-f]{2}\/[0-9a-f]{64}$/m);
+    expect(r.stdout).toMatch(/^artifact {2}.*s1\/(objects\/[0-9a-f]{2}\/[0-9a-f]{64}|packs\/\S+)$/m);
     expect(r.stdout).toMatch(/^records {3}2; \d+ bytes$/m);
     expect(r.stdout).toMatch(/^schema {4}\{i: int, lang: string, text: string\}$/m);
-    expect(r.stdout).toMatch(/^lineage\n {2}a \(jsonl\) [0-9a-f]{12}, 500 records\n {2}en \(where\) [0-9a-f]{12}, 333 records\n/m);
+    expect(r.stdout).toMatch(/^lineage\n {2}a \(jsonl\) [0-9a-f]{12}, 20000 records\n {2}en \(where\) [0-9a-f]{12}, 13333 records\n/m);
     expect(r.stdout).toContain(`sample (2)\n  ${rec(1)}\n  ${rec(2)}\n`);
-    const j = showJson(dir, store, "few");
-    expect(existsSync(join(dir, j.path)) || existsSync(j.path)).toBe(true);
+    const big = showJson(dir, store, "en");
+    expect(big.records).toBe(13333);
+    expect(existsSync(join(dir, big.path)) || existsSync(big.path)).toBe(true);
   });
 
   it("show explains a stage that is not computed yet", () => {
@@ -172,18 +202,21 @@ describe("faults", () => {
     const j = runJson(dir, store);
     expect(j.code).toBe(1);
     expect(statuses(j.j.stages)).toEqual({ good: "cached", kept: "cached", bad: "failed", bad1: "skipped", bad2: "skipped" });
-    const kept = showJson(dir, store, "kept");
-    expect(kept.records).toBe(3);
-    expect(existsSync(join(store, "objects", kept.digest.slice(0, 2), kept.digest))).toBe(true);
+    expect(showJson(dir, store, "kept").records).toBe(3);
+    const v = verified(dir, store);
+    expect(v.code).toBe(0);
+    expect(Object.keys(v.digests).sort()).toEqual(["good", "kept"]);
   });
 
   it("(c) a corrupt object is found by verify, recomputed by the next run, byte-identical", () => {
-    const dir = tempTree({ "r.itp": recipe, "a.jsonl": jsonl(300) });
+    const dir = tempTree({ "r.itp": recipe, "a.jsonl": jsonl(N) });
     const store = join(dir, "s");
     expect(runJson(dir, store).code).toBe(0);
     const before = objects(store);
+    const digests = verified(dir, store).digests;
     const en = showJson(dir, store, "en");
     const obj = join(store, "objects", en.digest.slice(0, 2), en.digest);
+    expect(existsSync(obj)).toBe(true);
     const bytes = readFileSync(obj);
     bytes.write("XYZ", 10);
     writeFileSync(obj, bytes);
@@ -195,20 +228,54 @@ describe("faults", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(statuses(r.j.stages)).toEqual({ a: "cached", en: "ran", few: "cached", s: "cached", sh: "cached", c: "cached" });
     expectSameObjects(before, objects(store));
-    const clean = itp(["cache", "verify", "--store", store, "--json"], { cwd: dir });
+    const clean = verified(dir, store);
     expect(clean.code).toBe(0);
-    expect(JSON.parse(clean.stdout)).toEqual({ ok: 6, corrupt: [] });
+    expect(clean.corrupt).toEqual([]);
+    expect(clean.digests).toEqual(digests);
+  });
+
+  it("(c) the same for a small artifact, wherever the store keeps it (a file, or a pack: `path@offset`)", () => {
+    const dir = tempTree({ "r.itp": recipe, "a.jsonl": jsonl(N) });
+    const store = join(dir, "s");
+    expect(runJson(dir, store).code).toBe(0);
+    const digests = verified(dir, store).digests;
+    const sh = showJson(dir, store, "sh");
+    const m = /^(.*)@(\d+)$/.exec(sh.path);
+    const file = m ? m[1]! : existsSync(sh.path) ? sh.path : join(dir, sh.path);
+    const at = m ? Number(m[2]) : 0;
+    const bytes = readFileSync(file);
+    bytes.write("XYZ", at + 10);
+    writeFileSync(file, bytes);
+    const v = verified(dir, store);
+    expect(v.code).toBe(1);
+    expect(v.corrupt.map((c) => c.stage)).toEqual(["sh"]);
+    const r = runJson(dir, store);
+    expect(r.code, r.stderr).toBe(0);
+    expect(statuses(r.j.stages)).toEqual({ a: "cached", en: "cached", few: "cached", s: "cached", sh: "ran", c: "cached" });
+    const clean = verified(dir, store);
+    expect(clean.code).toBe(0);
+    expect(clean.digests).toEqual(digests);
   });
 
   it("(d) an unwritable store is a clear error naming it", () => {
     const dir = tempTree({ "r.itp": recipe, "a.jsonl": jsonl(10), "file": "not a folder\n" });
     const store = join(dir, "file", "sub");
-    for (const verb of [["run", "r.itp"], ["plan", "r.itp"], ["cache", "ls"]]) {
+    for (const verb of [["run", "r.itp"], ["plan", "r.itp"], ["show", "r.itp", "a"]]) {
       const r = itp([...verb, "--store", store], { cwd: dir });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`cannot write to the store ${store}`);
       expect(r.stderr + r.stdout).not.toMatch(stackTrace);
     }
+    // The cache verbs read a store: one that is not there is named, and not created.
+    for (const sub of ["ls", "verify", "gc"]) {
+      for (const s of [store, join(dir, "typo")]) {
+        const r = itp(["cache", sub, "--store", s], { cwd: dir });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain(`no store at ${s}`);
+        expect(r.stderr + r.stdout).not.toMatch(stackTrace);
+      }
+    }
+    expect(existsSync(join(dir, "typo"))).toBe(false);
   });
 
   it("(e) --only runs a stage and its upstream; --force reruns; unknown names get a did-you-mean", () => {
@@ -271,7 +338,7 @@ describe("faults", () => {
 
 describe("cache ls and gc", () => {
   it("ls lists the entries; gc removes an object whose entry is gone", () => {
-    const dir = tempTree({ "r.itp": recipe, "a.jsonl": jsonl(100) });
+    const dir = tempTree({ "r.itp": recipe, "a.jsonl": jsonl(N) });
     const store = join(dir, "s");
     expect(runJson(dir, store).code).toBe(0);
     const ls = itp(["cache", "ls", "--store", store], { cwd: dir });
@@ -280,13 +347,14 @@ describe("cache ls and gc", () => {
     expect(ls.stdout).toMatch(/^[0-9a-f]{12} +r\.itp +few +2 records, \d+ bytes, /m);
     const lsj = JSON.parse(itp(["cache", "ls", "--store", store, "--json"], { cwd: dir }).stdout) as { entries: { key: string; stage: string }[] };
     expect(lsj.entries.map((e) => e.stage).sort()).toEqual(["a", "c", "en", "few", "s", "sh"]);
-    const sh = showJson(dir, store, "sh");
-    unlinkSync(join(store, "entries", sh.key.slice(0, 2), `${sh.key}.json`));
+    const objectsBefore = objects(store).size;
+    const en = showJson(dir, store, "en");
+    unlinkSync(join(store, "entries", en.key.slice(0, 2), `${en.key}.json`));
     const gc = itp(["cache", "gc", "--store", store, "--json"], { cwd: dir });
     expect(gc.code, gc.stderr).toBe(0);
     expect(JSON.parse(gc.stdout)).toMatchObject({ orphans: 1 });
-    expect(existsSync(join(store, "objects", sh.digest.slice(0, 2), sh.digest))).toBe(false);
-    expect(objects(store).size).toBe(5);
+    expect(existsSync(join(store, "objects", en.digest.slice(0, 2), en.digest))).toBe(false);
+    expect(objects(store).size).toBe(objectsBefore - 1);
     const after = JSON.parse(itp(["cache", "ls", "--store", store, "--json"], { cwd: dir }).stdout) as { entries: unknown[] };
     expect(after.entries).toHaveLength(5);
     expect(itp(["cache", "verify", "--store", store], { cwd: dir }).code).toBe(0);

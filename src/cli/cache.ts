@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -17,9 +18,12 @@ export async function cacheVerb(args: string[]): Promise<number> {
   if (!p) return 0;
   const sub = p.positionals[0];
   if (!sub || !["ls", "verify", "gc"].includes(sub) || p.positionals.length > 1) throw new UsageError("give one of: ls, verify, gc");
+  const root = resolve(p.values.store ?? ".itp");
+  // Listing, verifying or collecting a store that is not there is a typo, not an empty store: say so, create nothing.
+  if (!existsSync(root)) throw new InputError(`no store at ${root}${p.values.store ? "" : " (the default; give another with --store DIR)"}`);
   let store: Store;
   try {
-    store = await Store.open(resolve(p.values.store ?? ".itp"));
+    store = await Store.open(root);
   } catch (e) {
     if (e instanceof StoreUnavailable) throw new InputError(e.message);
     throw e;

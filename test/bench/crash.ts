@@ -6,10 +6,11 @@ import { join } from "node:path";
 import { crashTrials, prepareCrashSuite } from "../support/crash.js";
 
 const trials = Number(process.argv[2] ?? 200);
-const records = Number(process.argv[3] ?? 200_000);
+const records = Number(process.argv[3] ?? 100_000);
 const seed = Number(process.env["CRASH_SEED"] ?? 42);
 const t0 = performance.now();
-const suite = prepareCrashSuite(records, join(process.cwd(), "bin/itp.js"));
+// ITP_BIN: another build of itp (a snapshot, so a rebuild of dist/ during the long run does not change the binary).
+const suite = prepareCrashSuite(records, process.env["ITP_BIN"] ?? join(process.cwd(), "bin/itp.js"));
 console.log(`reference run: ${records} records, ${(suite.referenceMs / 1000).toFixed(2)} s`);
 const t = await crashTrials(suite, trials, seed, (i, r) => {
   if ((i + 1) % 20 === 0) console.log(`  ${i + 1}/${trials} trials`);

@@ -2,7 +2,6 @@
 // SIGKILL at a random moment must leave a store with no corrupt entry, and the next run must redo no committed
 // stage and end with every artifact byte-identical to an uninterrupted run's.
 import { spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,10 +67,25 @@ export function crashData(n: number): string {
   return lines.join("\n") + "\n";
 }
 
-function manifestOf(store: string, key: string): { output: { digest: string } } | undefined {
-  const p = join(store, "entries", key.slice(0, 2), `${key}.json`);
-  if (!existsSync(p)) return undefined;
-  return JSON.parse(readFileSync(p, "utf8")) as { output: { digest: string } };
+interface Verified {
+  ok: boolean;
+  corrupt: { key: string; stage: string; reason: string }[];
+  /** Intact entries by key: stage and the digest of the bytes verify just re-hashed. */
+  intact: Map<string, { stage: string; digest: string }>;
+  error?: string;
+}
+
+/** `itp cache verify --json`: re-hashes every artifact, whatever the store's layout (loose files or packs). */
+function verify(bin: string, cwd: string, store: string): Verified {
+  // Killed before it made the store: nothing to verify (`cache verify` refuses a store that is not there).
+  if (!existsSync(store)) return { ok: true, corrupt: [], intact: new Map() };
+  const v = cli(bin, cwd, ["cache", "verify", "--store", store, "--json"]);
+  try {
+    const j = JSON.parse(v.stdout) as { corrupt: Verified["corrupt"]; intact: { key: string; stage: string; digest: string }[] };
+    return { ok: v.code === 0, corrupt: j.corrupt, intact: new Map(j.intact.map((e) => [e.key, { stage: e.stage, digest: e.digest }])) };
+  } catch {
+    return { ok: false, corrupt: [], intact: new Map(), error: `cache verify printed no JSON (exit ${v.code}): ${v.stderr.slice(0, 500)}` };
+  }
 }
 
 /** A folder with the recipe and `records` records, and a reference run into its own store. */
@@ -84,15 +98,17 @@ export function prepareCrashSuite(records: number, bin: string): CrashSuite {
   const r = cli(bin, dir, ["run", "r.itp", "--store", store, "--json"]);
   const referenceMs = performance.now() - t0;
   if (r.code !== 0) throw new Error(`the reference run failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  const v = verify(bin, dir, store);
+  if (!v.ok) throw new Error(`the reference store does not verify: ${v.error ?? JSON.stringify(v.corrupt)}`);
   const reference = new Map<string, { key: string; digest: string }>();
   for (const s of (JSON.parse(r.stdout) as { stages: { id: string; key: string }[] }).stages) {
-    reference.set(s.id, { key: s.key, digest: manifestOf(store, s.key)!.output.digest });
+    const e = v.intact.get(s.key);
+    if (!e) throw new Error(`the reference store has no entry for ${s.id}`);
+    reference.set(s.id, { key: s.key, digest: e.digest });
   }
   if (reference.size !== crashStages.length) throw new Error(`the reference run has ${reference.size} stages, expected ${crashStages.length}`);
   return { dir, bin, reference, referenceMs };
 }
-
-const sha256File = (p: string) => createHash("sha256").update(readFileSync(p)).digest("hex");
 
 /** One trial: a fresh store, a run killed after `killAtMs`, a verify, a resume, and the comparison. */
 export async function crashTrial(suite: CrashSuite, killAtMs: number, name: string): Promise<TrialResult> {
@@ -105,20 +121,14 @@ export async function crashTrial(suite: CrashSuite, killAtMs: number, name: stri
   clearTimeout(timer);
 
   // 1. Nothing corrupt.
-  let corrupt = 0;
-  const v = cli(suite.bin, suite.dir, ["cache", "verify", "--store", store, "--json"]);
-  try {
-    const j = JSON.parse(v.stdout) as { corrupt: { stage: string; reason: string }[] };
-    corrupt = j.corrupt.length;
-    for (const c of j.corrupt) problems.push(`corrupt after kill: ${c.stage}: ${c.reason}`);
-  } catch {
-    corrupt = 1;
-    problems.push(`cache verify printed no JSON (exit ${v.code}): ${v.stderr}`);
-  }
+  const after = verify(suite.bin, suite.dir, store);
+  let corrupt = after.corrupt.length + (after.error ? 1 : 0);
+  for (const c of after.corrupt) problems.push(`corrupt after the kill: ${c.stage}: ${c.reason}`);
+  if (after.error) problems.push(after.error);
 
-  // 2. What the killed run committed: entries present for the reference keys (the inputs are the same, so the keys
+  // 2. What the killed run committed: intact entries for the reference keys (the inputs are the same, so the keys
   //    are), and what its log says it ran (an event may be lost at SIGKILL, never one for an uncommitted stage).
-  const committed = [...suite.reference].filter(([, r]) => manifestOf(store, r.key) !== undefined).map(([id]) => id);
+  const committed = [...suite.reference].filter(([, r]) => after.intact.has(r.key)).map(([id]) => id);
   let redone = 0;
   const runs = join(store, "runs");
   for (const f of existsSync(runs) ? readdirSync(runs) : []) {
@@ -132,12 +142,13 @@ export async function crashTrial(suite: CrashSuite, killAtMs: number, name: stri
       }
       if (e.type === "stage_ran" && e.stage && !committed.includes(e.stage)) {
         redone++;
-        problems.push(`${e.stage} was logged as ran but has no entry`);
+        problems.push(`${e.stage} was logged as ran but has no intact entry`);
       }
     }
   }
 
-  // 3. The resume: exit 0, nothing committed redone, every artifact identical to the reference.
+  // 3. The resume: exit 0, nothing committed redone, every artifact identical to the reference (same digest in
+  //    its manifest, and the bytes re-hashed by verify match it).
   let mismatch = 0;
   const r = cli(suite.bin, suite.dir, ["run", "r.itp", "--store", store, "--json"]);
   if (r.code !== 0) problems.push(`resume exited ${r.code}: ${r.stderr.slice(0, 500)}`);
@@ -147,6 +158,10 @@ export async function crashTrial(suite: CrashSuite, killAtMs: number, name: stri
   } catch {
     problems.push("resume printed no JSON");
   }
+  const final = verify(suite.bin, suite.dir, store);
+  corrupt += final.corrupt.length + (final.error ? 1 : 0);
+  for (const c of final.corrupt) problems.push(`corrupt after the resume: ${c.stage}: ${c.reason}`);
+  if (final.error) problems.push(final.error);
   for (const [id, ref] of suite.reference) {
     const s = stages.find((x) => x.id === id);
     if (!s || (s.status !== "ran" && s.status !== "cached")) {
@@ -158,11 +173,10 @@ export async function crashTrial(suite: CrashSuite, killAtMs: number, name: stri
       redone++;
       problems.push(`${id} was committed before the kill but the resume ran it again`);
     }
-    const m = s.key === ref.key ? manifestOf(store, s.key) : undefined;
-    const obj = join(store, "objects", ref.digest.slice(0, 2), ref.digest);
-    if (!m || m.output.digest !== ref.digest || !existsSync(obj) || sha256File(obj) !== ref.digest) {
+    const e = s.key === ref.key ? final.intact.get(ref.key) : undefined;
+    if (!e || e.digest !== ref.digest) {
       mismatch++;
-      problems.push(`${id}: artifact differs from the reference`);
+      problems.push(`${id}: artifact differs from the reference (${s.key === ref.key ? "digest" : "key"})`);
     }
   }
   if (problems.length === 0) rmSync(store, { recursive: true, force: true });
