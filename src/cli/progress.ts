@@ -24,9 +24,32 @@ export function summaryText(s: RunSummary): string {
   return `${s.interrupted ? "interrupted: " : ""}${parts.join(", ")} in ${s.seconds.toFixed(2)}s`;
 }
 
+/** Lines to stderr, gathered and written every 100 ms (a write per stage is a cost when stages are tiny). */
+function batchedStderr(): { write: (s: string) => void; flush: () => void } {
+  let buf: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (buf.length > 0) process.stderr.write(buf.join(""));
+    buf = [];
+  };
+  return {
+    write: (s) => {
+      buf.push(s);
+      timer ??= setTimeout(flush, 100);
+    },
+    flush,
+  };
+}
+
 /** Plain lines, one per finished stage: for logs, pipes and CI. */
 export class PlainReporter implements Reporter {
-  constructor(private readonly write: (s: string) => void = (s) => process.stderr.write(s)) {}
+  private readonly out = batchedStderr();
+  private readonly write: (s: string) => void;
+  constructor(write?: (s: string) => void) {
+    this.write = write ?? this.out.write;
+  }
   start(stages: readonly IrStage[]): void {
     this.write(`running ${stages.length} stage${stages.length === 1 ? "" : "s"}\n`);
   }
@@ -45,6 +68,7 @@ export class PlainReporter implements Reporter {
     const skipped = [...s.outcomes].filter(([, o]) => o.status === "skipped").map(([id]) => id);
     if (skipped.length > 0) this.write(`skipped ${skipped.length} stage${skipped.length === 1 ? "" : "s"} downstream of failures: ${skipped.slice(0, 10).join(", ")}${skipped.length > 10 ? ", ..." : ""}\n`);
     this.write(summaryText(s) + "\n");
+    this.out.flush();
   }
 }
 

@@ -1,10 +1,11 @@
-import { Deferred, Duration, Effect, Exit, Schedule, Semaphore } from "effect";
+import { Deferred, Duration, Effect, Exit, Schedule } from "effect";
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type { IrProgram, IrStage, Json } from "../compile/ir.js";
 import type { Registry } from "../stages/registry.js";
 import { runJob, type Executor } from "./executor.js";
+import { Slots } from "./slots.js";
 import type { InputArtifact, OutputSink, StageContext, StageImpl } from "./impl.js";
 import { TransientError, UserError } from "./impl.js";
 import { explainMiss, keyStage, resolveParams, type KeyedStage } from "./keys.js";
@@ -144,9 +145,9 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
     const t0 = performance.now();
     const need = neededStages(program, o.only);
     const stages = [...program.stages.values()];
-    const cpu = yield* Semaphore.make(Math.max(1, o.concurrency));
-    const gpu = yield* Semaphore.make(Math.max(0, o.gpus));
-    const pools = new Map<string, Semaphore.Semaphore>();
+    const cpu = new Slots(Math.max(1, o.concurrency));
+    const gpu = new Slots(Math.max(0, o.gpus));
+    const pools = new Map<string, Slots>();
     const results = new Map<string, Deferred.Deferred<Result>>();
     for (const s of stages) results.set(s.id, yield* Deferred.make<Result>());
     const outcomes = new Map<string, Outcome>();
@@ -239,7 +240,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
         }
         for (const p of res.pools ?? []) {
           let sem = pools.get(p);
-          if (!sem) pools.set(p, (sem = yield* Semaphore.make(1)));
+          if (!sem) pools.set(p, (sem = new Slots(1)));
           bounded = sem.withPermits(1)(bounded);
         }
         const done = yield* Effect.exit(bounded);
