@@ -20,6 +20,7 @@ import { templateImpls } from "../src/stages/impl/templates.js";
 import { dedupKey, lcsLength, ngrams, ngramWords, normalizeText, rougeLF1, rougeTokens, Vocabulary, wordsRegex } from "../src/stages/impl/text.js";
 import { renameFields, transformImpls } from "../src/stages/impl/transforms.js";
 import { repoRoot } from "./support/cli.js";
+import { rng } from "./support/fuzz.js";
 
 /** A stage context over in-memory inputs, collecting what the implementation writes and counts. */
 function makeCtx(params: Record<string, unknown>, inputs: Record<string, RecordValue[] | unknown>, baseDir = tmpdir()) {
@@ -59,17 +60,6 @@ async function run(impl: StageImpl, params: Record<string, unknown>, inputs: Rec
   return { records, values, counts };
 }
 
-/** A seeded pseudo-random generator for generated test data (mulberry32). */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The textbook ROUGE-L: full LCS table over string tokens, rouge_score's precision/recall/F1. */
 function naiveRougeL(a: string, b: string): number {

@@ -137,24 +137,15 @@ export function lcsLength(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (b.length > a.length) [a, b] = [b, a];
   const m = b.length;
   if (m === 0) return 0;
+  // Counts fit 16 bits while the longer sequence is shorter than 65,536: half the memory traffic.
+  let row: Uint16Array | Int32Array;
   if (a.length < 65536) {
     if (row16.length < m + 1) row16 = new Uint16Array(Math.max(m + 1, row16.length * 2));
-    const row = row16;
-    row.fill(0, 0, m + 1);
-    for (let i = 0; i < a.length; i++) {
-      const x = a[i];
-      let diag = 0;
-      for (let j = 1; j <= m; j++) {
-        const up = row[j]!;
-        if (x === b[j - 1]) row[j] = diag + 1;
-        else if (row[j - 1]! > up) row[j] = row[j - 1]!;
-        diag = up;
-      }
-    }
-    return row[m]!;
+    row = row16;
+  } else {
+    if (row32.length < m + 1) row32 = new Int32Array(Math.max(m + 1, row32.length * 2));
+    row = row32;
   }
-  if (row32.length < m + 1) row32 = new Int32Array(Math.max(m + 1, row32.length * 2));
-  const row = row32;
   row.fill(0, 0, m + 1);
   for (let i = 0; i < a.length; i++) {
     const x = a[i];
