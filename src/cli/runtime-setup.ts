@@ -37,7 +37,9 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
   const recipe = displayPath(resolve(file));
   const sets = opts.sets ?? [];
   // An unchanged recipe (every module the same) reuses its checked program.
-  let program = loadCompiled(store, recipe, sets, registry)?.program;
+  const compiled = loadCompiled(store, recipe, sets, registry);
+  let program = compiled?.program;
+  if (compiled && compiled.warnings > 0 && !opts.json) process.stderr.write(`(${compiled.warnings} warning${compiled.warnings === 1 ? "" : "s"}: itp check ${file})\n`);
   if (!program) {
     const r = compileFiles([file], sets);
     program = r.files[0]?.program;

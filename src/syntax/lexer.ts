@@ -107,8 +107,7 @@ export const itpLexer = new Lexer(allTokens, {
   // The default message reprints the rest of the input; ours names the character.
   errorMessageProvider: {
     buildUnexpectedCharactersMessage: (text, offset, length) => {
-      const ch = text.slice(offset, offset + Math.max(1, Math.min(length, 1)));
-      if (ch === '"') return "unterminated string";
+      const ch = String.fromCodePoint(text.codePointAt(offset) ?? 0xfffd);
       return `unexpected character ${JSON.stringify(ch)}`;
     },
     buildUnableToPopLexerModeMessage: () => "internal lexer mode error",

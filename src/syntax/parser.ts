@@ -584,11 +584,24 @@ function syntaxHint(message: string): string {
 
 /** `///` comments directly before a declaration become its doc string. */
 function attachDocs(decls: A.Decl[], comments: A.Comment[]): void {
-  if (comments.length === 0) return;
+  const docComments = comments.filter((c) => c.doc); // in source order
+  if (docComments.length === 0) return;
+  // The first doc comment starting at or after `offset` (binary search: one pass per declaration, not per comment).
+  const firstFrom = (offset: number) => {
+    let lo = 0;
+    let hi = docComments.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (docComments[mid]!.start < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
   const visit = (list: A.Decl[], from: number) => {
     let prevEnd = from;
     for (const d of list) {
-      const docs = comments.filter((c) => c.doc && c.start >= prevEnd && c.end <= d.start);
+      const docs: A.Comment[] = [];
+      for (let i = firstFrom(prevEnd); i < docComments.length && docComments[i]!.end <= d.start; i++) docs.push(docComments[i]!);
       if (docs.length > 0) (d as { doc?: string }).doc = docs.map((c) => c.text.replace(/^\/\/\/ ?/, "")).join("\n");
       if (d.type === "RecipeDecl") visit(d.stages, d.name.end);
       prevEnd = d.end;

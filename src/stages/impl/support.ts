@@ -1,7 +1,6 @@
 import { Effect } from "effect";
 import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
-import { TransientError, UserError } from "../../runtime/impl.js";
-import { RecordError, type RecordValue } from "../../runtime/records.js";
+import type { RecordValue } from "../../runtime/records.js";
 
 /**
  * Most implementations are plain async functions over record streams; this makes the Effect the scheduler runs.
@@ -13,7 +12,7 @@ export function asyncImpl(run: (ctx: StageContext, out: OutputSink) => Promise<v
     run: (ctx, out) =>
       Effect.tryPromise({
         try: () => run(ctx, out),
-        catch: (e) => (e instanceof UserError || e instanceof RecordError || e instanceof TransientError || e instanceof Error ? e : new Error(String(e))),
+        catch: (e) => (e instanceof Error ? e : new Error(String(e))),
       }),
   };
 }
