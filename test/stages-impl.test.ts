@@ -1,4 +1,3 @@
-import { Readable } from "node:stream";
 import { createReadStream } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -7,9 +6,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect } from "effect";
 import { afterAll, describe, expect, it } from "vitest";
-import type { IrStage, Json } from "../src/compile/ir.js";
-import type { InputArtifact, StageContext, StageImpl } from "../src/runtime/impl.js";
-import type { RecordValue } from "../src/runtime/records.js";
 import { mixMode } from "../src/stages/mix.js";
 import { converterImpls, oasstThreads, sharegptMessages } from "../src/stages/impl/converters.js";
 import { exportImpls } from "../src/stages/impl/export.js";
@@ -20,46 +16,10 @@ import { templateImpls } from "../src/stages/impl/templates.js";
 import { dedupKey, lcsLength, ngrams, ngramWords, normalizeText, rougeLF1, rougeTokens, Vocabulary, wordsRegex } from "../src/stages/impl/text.js";
 import { renameFields, transformImpls } from "../src/stages/impl/transforms.js";
 import { repoRoot } from "./support/cli.js";
+import { makeCtx, runImpl } from "./support/stage-ctx.js";
 import { rng } from "./support/fuzz.js";
 
-/** A stage context over in-memory inputs, collecting what the implementation writes and counts. */
-function makeCtx(params: Record<string, unknown>, inputs: Record<string, RecordValue[] | unknown>, baseDir = tmpdir()) {
-  const records: RecordValue[] = [];
-  const values: unknown[] = [];
-  const counts: Record<string, number> = {};
-  const arts = new Map<string, InputArtifact>();
-  for (const [role, v] of Object.entries(inputs)) {
-    arts.set(role, {
-      stage: role,
-      digest: "0",
-      records: Array.isArray(v) ? v.length : null,
-      path: "",
-      bytes: () => Readable.from([Buffer.from(Array.isArray(v) ? v.map((r) => JSON.stringify(r) + "\n").join("") : JSON.stringify(v))]),
-      read: async function* () {
-        for (const r of v as RecordValue[]) yield structuredClone(r);
-      },
-      json: async () => structuredClone(v),
-    });
-  }
-  const ctx: StageContext = {
-    stage: { id: "s", kind: "test" } as unknown as IrStage,
-    params: params as Record<string, Json>,
-    inputs: arts,
-    baseDir,
-    progress: () => undefined,
-    count: (name, n = 1) => void (counts[name] = (counts[name] ?? 0) + n),
-    signal: new AbortController().signal,
-  };
-  return { ctx, records, values, counts };
-}
-
-/** Run an implementation on in-memory inputs: the records (or value) it writes and the counts it reports. */
-async function run(impl: StageImpl, params: Record<string, unknown>, inputs: Record<string, RecordValue[] | unknown>, baseDir = tmpdir()) {
-  const { ctx, records, values, counts } = makeCtx(params, inputs, baseDir);
-  await Effect.runPromise(impl.run(ctx, { write: async (r) => void records.push(r), writeValue: async (v) => void values.push(v) }));
-  return { records, values, counts };
-}
-
+const run = runImpl;
 
 /** The textbook ROUGE-L: full LCS table over string tokens, rouge_score's precision/recall/F1. */
 function naiveRougeL(a: string, b: string): number {

@@ -19,6 +19,11 @@ export interface StageContext {
   progress(done: number, total?: number): void;
   /** Count something for the manifest (`dropped: too_short`, `kept`, per-component counts). */
   count(name: string, n?: number): void;
+  /**
+   * Record that a filter dropped this record and why: counted as `dropped: <reason>` in the manifest, and kept
+   * (with the reason) in a side artifact that `itp show <file> <stage> --dropped` lists.
+   */
+  drop(record: RecordValue, reason: string): void;
   /** Set when the run is interrupted: long loops check it. */
   readonly signal: AbortSignal;
 }

@@ -326,6 +326,7 @@ function contextFor(
     baseDir: o.baseDir,
     signal,
     count: (name, n = 1) => count(name, n),
+    drop: (_record, reason) => count(`dropped: ${reason}`, 1),
     progress,
   };
 }

@@ -1,0 +1,50 @@
+import { Readable } from "node:stream";
+import { tmpdir } from "node:os";
+import { Effect } from "effect";
+import type { IrStage, Json } from "../../src/compile/ir.js";
+import type { InputArtifact, StageContext, StageImpl } from "../../src/runtime/impl.js";
+import type { RecordValue } from "../../src/runtime/records.js";
+
+/** A stage context over in-memory inputs, collecting what the implementation writes, counts and drops. */
+export function makeCtx(params: Record<string, unknown>, inputs: Record<string, RecordValue[] | unknown>, baseDir = tmpdir()) {
+  const records: RecordValue[] = [];
+  const values: unknown[] = [];
+  const counts: Record<string, number> = {};
+  const dropped: { reason: string; record: RecordValue }[] = [];
+  const arts = new Map<string, InputArtifact>();
+  for (const [role, v] of Object.entries(inputs)) {
+    arts.set(role, {
+      stage: role,
+      digest: "0",
+      records: Array.isArray(v) ? v.length : null,
+      path: "",
+      bytes: () => Readable.from([Buffer.from(Array.isArray(v) ? v.map((r) => JSON.stringify(r) + "\n").join("") : JSON.stringify(v))]),
+      read: async function* () {
+        for (const r of v as RecordValue[]) yield structuredClone(r);
+      },
+      json: async () => structuredClone(v),
+    });
+  }
+  const count = (name: string, n = 1) => void (counts[name] = (counts[name] ?? 0) + n);
+  const ctx: StageContext = {
+    stage: { id: "s", kind: "test" } as unknown as IrStage,
+    params: params as Record<string, Json>,
+    inputs: arts,
+    baseDir,
+    progress: () => undefined,
+    count,
+    drop: (record, reason) => {
+      count(`dropped: ${reason}`);
+      dropped.push({ reason, record });
+    },
+    signal: new AbortController().signal,
+  };
+  return { ctx, records, values, counts, dropped };
+}
+
+/** Run an implementation on in-memory inputs: the records (or value) it writes, the counts it reports, what it drops. */
+export async function runImpl(impl: StageImpl, params: Record<string, unknown>, inputs: Record<string, RecordValue[] | unknown>, baseDir = tmpdir()) {
+  const { ctx, records, values, counts, dropped } = makeCtx(params, inputs, baseDir);
+  await Effect.runPromise(impl.run(ctx, { write: async (r) => void records.push(r), writeValue: async (v) => void values.push(v) }));
+  return { records, values, counts, dropped };
+}
