@@ -112,13 +112,13 @@ export class Store {
   manifestNow(key: string): Manifest | undefined | "unreadable" {
     // Packed entries are indexed in memory; a loose entry (a large artifact) is a file of its own.
     const packed = this.packs().get(key);
-    if (packed && !this.looseKeys().has(key)) return packed.manifest;
+    if (packed && !this.looseKeys().has(key)) return this.frameManifest(packed);
     if (!this.looseKeys().has(key)) return undefined;
     let text: string;
     try {
       text = readFileSync(this.entryPath(key), "utf8");
     } catch {
-      return packed?.manifest;
+      return packed ? this.frameManifest(packed) : undefined;
     }
     try {
       return JSON.parse(text) as Manifest;
@@ -165,9 +165,9 @@ export class Store {
     if (packed && !existsSync(this.entryPath(key))) {
       // A pack is append-only: the bad frame gets a tombstone, and a recomputed one supersedes it.
       this.dir(join(this.root, "tombstones"));
-      writeFileSync(join(this.root, "tombstones", `${key}.json`), JSON.stringify(packed.manifest.packed) + "\n");
+      writeFileSync(join(this.root, "tombstones", `${key}.json`), JSON.stringify(packed.packed) + "\n");
       this.packIndex?.delete(key);
-      writeFileSync(join(dir, `${key}.${stamp}.reason.txt`), `${reason} (${packed.manifest.packed?.file}@${packed.manifest.packed?.offset})\n`);
+      writeFileSync(join(dir, `${key}.${stamp}.reason.txt`), `${reason} (${packed.packed.file}@${packed.packed.offset})\n`);
       return;
     }
     await rename(this.entryPath(key), join(dir, `${key}.${stamp}.json`)).catch(() => undefined);
@@ -203,14 +203,14 @@ export class Store {
 
   // ---- packs: small artifacts, appended with their manifest as one frame ----
 
-  private packIndex: Map<string, { manifest: Manifest }> | undefined;
+  private packIndex: Map<string, PackFrame> | undefined;
   private readonly packBuffers = new Map<string, Buffer>();
   private myPack: { fd: number; file: string; size: number } | undefined;
   private readonly ownPackData = new Map<number, Buffer>();
 
-  private packs(): Map<string, { manifest: Manifest }> {
+  private packs(): Map<string, PackFrame> {
     if (this.packIndex) return this.packIndex;
-    const index = new Map<string, { manifest: Manifest }>();
+    const index = new Map<string, PackFrame>();
     const dir = join(this.root, "packs");
     let files: string[] = [];
     try {
@@ -227,13 +227,26 @@ export class Store {
     for (const file of files) {
       const buf = readFileSync(join(dir, file));
       this.packBuffers.set(file, buf);
-      for (const { manifest } of readFrames(buf, file)) {
-        if (tombs.get(manifest.key) === JSON.stringify(manifest.packed)) continue;
-        index.set(manifest.key, { manifest });
+      for (const frame of readFrames(buf, file)) {
+        if (tombs.get(frame.key) === JSON.stringify(frame.packed)) continue;
+        index.set(frame.key, frame);
       }
     }
     this.packIndex = index;
     return index;
+  }
+
+  /** A frame's manifest, parsed on first use: opening a store with many small entries reads only their keys. */
+  private frameManifest(f: PackFrame): Manifest | "unreadable" {
+    if (f.manifest === undefined) {
+      try {
+        f.manifest = { ...(JSON.parse(f.header!.toString("utf8")) as Manifest), packed: f.packed };
+      } catch {
+        f.manifest = "unreadable";
+      }
+      f.header = undefined;
+    }
+    return f.manifest;
   }
 
   /** The bytes of a packed artifact, or undefined if its pack is gone or short. */
@@ -274,7 +287,7 @@ export class Store {
     const placed: Manifest = { ...manifest, packed: { file: p.file, offset: dataOffset } };
     // Readers in this process get the data from memory; other processes read the pack.
     this.ownPackData.set(dataOffset, data);
-    this.packs().set(manifest.key, { manifest: placed });
+    this.packs().set(manifest.key, { key: manifest.key, packed: placed.packed!, header: undefined, manifest: placed });
     return placed;
   }
 
@@ -358,7 +371,7 @@ export class Store {
   }
 
   async *entries(): AsyncGenerator<{ key: string; manifest: Manifest | "unreadable" }> {
-    for (const [key, { manifest }] of [...this.packs()].sort(([a], [b]) => (a < b ? -1 : 1))) if (!existsSync(this.entryPath(key))) yield { key, manifest };
+    for (const [key, frame] of [...this.packs()].sort(([a], [b]) => (a < b ? -1 : 1))) if (!existsSync(this.entryPath(key))) yield { key, manifest: this.frameManifest(frame) };
     const base = join(this.root, "entries");
     for (const d of (await readdir(base).catch(() => [] as string[])).sort()) {
       for (const f of (await readdir(join(base, d)).catch(() => [] as string[])).sort()) {
@@ -402,11 +415,21 @@ export class Store {
 
 const NEWLINE = Buffer.from("\n");
 
+/** A frame of a pack, indexed by key; its manifest is parsed when first needed. */
+interface PackFrame {
+  readonly key: string;
+  readonly packed: { readonly file: string; readonly offset: number };
+  header: Buffer | undefined;
+  manifest?: Manifest | "unreadable";
+}
+
+const KEY_FIELD = Buffer.from('"key":"');
+
 /**
  * The frames of a pack: `<header bytes> <data bytes>\n<manifest JSON>\n<data>\n`, one after another. Reading stops
- * at the first frame that is torn or malformed (the tail of a crashed run).
+ * at the first frame that is torn or malformed (the tail of a crashed run). Only the key is read from each header.
  */
-function* readFrames(buf: Buffer, file: string): Generator<{ manifest: Manifest }> {
+function* readFrames(buf: Buffer, file: string): Generator<PackFrame> {
   let pos = 0;
   while (pos < buf.length) {
     const nl = buf.indexOf(10, pos);
@@ -418,14 +441,12 @@ function* readFrames(buf: Buffer, file: string): Generator<{ manifest: Manifest 
     const hStart = nl + 1;
     const dStart = hStart + hLen;
     const end = dStart + dLen + 1;
-    if (end > buf.length || buf[end - 1] !== 10) return;
-    let manifest: Manifest;
-    try {
-      manifest = JSON.parse(buf.toString("utf8", hStart, dStart)) as Manifest;
-    } catch {
-      return;
-    }
-    yield { manifest: { ...manifest, packed: { file, offset: dStart } } };
+    if (end > buf.length || buf[end - 1] !== 10 || buf[dStart - 1] !== 10) return;
+    const k = buf.indexOf(KEY_FIELD, hStart);
+    if (k < 0 || k + KEY_FIELD.length + 65 > dStart) return;
+    const key = buf.toString("ascii", k + KEY_FIELD.length, k + KEY_FIELD.length + 64);
+    if (!/^[0-9a-f]{64}$/.test(key) || buf[k + KEY_FIELD.length + 64] !== 34) return;
+    yield { key, packed: { file, offset: dStart }, header: buf.subarray(hStart, dStart) };
     pos = end;
   }
 }
