@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { itp, itpBin, stackTrace, tempTree } from "./support/cli.js";
@@ -157,6 +157,30 @@ describe("determinism and plans", () => {
     const big = showJson(dir, store, "en");
     expect(big.records).toBe(13333);
     expect(existsSync(join(dir, big.path)) || existsSync(big.path)).toBe(true);
+  });
+
+  it("show --dropped lists what a filter dropped, with the reason; verify checks the log too", () => {
+    const store = join(dir, "s1");
+    const r = itp(["show", "r.itp", "en", "--dropped", "--records", "2", "--store", store], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`en: 6667 dropped (predicate false 6667)\n  [predicate false] ${rec(0)}\n  [predicate false] ${rec(3)}\n  ... and 6665 more (--records N to see more)\n`);
+    const j = JSON.parse(itp(["show", "r.itp", "en", "--dropped", "--reason", "predicate", "--store", store, "--json"], { cwd: dir }).stdout);
+    expect(j.dropped).toBe(6667);
+    expect(j.matching).toBe(6667);
+    expect(j.records).toHaveLength(20);
+    expect(j.records[19]).toEqual({ reason: "predicate false", record: JSON.parse(rec(57)) });
+    // A stage that drops nothing says so.
+    expect(itp(["show", "r.itp", "few", "--dropped", "--store", store], { cwd: dir }).stdout).toBe("few: it dropped nothing\n");
+    // The log is part of the entry: damaging it makes the entry corrupt (and the next run recomputes it).
+    const m = JSON.parse(itp(["show", "r.itp", "en", "--store", store, "--json"], { cwd: dir }).stdout);
+    const copy = join(dir, "s-dropped");
+    cpSync(store, copy, { recursive: true });
+    const entry = readdirSync(join(copy, "entries"), { recursive: true }).map(String).find((f) => f.includes(m.key))!;
+    const manifest = JSON.parse(readFileSync(join(copy, "entries", entry), "utf8"));
+    const log = join(copy, "objects", manifest.dropped.digest.slice(0, 2), manifest.dropped.digest);
+    writeFileSync(log, readFileSync(log, "utf8").replace("record number 0", "record number X"));
+    const v = verified(dir, copy);
+    expect(v.corrupt).toEqual([{ stage: "en", reason: "the log of dropped records: data file's digest does not match the manifest", key: m.key }]);
   });
 
   it("show explains a stage that is not computed yet", () => {

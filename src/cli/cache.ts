@@ -67,7 +67,11 @@ export async function cacheVerb(args: string[]): Promise<number> {
   // gc
   const tmp = await store.cleanTmp(0);
   const referenced = new Set<string>();
-  for await (const { manifest: m } of store.entries()) if (m !== "unreadable" && m.output) referenced.add(m.output.digest);
+  for await (const { manifest: m } of store.entries()) {
+    if (m === "unreadable") continue;
+    if (m.output) referenced.add(m.output.digest);
+    if (m.dropped) referenced.add(m.dropped.digest);
+  }
   let orphans = 0;
   for await (const d of store.objects()) {
     if (referenced.has(d)) continue;

@@ -1,4 +1,6 @@
+import { readJsonl } from "../runtime/records.js";
 import { artifactOf } from "../runtime/scheduler.js";
+import type { Manifest, Store } from "../runtime/store.js";
 import { planProgram } from "../runtime/plan.js";
 import { show as showType, showShape } from "../types/types.js";
 import { displayPath, InputError, UsageError } from "./host.js";
@@ -6,17 +8,19 @@ import { parseVerbArgs } from "./main.js";
 import { loadForRun } from "./runtime-setup.js";
 
 const help = `
-usage: itp show <file> <stage> [--records N] [--set STAGE.PARAM=VALUE]... [--store DIR] [--json]
+usage: itp show <file> <stage> [--records N] [--dropped [--reason TEXT]] [--set STAGE.PARAM=VALUE]... [--store DIR] [--json]
 
 An artifact: where it is, how many records, their schema, a sample of records, and its lineage (the stages and
-artifacts it was made from).`;
+artifacts it was made from). With --dropped: the records the stage dropped, each with the reason (the first N, 20 by
+default; --reason keeps those whose reason contains TEXT).`;
 
 export async function showVerb(args: string[]): Promise<number> {
-  const p = parseVerbArgs(args, { records: { type: "string" }, set: { type: "string", multiple: true }, store: { type: "string" }, json: { type: "boolean" } }, help);
+  const p = parseVerbArgs(args, { records: { type: "string" }, dropped: { type: "boolean" }, reason: { type: "string" }, set: { type: "string", multiple: true }, store: { type: "string" }, json: { type: "boolean" } }, help);
   if (!p) return 0;
   if (p.positionals.length !== 2) throw new UsageError("give a recipe file and a stage name");
   const [file, stageId] = p.positionals as [string, string];
-  const sampleSize = Number(p.values.records ?? 3);
+  const sampleSize = Number(p.values.records ?? (p.values.dropped ? 20 : 3));
+  if (!Number.isInteger(sampleSize) || sampleSize < 0) throw new UsageError(`--records takes a whole number, not \`${p.values.records}\``);
   const loaded = await loadForRun(file, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [stageId] });
   if (typeof loaded === "number") return loaded;
   const plan = await planProgram(loaded.program, { ...loaded, force: new Set(), only: new Set([stageId]) });
@@ -25,6 +29,7 @@ export async function showVerb(args: string[]): Promise<number> {
     throw new InputError(`\`${stageId}\` has no artifact for the recipe as it is now (${entry.reasons.join("; ") || entry.status}); compute it with: itp run ${file} --only ${stageId}`);
   }
   const m = entry.manifest;
+  if (p.values.dropped) return showDropped(loaded.store, m, stageId, sampleSize, p.values.reason, p.values.json ?? false);
   const stage = loaded.program.stages.get(stageId)!;
   const artifact = artifactOf(loaded.store, m);
   const path = artifact.path;
@@ -76,6 +81,36 @@ export async function showVerb(args: string[]): Promise<number> {
   for (const l of lineage) out.push(`  ${l.stage} (${l.kind}) ${l.digest.slice(0, 12)}${l.records !== null ? `, ${l.records} records` : ""}`);
   out.push(`sample (${sample.length})`);
   for (const r of sample) out.push(`  ${JSON.stringify(r)}`);
+  process.stdout.write(out.join("\n") + "\n");
+  return 0;
+}
+
+/** The records a stage dropped, with their reasons: what a filter removed, and why. */
+async function showDropped(store: Store, m: Manifest, stageId: string, limit: number, reason: string | undefined, json: boolean): Promise<number> {
+  const reasons = Object.entries(m.counts).filter(([k]) => k.startsWith("dropped: "));
+  if (!m.dropped) {
+    const total = reasons.reduce((a, [, n]) => a + n, 0);
+    const why = total > 0 ? `it counted ${total} dropped record(s), but this implementation does not keep them` : "it dropped nothing";
+    if (json) process.stdout.write(JSON.stringify({ stage: stageId, dropped: total, records: [] }) + "\n");
+    else process.stdout.write(`${stageId}: ${why}\n`);
+    return 0;
+  }
+  const path = store.objectPath(m.dropped.digest);
+  const shown: { reason: string; detail?: string; record: unknown }[] = [];
+  let matching = 0;
+  for await (const line of readJsonl(path, `${stageId} (dropped records, ${path})`)) {
+    const d = line as { reason: string; detail?: string; record: unknown };
+    if (reason !== undefined && !d.reason.includes(reason)) continue;
+    if (matching++ < limit) shown.push(d);
+  }
+  if (json) {
+    process.stdout.write(JSON.stringify({ stage: stageId, dropped: m.dropped.records, matching, records: shown }) + "\n");
+    return 0;
+  }
+  const out = [`${stageId}: ${m.dropped.records} dropped (${reasons.map(([k, n]) => `${k.slice("dropped: ".length)} ${n}`).join(", ")})`];
+  if (reason !== undefined) out.push(`${matching} with a reason containing \`${reason}\``);
+  for (const d of shown) out.push(`  [${d.reason}${d.detail ? `, ${d.detail}` : ""}] ${JSON.stringify(d.record)}`);
+  if (matching > shown.length) out.push(`  ... and ${matching - shown.length} more (--records N to see more)`);
   process.stdout.write(out.join("\n") + "\n");
   return 0;
 }

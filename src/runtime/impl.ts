@@ -21,9 +21,11 @@ export interface StageContext {
   count(name: string, n?: number): void;
   /**
    * Record that a filter dropped this record and why: counted as `dropped: <reason>` in the manifest, and kept
-   * (with the reason) in a side artifact that `itp show <file> <stage> --dropped` lists.
+   * (with the reason) in a side artifact that `itp show <file> <stage> --dropped` lists. `detail` is per-record
+   * context kept with it in that artifact but not counted (`of record 17` for a near duplicate), so the reason stays
+   * one manifest count however many records it drops.
    */
-  drop(record: RecordValue, reason: string): void;
+  drop(record: RecordValue, reason: string, detail?: string): void;
   /** Set when the run is interrupted: long loops check it. */
   readonly signal: AbortSignal;
 }

@@ -399,6 +399,7 @@ function contextFor(
   count: (name: string, n: number) => void,
   progress: (done: number, total?: number) => void,
   signal: AbortSignal,
+  drop: (record: RecordValue, reason: string, detail?: string) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
 ): StageContext {
   return {
     stage: s,
@@ -407,7 +408,7 @@ function contextFor(
     baseDir: o.baseDir,
     signal,
     count: (name, n = 1) => count(name, n),
-    drop: (_record, reason) => count(`dropped: ${reason}`, 1),
+    drop,
     progress,
   };
 }
@@ -424,7 +425,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
     Effect.tryPromise({
       try: async () => {
         const tmp = await o.store.tmpPath(".data");
-        return { tmp, writer: new JsonlWriter(tmp), committed: false };
+        return { tmp, writer: new JsonlWriter(tmp), committed: false, dropped: undefined as DropLog | undefined };
       },
       catch: (e) => e as Error,
     }),
@@ -434,7 +435,13 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
         const counts: Record<string, number> = {};
         let valueWritten = false;
         const params = yield* Effect.try({ try: () => resolveParams(s.params, true), catch: (e) => e as Error });
-        const ctx = contextFor(s, inputs, params, o, (name, n) => (counts[name] = (counts[name] ?? 0) + n), (d, t) => o.reporter.progress(s.id, d, t), signal);
+        const count = (name: string, n: number) => (counts[name] = (counts[name] ?? 0) + n);
+        const drop = (record: RecordValue, reason: string, detail?: string) => {
+          count(`dropped: ${reason}`, 1);
+          w.dropped ??= new DropLog(o.store);
+          w.dropped.add(record, reason, detail);
+        };
+        const ctx = contextFor(s, inputs, params, o, count, (d, t) => o.reporter.progress(s.id, d, t), signal, drop);
         const sink: OutputSink = {
           write: (r: RecordValue) => w.writer.write(r),
           writeValue: async (v: unknown) => {
@@ -444,6 +451,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
         };
         yield* impl.run(ctx, sink);
         const { digest, data } = yield* Effect.tryPromise({ try: () => w.writer.finish(PACK_LIMIT), catch: (e) => e as Error });
+        const dropped = w.dropped ? yield* Effect.tryPromise({ try: () => w.dropped!.publish(), catch: (e) => e as Error }) : undefined;
         const finished = new Date();
         const manifest: Manifest = {
           format: 1,
@@ -463,6 +471,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           attempts: attempt,
           output: { digest, bytes: w.writer.bytes, records: valueWritten ? null : w.writer.records, format: valueWritten ? "json" : "jsonl" },
           counts,
+          ...(dropped ? { dropped } : {}),
         };
         if (data) {
           w.committed = true; // nothing on disk yet: the pack gets it at commit
@@ -480,12 +489,53 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
       }),
     (w) =>
       Effect.promise(async () => {
+        await w.dropped?.discard();
         if (w.committed) return;
         await w.writer.abort();
         const { rm } = await import("node:fs/promises");
         await rm(w.tmp, { force: true });
       }),
   );
+}
+
+/**
+ * The records a stage dropped, with their reasons, written as they come (a filter may drop millions) and published
+ * as an object of its own next to the artifact.
+ */
+class DropLog {
+  private path: Promise<string> | undefined;
+  private writer: JsonlWriter | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private published = false;
+
+  constructor(private readonly store: Store) {}
+
+  add(record: RecordValue, reason: string, detail: string | undefined): void {
+    this.chain = this.chain.then(async () => {
+      if (!this.writer) {
+        this.path = this.store.tmpPath(".dropped");
+        this.writer = new JsonlWriter(await this.path);
+      }
+      await this.writer.write(detail === undefined ? { reason, record } : { reason, detail, record });
+    });
+  }
+
+  async publish(): Promise<{ digest: string; bytes: number; records: number }> {
+    await this.chain;
+    const { digest } = await this.writer!.finish(0);
+    this.store.publish(await this.path!, digest);
+    this.published = true;
+    return { digest, bytes: this.writer!.bytes, records: this.writer!.records };
+  }
+
+  /** After a failed or interrupted attempt: the temporary file goes (a published log is the store's). */
+  async discard(): Promise<void> {
+    if (this.published || !this.path) return;
+    await this.chain.catch(() => undefined);
+    await this.writer?.abort();
+    const { rm } = await import("node:fs/promises");
+    await rm(await this.path, { force: true });
+  }
 }
 
 function isTransient(e: Error): boolean {

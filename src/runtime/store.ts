@@ -30,6 +30,8 @@ export interface Manifest {
   readonly attempts: number;
   readonly output: { readonly digest: string; readonly bytes: number; readonly records: number | null; readonly format: "jsonl" | "json" };
   readonly counts: Readonly<Record<string, number>>;
+  /** The records a filter dropped, each with its reason (`{reason, record}` lines): what `itp show --dropped` lists. */
+  readonly dropped?: { readonly digest: string; readonly bytes: number; readonly records: number };
   /** Where a small artifact's data lives inside a pack (set when read from the store, never written). */
   readonly packed?: { readonly file: string; readonly offset: number };
 }
@@ -137,23 +139,32 @@ export class Store {
 
   async verifyManifest(m: Manifest): Promise<Verdict> {
     for (const f of required) if ((m as unknown as Record<string, unknown>)[f] === undefined) return { ok: false, reason: `manifest lacks \`${f}\``, manifest: m };
+    if (m.dropped) {
+      const bad = await this.checkObject(m.dropped.digest, m.dropped.bytes);
+      if (bad) return { ok: false, reason: `the log of dropped records: ${bad}`, manifest: m };
+    }
     if (m.packed) {
       const data = this.packedData(m);
       if (!data) return { ok: false, reason: "pack data is missing or short", manifest: m };
       if (sha256(data) !== m.output.digest) return { ok: false, reason: "packed data's digest does not match the manifest", manifest: m };
       return { ok: true, manifest: m };
     }
-    const path = this.objectPath(m.output.digest);
+    const bad = await this.checkObject(m.output.digest, m.output.bytes);
+    return bad ? { ok: false, reason: bad, manifest: m } : { ok: true, manifest: m };
+  }
+
+  /** What is wrong with an object (missing, wrong size, wrong digest), or undefined when it is intact. */
+  private async checkObject(digest: string, bytes: number): Promise<string | undefined> {
+    const path = this.objectPath(digest);
     let st;
     try {
       st = statSync(path);
     } catch {
-      return { ok: false, reason: "data file is missing", manifest: m };
+      return "data file is missing";
     }
-    if (st.size !== m.output.bytes) return { ok: false, reason: `data file has ${st.size} bytes, manifest says ${m.output.bytes}`, manifest: m };
-    const digest = st.size <= SMALL ? sha256(readFileSync(path)) : (await fileDigest(path)).digest;
-    if (digest !== m.output.digest) return { ok: false, reason: "data file's digest does not match the manifest", manifest: m };
-    return { ok: true, manifest: m };
+    if (st.size !== bytes) return `data file has ${st.size} bytes, manifest says ${bytes}`;
+    const actual = st.size <= SMALL ? sha256(readFileSync(path)) : (await fileDigest(path)).digest;
+    return actual === digest ? undefined : "data file's digest does not match the manifest";
   }
 
   /** Move a corrupt entry out of the way (kept for inspection under quarantine/), so it is recomputed. */
@@ -195,7 +206,7 @@ export class Store {
   async commit(manifest: Manifest): Promise<void> {
     const tmpManifest = await this.tmpPath(".json");
     writeFileSync(tmpManifest, JSON.stringify(manifest, null, 1) + "\n");
-    await this.durability.barrier([this.objectPath(manifest.output.digest), tmpManifest]);
+    await this.durability.barrier([this.objectPath(manifest.output.digest), tmpManifest, ...(manifest.dropped ? [this.objectPath(manifest.dropped.digest)] : [])]);
     this.dir(join(this.root, "entries", manifest.key.slice(0, 2)));
     renameSync(tmpManifest, this.entryPath(manifest.key));
     this.looseKeys().add(manifest.key);
@@ -283,7 +294,7 @@ export class Store {
     const dataOffset = p.size + frame.length - data.length - 1;
     writeSync(p.fd, frame);
     p.size += frame.length;
-    await this.durability.barrier([join(this.root, "packs", p.file)]);
+    await this.durability.barrier([join(this.root, "packs", p.file), ...(manifest.dropped ? [this.objectPath(manifest.dropped.digest)] : [])]);
     const placed: Manifest = { ...manifest, packed: { file: p.file, offset: dataOffset } };
     // Readers in this process get the data from memory; other processes read the pack.
     this.ownPackData.set(dataOffset, data);

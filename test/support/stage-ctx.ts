@@ -10,7 +10,7 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
   const records: RecordValue[] = [];
   const values: unknown[] = [];
   const counts: Record<string, number> = {};
-  const dropped: { reason: string; record: RecordValue }[] = [];
+  const dropped: { reason: string; detail?: string; record: RecordValue }[] = [];
   const arts = new Map<string, InputArtifact>();
   for (const [role, v] of Object.entries(inputs)) {
     arts.set(role, {
@@ -33,9 +33,9 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
     baseDir,
     progress: () => undefined,
     count,
-    drop: (record, reason) => {
+    drop: (record, reason, detail) => {
       count(`dropped: ${reason}`);
-      dropped.push({ reason, record });
+      dropped.push(detail === undefined ? { reason, record } : { reason, detail, record });
     },
     signal: new AbortController().signal,
   };

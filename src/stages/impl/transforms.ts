@@ -43,10 +43,15 @@ export const transformImpls: Record<string, StageImpl> = {
   where: asyncImpl(async (ctx, out) => {
     const pred = compilePredicate(String(ctx.params["expr"]));
     let kept = 0;
-    let dropped = 0;
-    await mapRecords(ctx, out, (r) => (pred(r) ? (kept++, r) : (dropped++, undefined)));
+    await mapRecords(ctx, out, (r) => {
+      if (pred(r)) {
+        kept++;
+        return r;
+      }
+      ctx.drop(r, "predicate false");
+      return undefined;
+    });
     ctx.count("kept", kept);
-    ctx.count("dropped: predicate false", dropped);
   }),
 
   split: asyncImpl(async (ctx, out) => {
@@ -104,9 +109,15 @@ export const transformImpls: Record<string, StageImpl> = {
     let capped = 0;
     for (const l of byTask.values()) if (l.length > perTask) capped++;
     let kept = 0;
-    await mapRecords(ctx, out, (r, i) => (keep[i] ? (kept++, r) : undefined));
+    await mapRecords(ctx, out, (r, i) => {
+      if (keep[i]) {
+        kept++;
+        return r;
+      }
+      ctx.drop(r, "over the per-task cap", `task ${taskKey(r[field])}`);
+      return undefined;
+    });
     ctx.count("kept", kept);
-    if (n - kept) ctx.count("dropped: over the per-task cap", n - kept);
     ctx.count("tasks", byTask.size);
     if (capped) ctx.count("tasks capped", capped);
   }),
