@@ -812,6 +812,7 @@ export class Elaborator {
     if (failedKeys.size > 0) return undefined;
     const out = (r.success ? r.data : probe) as Record<string, Json>;
     for (const k of envKeys) {
+      if (!(k in obj)) continue; // validated by the other schema (a stage's own parameters, or the universal ones)
       const m = shape[k] ? deepMarker(shape[k]!) : undefined;
       if (isSecret(obj[k]!) && m?.kind !== "secret") {
         const where = spans.get(k) ?? { file, span: at };

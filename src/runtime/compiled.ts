@@ -37,9 +37,16 @@ interface SerializedStage {
   readonly recipe?: string;
 }
 
-/** A fingerprint of the registry: kinds and their versions (a new itp with changed stages recompiles). */
+/** Set by the build (scripts/build.mjs): a digest of the sources. Unset when running from source (tests). */
+declare const ITP_BUILD_ID: string | undefined;
+
+/**
+ * A fingerprint of the compiler: the build, and the registry's kinds and their versions. A new itp recompiles
+ * rather than trust a program an older elaborator made.
+ */
 export function registryFingerprint(registry: Registry): string {
-  return sha256(canonicalJson([...registry.allStages()].map((k) => [k.name, k.version, k.output, k.inputs.map((i) => i.type)])));
+  const build = typeof ITP_BUILD_ID === "string" ? ITP_BUILD_ID : "source";
+  return sha256(canonicalJson([build, [...registry.allStages()].map((k) => [k.name, k.version, k.output, k.inputs.map((i) => i.type)])]));
 }
 
 function entryPath(store: Store, recipe: string, sets: readonly string[]): string {

@@ -2,6 +2,7 @@ import type { Effect } from "effect";
 import type { IrStage, Json } from "../compile/ir.js";
 import type { Readable } from "node:stream";
 import type { RecordValue } from "./records.js";
+import type { RequestCache } from "./request-cache.js";
 
 /**
  * What a stage implementation sees. Inputs are artifacts of upstream stages, read as streams of records (datasets)
@@ -26,6 +27,8 @@ export interface StageContext {
    * one manifest count however many records it drops.
    */
   drop(record: RecordValue, reason: string, detail?: string): void;
+  /** The store's cache of model answers: a stage that calls models asks it before sending a request. */
+  requests(): RequestCache;
   /** Set when the run is interrupted: long loops check it. */
   readonly signal: AbortSignal;
 }

@@ -16,7 +16,7 @@ export interface KeyedStage {
 }
 
 /** Substitute env() values (and, when `withSecrets`, secret() values) from the environment. */
-export function resolveParams(params: Readonly<Record<string, Json>>, withSecrets: boolean, env: NodeJS.ProcessEnv = process.env): Record<string, Json> {
+export function resolveParams(params: Readonly<Record<string, Json>>, withSecrets: boolean | "keep", env: NodeJS.ProcessEnv = process.env): Record<string, Json> {
   const walk = (j: Json, path: string): Json => {
     if (j === null || typeof j !== "object") return j;
     if (Array.isArray(j)) return j.map((x, i) => walk(x, `${path}[${i}]`));
@@ -26,6 +26,7 @@ export function resolveParams(params: Readonly<Record<string, Json>>, withSecret
       return v;
     }
     if (typeof j["$secret"] === "string" && Object.keys(j).length === 1) {
+      if (withSecrets === "keep") return j; // the reference, resolved by whoever connects
       if (!withSecrets) return "<secret>";
       const v = env[j["$secret"]];
       if (v === undefined) throw new UserError(`secret ${j["$secret"]} is not set (parameter \`${path}\`)`, `export ${j["$secret"]}=... before running; it is never written to the store or logs`);

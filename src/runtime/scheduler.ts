@@ -292,6 +292,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
             Effect.sync(() => {
               clearInterval(refTimer);
               o.store.flushRefs();
+              o.store.closeRequests();
             }),
           ),
         ),
@@ -409,6 +410,7 @@ function contextFor(
     signal,
     count: (name, n = 1) => count(name, n),
     drop,
+    requests: () => o.store.requests(),
     progress,
   };
 }

@@ -5,6 +5,7 @@ import { constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { access, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { canonicalJson, fileDigest, sha256 } from "./digest.js";
+import { RequestCache } from "./request-cache.js";
 
 /** Files up to this size are read and hashed in one synchronous call: far cheaper than a stream for small data. */
 const SMALL = 8 << 20;
@@ -102,6 +103,19 @@ export class Store {
     if (this.madeDirs.has(d)) return;
     mkdirSync(d, { recursive: true });
     this.madeDirs.add(d);
+  }
+
+  private requestCache: RequestCache | undefined;
+
+  /** The cache of model answers (`requests/`), opened on first use. */
+  requests(): RequestCache {
+    return (this.requestCache ??= RequestCache.open(this.root));
+  }
+
+  /** Sync and close what the store holds open for writing (the request log). */
+  closeRequests(): void {
+    this.requestCache?.close();
+    this.requestCache = undefined;
   }
 
   // Metadata operations are synchronous: manifests and refs are small, and a synchronous call costs a fraction of

@@ -1,9 +1,12 @@
 import { Readable } from "node:stream";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Effect } from "effect";
 import type { IrStage, Json } from "../../src/compile/ir.js";
 import type { InputArtifact, StageContext, StageImpl } from "../../src/runtime/impl.js";
 import type { RecordValue } from "../../src/runtime/records.js";
+import { RequestCache } from "../../src/runtime/request-cache.js";
 
 /** A stage context over in-memory inputs, collecting what the implementation writes, counts and drops. */
 export function makeCtx(params: Record<string, unknown>, inputs: Record<string, RecordValue[] | unknown>, baseDir = tmpdir()) {
@@ -25,6 +28,7 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
       json: async () => structuredClone(v),
     });
   }
+  let requests: RequestCache | undefined;
   const count = (name: string, n = 1) => void (counts[name] = (counts[name] ?? 0) + n);
   const ctx: StageContext = {
     stage: { id: "s", kind: "test" } as unknown as IrStage,
@@ -37,6 +41,7 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
       count(`dropped: ${reason}`);
       dropped.push(detail === undefined ? { reason, record } : { reason, detail, record });
     },
+    requests: () => (requests ??= RequestCache.open(mkdtempSync(join(tmpdir(), "itp-requests-")))),
     signal: new AbortController().signal,
   };
   return { ctx, records, values, counts, dropped };

@@ -1,0 +1,120 @@
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * The request cache: every model answer, keyed by the canonical content of its request, kept in the store under
+ * `requests/`. Each process appends to a log of its own, one frame per answer, written as soon as the answer
+ * arrives: a process killed at any moment leaves every answer it had received readable, and at worst a torn last
+ * frame, which readers skip. Logs are fsynced about once a second (for power loss; a killed process loses nothing
+ * the kernel already has). Nothing is ever rewritten, so two processes sharing a store never collide.
+ *
+ * A frame is `<bytes>\n<JSON {"k": key, "v": answer}>\n`.
+ */
+export class RequestCache {
+  private readonly index = new Map<string, Entry>();
+  private fd: number | undefined;
+  private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly file: string;
+
+  private constructor(private readonly dir: string) {
+    this.file = join(dir, `${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.log`);
+  }
+
+  /** Open the cache of a store (`<store>/requests`), indexing the answers every earlier run received. */
+  static open(storeRoot: string): RequestCache {
+    const dir = join(storeRoot, "requests");
+    const c = new RequestCache(dir);
+    let files: string[] = [];
+    try {
+      files = readdirSync(dir).filter((f) => f.endsWith(".log")).sort();
+    } catch {
+      // no requests yet
+    }
+    for (const f of files) c.load(readFileSync(join(dir, f)));
+    return c;
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  private load(buf: Buffer): void {
+    let pos = 0;
+    while (pos < buf.length) {
+      const nl = buf.indexOf(10, pos);
+      if (nl < 0) return;
+      const len = Number(buf.toString("ascii", pos, nl));
+      const start = nl + 1;
+      const end = start + len;
+      if (!Number.isInteger(len) || len <= 0 || end + 1 > buf.length || buf[end] !== 10) return; // a torn tail
+      // The key is the first member: read it without parsing the answer, which is parsed when asked for.
+      const k = buf.toString("utf8", start, Math.min(end, start + 80));
+      const m = /^\{"k":"([0-9a-f]{64})"/.exec(k);
+      if (!m) return;
+      this.index.set(m[1]!, { frame: { buf, start, end }, value: undefined });
+      pos = end + 1;
+    }
+  }
+
+  /** The answer cached for a request key, or undefined. */
+  get<T>(key: string): T | undefined {
+    const e = this.index.get(key);
+    if (e === undefined) return undefined;
+    if (e.frame) {
+      try {
+        e.value = (JSON.parse(e.frame.buf.toString("utf8", e.frame.start, e.frame.end)) as { v: unknown }).v;
+        e.frame = undefined;
+      } catch {
+        // A frame whose length checks out but whose JSON does not: treated as absent, so the request is sent again.
+        this.index.delete(key);
+        return undefined;
+      }
+    }
+    return e.value as T;
+  }
+
+  has(key: string): boolean {
+    return this.index.has(key);
+  }
+
+  /** Keep an answer: appended to this process's log at once (one write), synced soon after. */
+  put(key: string, answer: unknown): void {
+    if (this.fd === undefined) {
+      mkdirSync(this.dir, { recursive: true });
+      this.fd = openSync(this.file, "a");
+    }
+    const body = Buffer.from(`{"k":"${key}","v":${JSON.stringify(answer)}}`, "utf8");
+    writeSync(this.fd, Buffer.concat([Buffer.from(`${body.length}\n`, "ascii"), body, NEWLINE]));
+    this.index.set(key, { frame: undefined, value: answer });
+    this.dirty = true;
+    this.timer ??= setInterval(() => this.sync(), 1000).unref();
+  }
+
+  private sync(): void {
+    if (!this.dirty || this.fd === undefined) return;
+    this.dirty = false;
+    try {
+      fdatasyncSync(this.fd);
+    } catch {
+      // a failed sync is retried on the next tick, and at close
+      this.dirty = true;
+    }
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.sync();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+const NEWLINE = Buffer.from("\n");
+
+/** A cached answer: still in its log's bytes (parsed on first use), or parsed. */
+interface Entry {
+  frame: { readonly buf: Buffer; readonly start: number; readonly end: number } | undefined;
+  value: unknown;
+}
