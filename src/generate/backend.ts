@@ -2,6 +2,7 @@ import type { Json } from "../compile/ir.js";
 import { UserError } from "../runtime/impl.js";
 import { sha256 } from "../runtime/digest.js";
 import { resolveParams } from "../runtime/keys.js";
+import { atRunEnd } from "../runtime/run-end.js";
 import type { ChatMessage, Completion, RequestStats } from "../models/openai.js";
 
 /**
@@ -55,13 +56,18 @@ function sampleSeed(modelSeed: unknown, index: number): number | undefined {
 }
 
 /** The backend of a model artifact (the `model` parameter's input). */
-export async function modelBackend(m: ModelArtifact): Promise<ModelBackend> {
+export async function modelBackend(m: ModelArtifact, baseDir: string): Promise<ModelBackend> {
   if (m.kind === "openai_compatible") return openaiBackend(m);
+  if (m.kind === "onnx_model") {
+    const { onnxBackend } = await import("./onnx-backend.js");
+    return onnxBackend(m, baseDir);
+  }
   throw new UserError(`model \`${m.stage}\` (${m.kind}) cannot generate text here`, "generation needs an openai_compatible or onnx_model model");
 }
 
 async function openaiBackend(m: ModelArtifact): Promise<ModelBackend> {
-  const { openaiConfig, sharedClient } = await import("../models/openai.js");
+  const { closeSharedClients, openaiConfig, sharedClient } = await import("../models/openai.js");
+  atRunEnd(closeSharedClients);
   const params = resolveParams(m.params, true);
   const config = openaiConfig(params);
   // One client per model identity and limits: stages sharing a model share its concurrency and rate limits.

@@ -43,7 +43,7 @@ export class ModelSession {
     const input = ctx.inputs.get(`param:${param}`);
     if (!input) throw new Error(`stage ${ctx.stage.id} has no model input \`${param}\``);
     const artifact = (await input.json()) as ModelArtifact;
-    return new ModelSession(ctx, await modelBackend(artifact), ctx.requests(), param);
+    return new ModelSession(ctx, await modelBackend(artifact, ctx.baseDir), ctx.requests(), param);
   }
 
   /** The answer to a request: from the cache, or from the model (then cached at once). */

@@ -3,9 +3,9 @@ import { join } from "node:path";
 
 /**
  * The request cache: every model answer, keyed by the canonical content of its request, kept in the store under
- * `requests/`. Each process appends to a log of its own, one frame per answer, written as soon as the answer
- * arrives: a process killed at any moment leaves every answer it had received readable, and at worst a torn last
- * frame, which readers skip. Logs are fsynced about once a second (for power loss; a killed process loses nothing
+ * `requests/`. Each process appends to a log of its own, one frame per answer, written in the event-loop turn the
+ * answer arrives in: a process killed at any moment leaves every answer it had handled readable, and at worst a
+ * torn last frame, which readers skip. Logs are fsynced about once a second (for power loss; a killed process loses nothing
  * the kernel already has). Nothing is ever rewritten, so two processes sharing a store never collide.
  *
  * A frame is `<bytes>\n<JSON {"k": key, "v": answer}>\n`.
@@ -78,18 +78,31 @@ export class RequestCache {
     return this.index.has(key);
   }
 
-  /** Keep an answer: appended to this process's log at once (one write), synced soon after. */
+  /**
+   * Keep an answer: appended to this process's log before the event loop turns (the answers that arrived in the same
+   * turn share one write), synced within a second.
+   */
   put(key: string, answer: unknown): void {
+    const body = `{"k":"${key}","v":${JSON.stringify(answer)}}`;
+    this.pending.push(`${Buffer.byteLength(body, "utf8")}\n${body}\n`);
+    this.index.set(key, { frame: undefined, value: answer });
+    if (this.pending.length === 1) setImmediate(this.writePending);
+  }
+
+  private pending: string[] = [];
+
+  private readonly writePending = (): void => {
+    if (this.pending.length === 0) return;
     if (this.fd === undefined) {
       mkdirSync(this.dir, { recursive: true });
       this.fd = openSync(this.file, "a");
     }
-    const body = Buffer.from(`{"k":"${key}","v":${JSON.stringify(answer)}}`, "utf8");
-    writeSync(this.fd, Buffer.concat([Buffer.from(`${body.length}\n`, "ascii"), body, NEWLINE]));
-    this.index.set(key, { frame: undefined, value: answer });
+    const data = Buffer.from(this.pending.join(""), "utf8");
+    this.pending = [];
+    writeSync(this.fd, data);
     this.dirty = true;
     this.timer ??= setInterval(() => this.sync(), 1000).unref();
-  }
+  };
 
   private sync(): void {
     if (!this.dirty || this.fd === undefined) return;
@@ -103,6 +116,7 @@ export class RequestCache {
   }
 
   close(): void {
+    this.writePending();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.sync();
@@ -110,8 +124,6 @@ export class RequestCache {
     this.fd = undefined;
   }
 }
-
-const NEWLINE = Buffer.from("\n");
 
 /** A cached answer: still in its log's bytes (parsed on first use), or parsed. */
 interface Entry {

@@ -5,6 +5,7 @@ import { Readable } from "node:stream";
 import type { IrProgram, IrStage, Json } from "../compile/ir.js";
 import type { Registry } from "../stages/registry.js";
 import { runJob, type Executor } from "./executor.js";
+import { runEnd } from "./run-end.js";
 import { Slots } from "./slots.js";
 import type { InputArtifact, OutputSink, StageContext, StageImpl } from "./impl.js";
 import { TransientError, UserError } from "./impl.js";
@@ -293,6 +294,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
               clearInterval(refTimer);
               o.store.flushRefs();
               o.store.closeRequests();
+              void runEnd();
             }),
           ),
         ),

@@ -30,14 +30,19 @@ export function templateStages(): StageKind[] {
     {
       name: "hf_chat_template",
       category: "template",
-      doc: "The Jinja chat template of a Hugging Face tokenizer (`chat_template` in tokenizer_config.json), rendered faithfully; the most exact choice when the model ships one.",
+      doc: "The Jinja chat template of a Hugging Face tokenizer (`chat_template` in tokenizer_config.json), rendered as transformers' apply_chat_template does; the most exact choice when the model ships one. The template sees the config's special tokens (bos_token, eos_token, ...), add_generation_prompt and raise_exception; strftime_now only when `date` is set, so that renders do not depend on the day they ran.",
       inputs: [],
       output: "Template",
       params: () => z.object({
-        path: z.string().min(1).describe("Tokenizer directory holding tokenizer_config.json, relative to the recipe file."),
+        path: z.string().min(1).describe("Tokenizer directory holding tokenizer_config.json, or the .json file itself, relative to the recipe file."),
         name: z.string().min(1).optional().describe("Name of the template when the tokenizer defines several; default the default one."),
+        date: z
+          .string()
+          .regex(/^\d{4}-\d{2}-\d{2}$/, "a YYYY-MM-DD date")
+          .optional()
+          .describe("The date strftime_now renders (YYYY-MM-DD), for templates that print today's date (Llama 3.x); unset, strftime_now is undefined."),
       }),
-      version: "1",
+      version: "2",
     },
     {
       name: "prompt_template",
@@ -55,11 +60,11 @@ export function templateStages(): StageKind[] {
     {
       name: "flan_templates",
       category: "template",
-      doc: "Instantiates Flan-style instruction templates over raw Flan examples: each example gets one template of its task, drawn with the seed, in one of the variants (zero-/few-shot, with/without options), the variants mixed in equal proportions. Templates are read from a user-supplied file (JSON: {task: [{inputs, targets, variants?}]}); Flan's own template texts are not shipped.",
-      inputs: [dataInput("Dataset<FlanExample>", "Raw examples; `task` selects the template set when the task parameter is not given.")],
+      doc: "Instantiates Flan-style instruction templates over raw Flan examples: each example gets one template of its task, drawn with the seed, in one of the variants (zero-/few-shot, with/without options), drawn 1:1. A template fills `{field}` from the record (e.g. {premise}) and `{options_}` with the record's `options` as \"OPTIONS:\\n- a\\n- b\"; few-shot prompts put exemplars of the same task first, Flan's way. Templates come from a JSON file ({task: [{inputs, targets, variants?, inputs_prefix?, targets_prefix?, x_y_delimiter?, example_separator?}]}) or, with templates = \"std\", from itp's own sets (anli, rte, boolq, sst2, xsum, translation, copa; written for itp in Flan's shape: Flan's own texts are not shipped).",
+      inputs: [dataInput("Dataset<FlanExample>", "Raw examples (any record with the fields the templates use); `task` selects the template set when the task parameter is not given.")],
       output: "Dataset<Instruction>",
       params: () => z.object({
-        templates: z.string().min(1).describe("Path of the templates file, relative to the recipe file."),
+        templates: z.string().min(1).describe("Path of the templates file, relative to the recipe file; \"std\" for itp's own template sets (stdlib/flan_templates)."),
         task: z.string().min(1).optional().describe("Template set to use for every example; default each example's `task` field."),
         variants: z
           .array(z.enum(FLAN_VARIANTS))
@@ -69,7 +74,7 @@ export function templateStages(): StageKind[] {
         shots: posInt().max(16).default(3).describe("Exemplars in a few-shot prompt (default 3: our choice; not stated by the Flan papers)."),
         seed: seed(),
       }),
-      version: "1",
+      version: "2",
     },
     {
       name: "render",

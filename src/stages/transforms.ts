@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { field } from "./schema.js";
-import { dataInput, doc, fraction, posInt, seed, lazyEntries } from "./common.js";
+import { dataInput, doc, fraction, natInt, posInt, seed, lazyEntries } from "./common.js";
 import type { StageKind } from "./registry.js";
 
 /**
@@ -117,14 +117,22 @@ export function transformStages(): StageKind[] {
     {
       name: "split_conversations",
       category: "transform",
-      doc: "Splits chats longer than max_tokens into consecutive blocks of whole exchanges, each within max_tokens (as Tulu does for ShareGPT: 4096 tokens in Tulu 2, 2048 in Tulu v1). A single exchange longer than the limit becomes its own block.",
+      doc: "Splits chats longer than max_tokens into consecutive blocks of whole exchanges, each within max_tokens, as FastChat's split_long_conversation does and Tulu runs it on ShareGPT (4096 tokens in Tulu 2, 2048 in Tulu v1): each message costs its tokens (with BOS) plus message_overhead, exchanges are packed greedily in order, a trailing unanswered user message is dropped, and block ids are `{id}_{k}`. A leading system message heads every block. Chats whose roles do not alternate user/assistant are dropped.",
       inputs: [dataInput("Dataset<Chat>", "Chats to split.")],
       output: "Dataset<Chat>",
       params: () => z.object({
         max_tokens: posInt().default(4096).describe("Token budget per block (default 4096: Tulu 2)."),
-        tokenizer: z.string().min(1).describe("Tokenizer that counts tokens: a tokenizer directory or a hub model id (the model being trained)."),
+        tokenizer: z
+          .string()
+          .min(1)
+          .describe("Tokenizer that counts tokens (the model being trained's): a directory holding tokenizer.json or the file, a hub model id in the local Hugging Face cache, or \"bytes\" (UTF-8 bytes)."),
+        message_overhead: natInt().default(6).describe("Tokens added to each message for its role markup (default 6: FastChat's)."),
+        long_exchanges: z
+          .enum(["drop", "keep"])
+          .default("drop")
+          .describe("An exchange over max_tokens on its own: dropped (default: open-instruct's fix, as Tulu ran it) or kept as a block of its own (FastChat's original)."),
       }),
-      version: "1",
+      version: "2",
     },
     {
       name: "cap",

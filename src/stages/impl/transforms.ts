@@ -1,6 +1,9 @@
-import type { StageContext, StageImpl } from "../../runtime/impl.js";
+import type { StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
 import type { RecordValue } from "../../runtime/records.js";
+import { loadTokenizer } from "../../tokenize/load.js";
+import { tokenizerFiles } from "../../tokenize/locate.js";
+import { splitChat, type SplitMessage, type SplitOptions } from "../../tokenize/split-chat.js";
 import { compilePredicate } from "./predicate.js";
 import { asyncImpl, checkAbort, dataInput, mapRecords, seededTake, unitHash } from "./support.js";
 
@@ -122,12 +125,48 @@ export const transformImpls: Record<string, StageImpl> = {
     if (capped) ctx.count("tasks capped", capped);
   }),
 
-  split_conversations: asyncImpl(async (ctx: StageContext) => {
-    throw new UserError(
-      `${ctx.stage.id}: split_conversations counts tokens with the tokenizer ${JSON.stringify(ctx.params["tokenizer"])}; tokenizers come with a later version of itp`,
-      "leave long chats whole for now (drop this step), or split them before itp reads them",
-    );
-  }),
+  split_conversations: asyncImpl(
+    async (ctx, out) => {
+      const tok = await loadTokenizer(String(ctx.params["tokenizer"]), ctx.baseDir, ctx.stage.id);
+      const opts: SplitOptions = {
+        maxTokens: (ctx.params["max_tokens"] as number | undefined) ?? 4096,
+        messageOverhead: (ctx.params["message_overhead"] as number | undefined) ?? 6,
+        longExchanges: ctx.params["long_exchanges"] === "keep" ? "keep" : "drop",
+      };
+      // FastChat counts `tokenizer(content).input_ids`: the special tokens the tokenizer adds (BOS) included.
+      const count = (text: string) => tok.count(text, true);
+      const input = dataInput(ctx);
+      let i = 0;
+      let blocks = 0;
+      let split = 0;
+      for await (const r of input.read()) {
+        const msgs = r["messages"];
+        if (!Array.isArray(msgs) || msgs.some((m) => m === null || typeof m !== "object" || typeof m.role !== "string" || typeof m.content !== "string")) {
+          throw new UserError(`${ctx.stage.id}: record ${i + 1}: field \`messages\` is not a list of {role, content} strings`, "split_conversations reads Chat records");
+        }
+        const res = splitChat(msgs as SplitMessage[], count, opts);
+        if ("problem" in res) {
+          ctx.drop(r, res.problem);
+        } else {
+          for (const ex of res.dropped) ctx.drop({ ...r, messages: ex }, "exchange over max_tokens");
+          const id = r["id"];
+          for (const b of res.blocks) {
+            await out.write({ ...r, messages: b.messages, ...(typeof id === "string" || typeof id === "number" ? { id: `${id}_${b.start}` } : {}) });
+          }
+          blocks += res.blocks.length;
+          if (res.blocks.length > 1) split++;
+        }
+        if (++i % 1024 === 0) {
+          checkAbort(ctx);
+          ctx.progress(i, input.records ?? undefined);
+        }
+      }
+      ctx.progress(i, input.records ?? undefined);
+      ctx.count("kept", blocks);
+      if (split) ctx.count("chats split", split);
+    },
+    { files: (p) => tokenizerFiles(p["tokenizer"]) },
+  ),
 
   concat: asyncImpl(async (ctx, out) => {
     const roles = [...ctx.inputs.keys()].sort((a, b) => roleIndex(a) - roleIndex(b));
