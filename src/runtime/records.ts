@@ -4,30 +4,25 @@ import { open, type FileHandle } from "node:fs/promises";
 
 export type RecordValue = Record<string, unknown>;
 
-/** A record that could not be read: where it is and what is wrong, for a diagnostic that names the line. */
+/** A JsonlWriter writes its output in blocks of this size; a block starts small and grows to it as needed. */
+const BLOCK = 1 << 20;
+const BLOCK_ROOM = BLOCK + (BLOCK >> 2);
+
 /** Records of JSON Lines held in memory (a packed artifact), with the same errors as `readJsonl`. */
 export async function* readJsonlBuffer(buf: Buffer, display: string): AsyncGenerator<RecordValue> {
-  const text = buf.toString("utf8");
-  let line = 0;
-  let start = 0;
-  while (start < text.length) {
-    let nl = text.indexOf("\n", start);
-    if (nl < 0) nl = text.length;
-    line++;
-    const l = text.slice(start, nl);
-    start = nl + 1;
-    if (l.length === 0 || /^\s*$/.test(l)) continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(l);
-    } catch (e) {
-      throw new RecordError(display, line, `not valid JSON (${(e as Error).message})`);
-    }
-    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new RecordError(display, line, "a line must hold one JSON object (a record)");
-    yield v as RecordValue;
+  const parse = lineParser(display);
+  const lines = new LineSplitter();
+  for (const text of lines.push(buf)) {
+    const r = parse(text);
+    if (r) yield r;
+  }
+  for (const text of lines.end()) {
+    const r = parse(text);
+    if (r) yield r;
   }
 }
 
+/** A record that could not be read: where it is and what is wrong, for a diagnostic that names the line. */
 export class RecordError extends Error {
   constructor(
     readonly file: string,
@@ -39,52 +34,102 @@ export class RecordError extends Error {
 }
 
 /**
+ * Splits a stream of byte chunks into lines (LF or CRLF ends; a UTF-8 byte order mark at the start is dropped).
+ * Each line is decoded on its own rather than the chunk as a whole: most lines of most files are ASCII, which
+ * decodes to a compact one-byte string that JSON.parse reads about twice as fast as a slice of a chunk that held
+ * one non-ASCII character somewhere. A line longer than a chunk is kept as pieces until its end comes.
+ */
+export class LineSplitter {
+  private pending: Buffer[] = [];
+  private first = true;
+
+  *push(chunk: Buffer): Generator<string> {
+    let start = 0;
+    let nl = chunk.indexOf(10);
+    if (nl < 0) {
+      this.pending.push(chunk);
+      return;
+    }
+    if (this.pending.length > 0) {
+      const line = Buffer.concat([...this.pending, chunk.subarray(0, nl)]);
+      this.pending = [];
+      yield this.decode(line, 0, line.length);
+      start = nl + 1;
+      nl = chunk.indexOf(10, start);
+    }
+    for (; nl >= 0; nl = chunk.indexOf(10, start)) {
+      yield this.decode(chunk, start, nl);
+      start = nl + 1;
+    }
+    if (start < chunk.length) this.pending.push(chunk.subarray(start));
+  }
+
+  /** The last line, when the input does not end with a line break. */
+  *end(): Generator<string> {
+    if (this.pending.length === 0) return;
+    const line = Buffer.concat(this.pending);
+    this.pending = [];
+    yield this.decode(line, 0, line.length);
+  }
+
+  /** The line in bytes [start, end) of buf, without a CR before the end or a byte order mark at the very start. */
+  private decode(buf: Buffer, start: number, end: number): string {
+    const text = buf.toString("utf8", start, end > start && buf[end - 1] === 13 ? end - 1 : end);
+    if (!this.first) return text;
+    this.first = false;
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  }
+}
+
+/**
  * Records of a JSON Lines file, streamed: only one chunk and the current line are in memory. Blank lines are
  * skipped; a line that is not a JSON object is an error naming the file and line.
  */
 export async function* readJsonl(path: string, display = path): AsyncGenerator<RecordValue> {
   const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-  let rest = "";
+  const parse = lineParser(display);
+  const lines = new LineSplitter();
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    for (const text of lines.push(chunk)) {
+      const r = parse(text);
+      if (r) yield r;
+    }
+  }
+  for (const text of lines.end()) {
+    const r = parse(text);
+    if (r) yield r;
+  }
+}
+
+/** Parses the lines of a JSON Lines text in order: a record, undefined for a blank line, a RecordError otherwise. */
+function lineParser(display: string): (text: string) => RecordValue | undefined {
   let line = 0;
-  const decoder = new TextDecoder("utf-8", { fatal: false });
-  const parse = (text: string): RecordValue | undefined => {
+  return (text) => {
     line++;
-    if (text.length === 0 || /^\s*$/.test(text)) return undefined;
     let v: unknown;
     try {
       v = JSON.parse(text);
     } catch (e) {
+      if (/^\s*$/.test(text)) return undefined; // blank lines are rare: tested for only when parsing fails
       throw new RecordError(display, line, `not valid JSON (${(e as Error).message.replace(/^JSON\.parse: /, "")})`);
     }
     if (v === null || typeof v !== "object" || Array.isArray(v)) throw new RecordError(display, line, "a line must hold one JSON object (a record)");
     return v as RecordValue;
   };
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const text = rest + decoder.decode(chunk, { stream: true });
-    let start = 0;
-    for (let nl = text.indexOf("\n", start); nl >= 0; nl = text.indexOf("\n", start)) {
-      const r = parse(text.charCodeAt(nl - 1) === 13 ? text.slice(start, nl - 1) : text.slice(start, nl));
-      start = nl + 1;
-      if (r) yield r;
-    }
-    rest = text.slice(start);
-  }
-  rest += decoder.decode();
-  if (rest.length > 0) {
-    const r = parse(rest);
-    if (r) yield r;
-  }
 }
 
 /**
- * Writes records as JSON Lines to a file, hashing the bytes as they go. Output is buffered; a small artifact never
- * opens a file handle (one synchronous write at the end), a large one is written in 1 MiB blocks.
+ * Writes records as JSON Lines to a file, hashing the bytes as they go. Lines are encoded straight into a block
+ * of up to 1 MiB (no joined string, no intermediate copy); a small artifact never opens a file handle (one
+ * synchronous write at the end), a large one is written block by block.
  */
 export class JsonlWriter {
-  private buf: string[] = [];
-  private bufLen = 0;
+  private block = Buffer.allocUnsafe(1 << 12);
+  private used = 0;
   private readonly hash: Hash = createHash("sha256");
   private fh: FileHandle | undefined;
+  private writing: Promise<void> | undefined;
+  private aborted = false;
   records = 0;
   bytes = 0;
 
@@ -92,25 +137,53 @@ export class JsonlWriter {
 
   async write(record: unknown): Promise<void> {
     const line = JSON.stringify(record) + "\n";
-    this.buf.push(line);
-    this.bufLen += line.length;
     this.records++;
-    if (this.bufLen >= 1 << 20) await this.flush();
+    // A UTF-16 code unit takes at most 3 bytes of UTF-8.
+    const room = line.length * 3;
+    if (this.used + room > this.block.length && this.block.length < BLOCK_ROOM) this.grow(this.used + room);
+    if (this.used + room > this.block.length) {
+      await this.flush();
+      if (room > this.block.length) {
+        const data = Buffer.from(line, "utf8");
+        this.hash.update(data);
+        this.bytes += data.length;
+        await this.output(data);
+        return;
+      }
+    }
+    this.used += this.block.write(line, this.used, "utf8");
+    if (this.used >= BLOCK) await this.flush();
   }
 
+  private grow(need: number): void {
+    const block = Buffer.allocUnsafe(Math.min(BLOCK_ROOM, Math.max(need, this.block.length * 2)));
+    this.block.copy(block, 0, 0, this.used);
+    this.block = block;
+  }
+
+  /** The block's bytes, hashed and counted; the block is reused (so they must be written before the next write). */
   private take(): Buffer {
-    const data = Buffer.from(this.buf.join(""), "utf8");
-    this.buf = [];
-    this.bufLen = 0;
+    const data = this.block.subarray(0, this.used);
+    this.used = 0;
     this.hash.update(data);
     this.bytes += data.length;
     return data;
   }
 
-  private async flush(): Promise<void> {
-    if (this.buf.length === 0) return;
+  private output(data: Buffer): Promise<void> {
+    this.writing = this.writeOut(data);
+    return this.writing;
+  }
+
+  private async writeOut(data: Buffer): Promise<void> {
     this.fh ??= await open(this.path, "wx");
-    await this.fh.write(this.take());
+    // An interrupted stage aborts while a write may be under way: the loop stops rather than write to a closed handle.
+    for (let done = 0; done < data.length && !this.aborted; ) done += (await this.fh.write(data, done, data.length - done)).bytesWritten;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.used === 0) return;
+    await this.output(this.take());
   }
 
   /**
@@ -125,13 +198,15 @@ export class JsonlWriter {
       this.fh = undefined;
       return { digest: this.hash.digest("hex") };
     }
-    const data = this.take();
+    const data = Buffer.from(this.take());
     if (data.length <= keepUpTo) return { digest: this.hash.digest("hex"), data };
     writeFileSync(this.path, data, { flag: "wx" });
     return { digest: this.hash.digest("hex") };
   }
 
   async abort(): Promise<void> {
+    this.aborted = true;
+    await this.writing?.catch(() => undefined);
     await this.fh?.close().catch(() => undefined);
   }
 }

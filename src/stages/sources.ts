@@ -13,6 +13,11 @@ const OUT = "Dataset<Json>";
 
 const path = (what: string) => z.string().min(1).describe(`Path of the ${what}, relative to the recipe file.`);
 const limit = () => natInt().optional().describe("Read at most this many records (from the start); for smoke tests.");
+const onError = () =>
+  z
+    .enum(["fail", "skip"])
+    .default("fail")
+    .describe("What a bad record does (a line that is not JSON, a row with the wrong number of fields, a record that lacks a field of the declared type): `fail` stops with an error naming it; `skip` drops it, counted as `dropped: <reason>`.");
 
 export function sourceStages(): StageKind[] {
   return lazyEntries<StageKind>([
@@ -22,8 +27,8 @@ export function sourceStages(): StageKind[] {
       doc: "Reads a JSON Lines file: one JSON object per line (blank lines skipped). Streams.",
       inputs: [],
       output: OUT,
-      params: () => z.object({ path: path("JSON Lines file"), limit: limit() }),
-      version: "1",
+      params: () => z.object({ path: path("JSON Lines file"), limit: limit(), on_error: onError() }),
+      version: "2",
     },
     {
       name: "json",
@@ -35,8 +40,9 @@ export function sourceStages(): StageKind[] {
         path: path("JSON file"),
         key: z.string().min(1).optional().describe("Member of the top-level object that holds the array of records; default: the file is the array."),
         limit: limit(),
+        on_error: onError(),
       }),
-      version: "1",
+      version: "2",
     },
     {
       name: "csv",
@@ -50,8 +56,9 @@ export function sourceStages(): StageKind[] {
         header: z.boolean().default(true).describe("Whether the first row holds the column names."),
         quote: z.string().length(1).default('"').describe("Quote character."),
         limit: limit(),
+        on_error: onError(),
       }),
-      version: "1",
+      version: "2",
     },
     {
       name: "tsv",
@@ -63,8 +70,9 @@ export function sourceStages(): StageKind[] {
         path: path("TSV file"),
         header: z.boolean().default(true).describe("Whether the first row holds the column names."),
         limit: limit(),
+        on_error: onError(),
       }),
-      version: "1",
+      version: "2",
     },
     {
       name: "parquet",
@@ -76,8 +84,9 @@ export function sourceStages(): StageKind[] {
         path: path("Parquet file"),
         columns: z.array(z.string().min(1)).min(1).optional().describe("Columns to read; default all."),
         limit: limit(),
+        on_error: onError(),
       }),
-      version: "1",
+      version: "2",
     },
     {
       name: "shards",
@@ -90,8 +99,9 @@ export function sourceStages(): StageKind[] {
         pattern: z.string().min(1).default("*.jsonl").describe("Glob pattern of shard file names inside dir (`**` recurses)."),
         format: z.enum(["jsonl", "json", "csv", "tsv", "parquet"]).default("jsonl").describe("Format of every shard."),
         limit: limit(),
+        on_error: onError(),
       }),
-      version: "1",
+      version: "2",
     },
     {
       name: "hf_dataset",
@@ -107,8 +117,9 @@ export function sourceStages(): StageKind[] {
         files: z.array(z.string().min(1)).min(1).optional().describe("Data files inside the repository to read (globs allowed), instead of the configuration's files; e.g. Open-Orca's GPT-4 completions file."),
         token: doc(secretString().optional(), "Access token for gated or private datasets; give it as secret(\"HF_TOKEN\")."),
         limit: limit(),
+        on_error: onError(),
       }),
-      version: "1",
+      version: "2",
     },
     {
       name: "records",
@@ -119,7 +130,7 @@ export function sourceStages(): StageKind[] {
       params: () => z.object({
         items: z.array(z.record(z.string(), z.unknown())).min(1).describe("The records, in order."),
       }),
-      version: "1",
+      version: "2",
     },
   ]);
 }

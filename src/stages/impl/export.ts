@@ -1,19 +1,21 @@
 import { Effect } from "effect";
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
-import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { parquetFooter, ParquetSchemaBuilder, writeParquetColumns } from "../../formats/parquet.js";
 import { fileDigest } from "../../runtime/digest.js";
 import type { StageContext, StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
+import type { RecordValue } from "../../runtime/records.js";
 import { asyncImpl, checkAbort, dataInput } from "./support.js";
 
 /**
- * `export`: the dataset as JSON Lines at `path` (relative to the recipe's folder), written to a temporary file
- * beside it and renamed into place, so a reader never sees half a file. The stage's own output is the same
- * records, byte for byte the same JSON Lines; when the artifact comes from the cache, `onCached` rewrites the
- * file if it is missing or differs from the artifact (compared by sha256).
+ * `export`: the dataset as JSON Lines or Parquet at `path` (relative to the recipe's folder), written to a
+ * temporary file beside it and renamed into place, so a reader never sees half a file. The stage's own output is
+ * the same records, byte for byte the same JSON Lines; when the artifact comes from the cache, `onCached` rewrites
+ * the file if it is missing or differs from the artifact: a JSON Lines file compared by sha256, a Parquet file by
+ * the digest of the records it was written from, which it keeps in its footer.
  */
 
 function target(ctx: StageContext): string {
@@ -21,10 +23,10 @@ function target(ctx: StageContext): string {
   return isAbsolute(p) ? p : resolve(ctx.baseDir, p);
 }
 
-function checkFormat(ctx: StageContext): void {
-  const f = ctx.params["format"] ?? "jsonl";
-  if (f !== "jsonl") throw new UserError(`${ctx.stage.id}: export format "${String(f)}" comes with a later version of itp`, 'write JSON Lines for now: format = "jsonl"');
-}
+const isParquet = (ctx: StageContext) => ctx.params["format"] === "parquet";
+
+/** Footer key of an exported Parquet file: the sha256 of the records it holds, as JSON Lines (the artifact's digest). */
+const RECORDS_DIGEST = "itp.records_sha256";
 
 const tmpName = (dest: string) => join(dirname(dest), `.${basename(dest)}.${process.pid}.${Date.now().toString(36)}.tmp`);
 
@@ -49,68 +51,107 @@ async function install(ctx: StageContext, tmp: string, dest: string, digest: str
   await rename(tmp, dest);
 }
 
+/**
+ * Write a copy of the bytes to `dest` (atomically, synced). A stream copy, not copyFile: the file gets the usual
+ * mode, not the store object's.
+ */
+async function writeCopy(ctx: StageContext, bytes: Readable, dest: string): Promise<void> {
+  await mkdir(dirname(dest), { recursive: true });
+  const tmp = tmpName(dest);
+  const fh = await open(tmp, "w");
+  try {
+    const hash = createHash("sha256");
+    for await (const chunk of bytes as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      for (let done = 0; done < chunk.length; ) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
+    }
+    await fh.sync();
+    await fh.close();
+    await install(ctx, tmp, dest, hash.digest("hex"));
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Write the records as Parquet to `dest` (atomically). Two passes over the records, both streamed: the first
+ * learns the columns, the second writes row groups. `digest` is that of the records as JSON Lines: the input
+ * artifact's, which is also the output's, since re-serializing records read from an artifact gives its bytes.
+ */
+async function writeParquetExport(ctx: StageContext, dest: string, records: () => AsyncIterable<RecordValue>, digest: string, onEach?: (r: RecordValue) => Promise<void>): Promise<number> {
+  const schema = new ParquetSchemaBuilder();
+  for await (const r of records()) schema.add(r);
+  await mkdir(dirname(dest), { recursive: true });
+  const tmp = tmpName(dest);
+  try {
+    async function* second(): AsyncGenerator<RecordValue> {
+      let n = 0;
+      for await (const r of records()) {
+        await onEach?.(r);
+        yield r;
+        if (++n % 4096 === 0) checkAbort(ctx);
+      }
+    }
+    const written = await writeParquetColumns(tmp, schema.columns(), second(), { metadata: () => ({ [RECORDS_DIGEST]: digest }) });
+    await install(ctx, tmp, dest, written.digest);
+    return written.rows;
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** The records digest an exported Parquet file carries, if it is a whole Parquet file. */
+async function parquetRecordsDigest(path: string): Promise<string | undefined> {
+  try {
+    return (await parquetFooter(path, path)).key_value_metadata?.find((kv) => kv.key === RECORDS_DIGEST)?.value;
+  } catch {
+    return undefined;
+  }
+}
+
 export const exportImpls: Record<string, StageImpl> = {
   export: asyncImpl(
     async (ctx, out) => {
-      checkFormat(ctx);
-      const dest = target(ctx);
-      await mkdir(dirname(dest), { recursive: true });
-      const tmp = tmpName(dest);
-      const fh = await open(tmp, "w");
-      const hash = createHash("sha256");
-      let buf: string[] = [];
-      let bufLen = 0;
-      const flush = async () => {
-        if (buf.length === 0) return;
-        const data = Buffer.from(buf.join(""), "utf8");
-        buf = [];
-        bufLen = 0;
-        hash.update(data);
-        await fh.write(data);
-      };
-      try {
+      if (isParquet(ctx)) {
         const input = dataInput(ctx);
         let n = 0;
-        for await (const r of input.read()) {
-          const line = JSON.stringify(r) + "\n";
-          buf.push(line);
-          bufLen += line.length;
-          if (bufLen >= 1 << 20) await flush();
+        const rows = await writeParquetExport(ctx, target(ctx), () => input.read(), input.digest, async (r) => {
           await out.write(r);
-          if (++n % 4096 === 0) {
-            checkAbort(ctx);
-            ctx.progress(n, input.records ?? undefined);
-          }
-        }
-        await flush();
-        await fh.sync();
-        await fh.close();
-        await install(ctx, tmp, dest, hash.digest("hex"));
-        ctx.count("written", n);
-        ctx.progress(n, n);
-      } catch (e) {
-        await fh.close().catch(() => undefined);
-        await rm(tmp, { force: true });
-        throw e;
+          if (++n % 4096 === 0) ctx.progress(n, input.records ?? undefined);
+        });
+        ctx.count("written", rows);
+        ctx.progress(rows, rows);
+        return;
       }
+      // The file is the input artifact's bytes (JSON Lines of these very records: serializing them again gives the
+      // same bytes), so it is copied rather than encoded again.
+      const input = dataInput(ctx);
+      await writeCopy(ctx, input.bytes(), target(ctx));
+      let n = 0;
+      for await (const r of input.read()) {
+        await out.write(r);
+        if (++n % 4096 === 0) {
+          checkAbort(ctx);
+          ctx.progress(n, input.records ?? undefined);
+        }
+      }
+      ctx.count("written", n);
+      ctx.progress(n, n);
     },
     {
       onCached: (ctx, artifact) =>
         Effect.tryPromise({
           try: async () => {
-            checkFormat(ctx);
             const dest = target(ctx);
-            if ((await digestIfExists(dest)) === artifact.digest) return;
-            await mkdir(dirname(dest), { recursive: true });
-            const tmp = tmpName(dest);
-            try {
-              // A stream copy, not copyFile: the file gets the usual mode, not the store object's.
-              await pipeline(artifact.bytes(), createWriteStream(tmp));
-              await install(ctx, tmp, dest, artifact.digest);
-            } catch (e) {
-              await rm(tmp, { force: true });
-              throw e;
+            if (isParquet(ctx)) {
+              if ((await parquetRecordsDigest(dest)) !== artifact.digest) await writeParquetExport(ctx, dest, () => artifact.read(), artifact.digest);
+              return;
             }
+            if ((await digestIfExists(dest)) === artifact.digest) return;
+            await writeCopy(ctx, artifact.bytes(), dest);
           },
           catch: (e) => (e instanceof Error ? e : new Error(String(e))),
         }),

@@ -1,71 +1,120 @@
-import { access, readFile } from "node:fs/promises";
-import { isAbsolute, resolve } from "node:path";
-import type { StageImpl } from "../../runtime/impl.js";
+import { isAbsolute, join, resolve } from "node:path";
+import type { Json } from "../../compile/ir.js";
+import { droppedRecord, location, type RecordReadOptions } from "../../formats/bad-record.js";
+import { globFiles } from "../../formats/glob.js";
+import { recordCheck } from "../../formats/record-type.js";
+import { readRecordsFile, type RecordFormat, type RecordsFileOptions } from "../../formats/records-file.js";
+import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
-import { readJsonl } from "../../runtime/records.js";
+import type { RecordValue } from "../../runtime/records.js";
 import { asyncImpl, checkAbort } from "./support.js";
 
 const at = (baseDir: string, p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
 
-async function readOrExplain(path: string, shown: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (e) {
-    throw new UserError(`cannot read ${shown} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, "paths are relative to the recipe's folder");
+/**
+ * How a file source reads: records checked against the type the declaration annotates (`dataset d: Instruction =
+ * jsonl(...)`), and with `on_error: "skip"` bad records dropped (counted by reason, located in the detail)
+ * instead of failing the stage. Shared with the other sources of files (the hub's).
+ */
+export function recordReadOptions(ctx: StageContext): RecordReadOptions {
+  const check = recordCheck(ctx.stage.type);
+  return {
+    ...(check ? { check } : {}),
+    ...(ctx.params["on_error"] === "skip" ? { onBad: (b) => ctx.drop(droppedRecord(b), b.reason, `${location(b)}: ${b.problem}`) } : {}),
+  };
+}
+
+/** Write records to the output up to the `limit` parameter (not reading past it), with progress. */
+export async function writeRecords(ctx: StageContext, out: OutputSink, records: AsyncIterable<RecordValue>, total?: number): Promise<number> {
+  const limit = ctx.params["limit"] as number | undefined;
+  let n = 0;
+  if (limit === 0) return 0;
+  for await (const r of records) {
+    await out.write(r);
+    if (++n === limit) break;
+    if (n % 4096 === 0) {
+      checkAbort(ctx);
+      ctx.progress(n, total);
+    }
   }
+  return n;
+}
+
+/** The reader options a single-file source's parameters give. */
+function fileOptions(kind: RecordFormat, p: Readonly<Record<string, Json>>): RecordsFileOptions {
+  const o: { -readonly [K in keyof RecordsFileOptions]: RecordsFileOptions[K] } = {};
+  if (kind === "json" && typeof p["key"] === "string") o.key = p["key"];
+  if (kind === "csv" || kind === "tsv") o.header = p["header"] !== false;
+  if (kind === "csv") {
+    if (typeof p["delimiter"] === "string") o.delimiter = p["delimiter"];
+    if (typeof p["quote"] === "string") o.quote = p["quote"];
+  }
+  if (kind === "parquet" && Array.isArray(p["columns"])) o.columns = p["columns"] as string[];
+  return o;
+}
+
+function fileSource(kind: RecordFormat): StageImpl {
+  return asyncImpl(
+    async (ctx, out) => {
+      const path = String(ctx.params["path"]);
+      const n = await writeRecords(ctx, out, readRecordsFile(at(ctx.baseDir, path), path, kind, { ...fileOptions(kind, ctx.params), ...recordReadOptions(ctx) }));
+      ctx.progress(n, n);
+    },
+    { files: (p) => [String(p["path"])] },
+  );
+}
+
+/** The shard files of a `shards` stage, relative to the recipe's folder, in the order they are read. */
+function shardFiles(p: Readonly<Record<string, Json>>, baseDir: string): string[] {
+  const dir = String(p["dir"]);
+  const pattern = String(p["pattern"] ?? "*.jsonl");
+  return globFiles(at(baseDir, dir), pattern, dir).map((f) => join(dir, f));
 }
 
 export const sourceImpls: Record<string, StageImpl> = {
-  jsonl: asyncImpl(
-    async (ctx, out) => {
-      const path = String(ctx.params["path"]);
-      const limit = ctx.params["limit"] as number | undefined;
-      let n = 0;
-      await access(at(ctx.baseDir, path)).catch((e: NodeJS.ErrnoException) => {
-        throw new UserError(`cannot read ${path} (${e.code ?? e.message})`, "paths are relative to the recipe's folder");
-      });
-      for await (const r of readJsonl(at(ctx.baseDir, path), path)) {
-        if (limit !== undefined && n >= limit) break;
-        await out.write(r);
-        if (++n % 4096 === 0) {
-          checkAbort(ctx);
-          ctx.progress(n);
-        }
-      }
-      ctx.progress(n, n);
-    },
-    { files: (p) => [String(p["path"])] },
-  ),
+  jsonl: fileSource("jsonl"),
+  json: fileSource("json"),
+  csv: fileSource("csv"),
+  tsv: fileSource("tsv"),
+  parquet: fileSource("parquet"),
 
-  json: asyncImpl(
+  shards: asyncImpl(
     async (ctx, out) => {
-      const path = String(ctx.params["path"]);
-      const key = ctx.params["key"] as string | undefined;
-      let v: unknown;
-      try {
-        v = JSON.parse(await readOrExplain(at(ctx.baseDir, path), path));
-      } catch (e) {
-        if (e instanceof UserError) throw e;
-        throw new UserError(`${path} is not valid JSON: ${(e as Error).message}`);
+      const format = (ctx.params["format"] ?? "jsonl") as RecordFormat;
+      const shards = shardFiles(ctx.params, ctx.baseDir);
+      if (shards.length === 0) {
+        throw new UserError(`no file in ${String(ctx.params["dir"])} matches \`${String(ctx.params["pattern"])}\``, "`*` and `?` stay within a folder, `**/` goes into subfolders; names starting with `.` match only a pattern that starts with `.`");
       }
-      const arr = key !== undefined && v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>)[key] : v;
-      if (!Array.isArray(arr)) throw new UserError(`${path}: expected an array of records${key ? ` under \`${key}\`` : ""}`, key ? undefined : "set `key` to the member that holds the array");
-      const limit = ctx.params["limit"] as number | undefined;
-      let n = 0;
-      for (const r of arr) {
-        if (limit !== undefined && n >= limit) break;
-        if (r === null || typeof r !== "object" || Array.isArray(r)) throw new UserError(`${path}: element ${n} is not a record (a JSON object)`);
-        await out.write(r as Record<string, unknown>);
-        n++;
+      const opts = { ...fileOptions(format, ctx.params), ...recordReadOptions(ctx) };
+      async function* all(): AsyncGenerator<RecordValue> {
+        for (const f of shards) yield* readRecordsFile(at(ctx.baseDir, f), f, format, opts);
       }
+      const n = await writeRecords(ctx, out, all());
+      ctx.count("shards", shards.length);
       ctx.progress(n, n);
     },
-    { files: (p) => [String(p["path"])] },
+    {
+      // Every shard enters the cache key, so adding, removing or editing one reruns the stage. Listing a relative
+      // dir needs the recipe's folder: a runtime that passes only the parameters gets no files for it.
+      files: (p: Readonly<Record<string, Json>>, baseDir?: string) => {
+        if (baseDir === undefined && !isAbsolute(String(p["dir"]))) return [];
+        try {
+          return shardFiles(p, baseDir ?? "/");
+        } catch {
+          return []; // the run reports a folder it cannot list
+        }
+      },
+    },
   ),
 
   records: asyncImpl(async (ctx, out) => {
-    const items = ctx.params["items"] as Record<string, unknown>[];
-    for (const r of items) await out.write(r);
+    const items = ctx.params["items"] as RecordValue[];
+    const check = recordCheck(ctx.stage.type);
+    for (const [element, r] of items.entries()) {
+      const p = check?.(r);
+      if (p) throw new UserError(`${ctx.stage.id}: record ${element}: ${p.problem}`, "fix the record in the recipe");
+      await out.write(r);
+    }
     ctx.progress(items.length, items.length);
   }),
 };

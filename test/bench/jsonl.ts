@@ -1,0 +1,116 @@
+// npm run bench -- jsonl [MB]: the JSON Lines path end to end. Generates Alpaca-like records (instruction, input,
+// output; default 200 MB, or the first argument, or ITP_BENCH_JSONL_MB), then times, each as a fresh process on the
+// same file: (a) `itp run` of `jsonl -> where -> export(jsonl)` into a fresh store, (b) jq's `select` (Debian's jq),
+// and (c) a bare Node loop (readline, JSON.parse, the predicate, JSON.stringify to a write stream). The three
+// outputs must have the same number of lines. Targets: vs_jq = jq_s / itp_s >= 3, vs_bare = bare_s / itp_s >= 0.5.
+// Needs `npm run build`.
+import { spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const mb = Number(process.argv[2] ?? process.env["ITP_BENCH_JSONL_MB"] ?? 200);
+if (!(mb > 0)) {
+  console.error("usage: npm run bench -- jsonl [MB]  (size of the generated file, default 200)");
+  process.exit(2);
+}
+const bin = join(process.cwd(), "bin/itp.js");
+const dir = mkdtempSync(join(tmpdir(), "itp-bench-jsonl-"));
+
+// The same predicate three times: records without an input whose output has at least 200 characters (about a
+// third of them). Only BMP characters are generated, so jq's length (code points) equals JavaScript's (UTF-16 units).
+const ITP_EXPR = 'input == "" and len(output) >= 200';
+const JQ_FILTER = 'select(.input == "" and (.output | length) >= 200)';
+const BARE_PREDICATE = 'r.input === "" && typeof r.output === "string" && r.output.length >= 200';
+
+/** A seeded generator (mulberry32), so every run benches the same file. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = "the a of to and in is for that with as on be by this are from or an it can which your more use one these other such how make list write give explain describe three example sentence following words café naïve été über data model".split(" ");
+
+async function generate(path: string, bytes: number): Promise<number> {
+  const rand = rng(42);
+  const text = (n: number) => Array.from({ length: n }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(" ");
+  const out = createWriteStream(path);
+  let written = 0;
+  let n = 0;
+  while (written < bytes) {
+    const r = { instruction: `${text(6 + Math.floor(rand() * 14))}.`, input: rand() < 0.6 ? "" : text(5 + Math.floor(rand() * 40)), output: `${text(10 + Math.floor(rand() * 90))}.` };
+    const line = JSON.stringify(r) + "\n";
+    written += Buffer.byteLength(line);
+    n++;
+    if (!out.write(line)) await once(out, "drain");
+  }
+  out.end();
+  await once(out, "finish");
+  return n;
+}
+
+/** Run a command, fail the bench if it fails; its wall time in seconds. */
+function timed(what: string, cmd: string, args: string[], opts: { stdoutTo?: string } = {}): number {
+  const t0 = performance.now();
+  const r = opts.stdoutTo
+    ? spawnSync("sh", ["-c", `"$0" "$@" > '${opts.stdoutTo}'`, cmd, ...args], { cwd: dir, encoding: "utf8", maxBuffer: 1 << 26 })
+    : spawnSync(cmd, args, { cwd: dir, encoding: "utf8", maxBuffer: 1 << 26 });
+  const s = (performance.now() - t0) / 1000;
+  if (r.status !== 0) {
+    console.error(`${what} failed (exit ${r.status}):\n${(r.stderr ?? "").slice(-2000)}`);
+    process.exit(1);
+  }
+  return s;
+}
+
+const lines = (path: string) => {
+  const b = readFileSync(path);
+  let n = 0;
+  for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) n++;
+  return n;
+};
+
+const records = await generate(join(dir, "data.jsonl"), mb * 1e6);
+// Flush the generated file now: itp syncs its store's file system when it commits, which must not be charged
+// with writing out the input.
+spawnSync("sync");
+const size = statSync(join(dir, "data.jsonl")).size;
+console.log(`data.jsonl: ${records.toLocaleString("en-US")} records, ${(size / 1e6).toFixed(0)} MB`);
+
+writeFileSync(join(dir, "r.itp"), `dataset src = jsonl("data.jsonl")\n\ndataset long = where(src, expr: ${JSON.stringify(ITP_EXPR)})\n\ndataset out = export(long, path: "itp.jsonl")\n`);
+writeFileSync(
+  join(dir, "bare.mjs"),
+  `import { createReadStream, createWriteStream } from "node:fs";
+import { createInterface } from "node:readline";
+const out = createWriteStream("bare.jsonl");
+for await (const line of createInterface({ input: createReadStream("data.jsonl"), crlfDelay: Infinity })) {
+  if (line === "") continue;
+  const r = JSON.parse(line);
+  if (${BARE_PREDICATE}) {
+    if (!out.write(JSON.stringify(r) + "\\n")) await new Promise((ok) => out.once("drain", ok));
+  }
+}
+out.end();
+await new Promise((ok) => out.once("finish", ok));
+`,
+);
+
+const itpS = timed("itp run", process.execPath, [bin, "run", "r.itp", "--store", join(dir, "store")]);
+const jqS = timed("jq", "jq", ["-c", JQ_FILTER, "data.jsonl"], { stdoutTo: join(dir, "jq.jsonl") });
+const bareS = timed("bare node", process.execPath, ["bare.mjs"]);
+
+const counts = { itp: lines(join(dir, "itp.jsonl")), jq: lines(join(dir, "jq.jsonl")), bare: lines(join(dir, "bare.jsonl")) };
+console.log(`kept: itp ${counts.itp}, jq ${counts.jq}, bare ${counts.bare}`);
+rmSync(dir, { recursive: true, force: true });
+if (counts.itp !== counts.jq || counts.itp !== counts.bare || counts.itp === 0) {
+  console.error("the three outputs differ in length");
+  process.exit(1);
+}
+console.log(`bench jsonl: itp_s=${itpS.toFixed(2)} jq_s=${jqS.toFixed(2)} bare_s=${bareS.toFixed(2)} vs_jq=${(jqS / itpS).toFixed(2)} vs_bare=${(bareS / itpS).toFixed(2)} records=${records}`);
