@@ -89,6 +89,10 @@ describe("ROUGE-L", () => {
     const r = await run(filterImpls["rouge_dedup"]!, { field: "instruction", max: 0.7, against: [{ $ref: "seeds" }] }, { data, "param:against[0]": [{ instruction: "Translate the sentence into French." }] });
     expect(r.records.map((x) => x["instruction"])).toEqual(["Give three tips for staying healthy.", "Name a color."]);
     expect(r.counts).toEqual({ kept: 2, "dropped: ROUGE-L above max": 2 });
+    expect(r.dropped).toEqual([
+      { reason: "ROUGE-L above max", detail: "F1 0.857 with record 1", record: data[1] },
+      { reason: "ROUGE-L above max", detail: "F1 0.800 with param:against[0] record 1", record: data[3] },
+    ]);
   });
 });
 
@@ -111,6 +115,7 @@ describe("exact_dedup", () => {
     const r = await run(filterImpls["exact_dedup"]!, { fields: ["instruction"], normalize: true }, { data });
     expect(r.records).toEqual([data[0], data[2]]);
     expect(r.counts).toEqual({ kept: 2, "dropped: duplicate": 1 });
+    expect(r.dropped).toEqual([{ reason: "duplicate", detail: "of record 1", record: data[1] }]);
   });
 });
 
@@ -158,11 +163,20 @@ describe("filters", () => {
     const r = await run(filterImpls["mention_filter"]!, { terms: ["OpenAI", "GPT-4", "Claude"], exempt_sources: ["hard_coded"], case_insensitive: true }, { data });
     expect(r.records).toEqual([data[1], data[3]]);
     expect(r.counts).toEqual({ kept: 2, "kept: exempt source": 1, "dropped: mentions OpenAI": 1, "dropped: mentions GPT-4": 1 });
+    expect(r.dropped).toEqual([
+      { reason: "mentions OpenAI", record: data[0] },
+      { reason: "mentions GPT-4", record: data[2] },
+    ]);
   });
 
   it("length in words and characters; tokens need a tokenizer", async () => {
     const data = [{ output: "" }, { output: "one two three" }, { output: "ééé" }];
-    expect((await run(filterImpls["length"]!, { field: "output", unit: "words", min: 1, max: 2 }, { data })).counts).toEqual({ kept: 1, "dropped: too short": 1, "dropped: too long": 1 });
+    const words = await run(filterImpls["length"]!, { field: "output", unit: "words", min: 1, max: 2 }, { data });
+    expect(words.counts).toEqual({ kept: 1, "dropped: too short": 1, "dropped: too long": 1 });
+    expect(words.dropped).toEqual([
+      { reason: "too short", record: data[0] },
+      { reason: "too long", record: data[1] },
+    ]);
     expect((await run(filterImpls["length"]!, { field: "output", unit: "chars", min: 3, max: 3 }, { data })).records).toEqual([data[2]]);
     await expect(run(filterImpls["length"]!, { field: "output", unit: "tokens", max: 3, tokenizer: "t" }, { data })).rejects.toThrow(/tokenizer/);
   });
@@ -179,6 +193,9 @@ describe("filters", () => {
     const r = await run(filterImpls["decontaminate"]!, { fields: ["instruction", "output"], against: [{ $ref: "h" }], ngram: 13 }, { data, "param:against[0]": [{ instruction: `${q} When?`, output: "12." }, { instruction: "Is 15% of 80 what?" }] });
     // The train question shares 13 words; "12" equals a whole short eval answer; "What is 15% of 80?" is no eval text.
     expect(r.records).toEqual([data[2], data[3]]);
+    expect(r.dropped.map((d) => d.record)).toEqual([data[0], data[1]]);
+    expect(r.dropped.map((d) => d.detail)).toEqual(['"a train leaves the station at 9 a m traveling at 60 miles" in instruction', '"12" in output']);
+    expect(r.counts).toEqual({ kept: 2, "dropped: shares a 13-gram with an evaluation set": 2 });
   });
 });
 
@@ -249,6 +266,18 @@ describe("transforms", () => {
     expect(is).toEqual([...is].sort((x, y) => x - y));
     const again = await run(transformImpls["cap"]!, { per_task: 20, field: "task", seed: 2 }, { data });
     expect(again.records).not.toEqual(r.records);
+    // The records over the cap are the dropped ones, each reported.
+    expect(r.counts).toEqual({ kept: 40, "dropped: over the per-task cap": 160, tasks: 2, "tasks capped": 2 });
+    expect(new Set(r.dropped.map((d) => d.detail))).toEqual(new Set(["task a", "task b"]));
+    expect([...r.records, ...r.dropped.map((d) => d.record)].map((x) => x["i"]).sort((x, y) => (x as number) - (y as number))).toEqual(data.map((x) => x.i));
+  });
+
+  it("where: keeps the records the predicate holds for, reports the others", async () => {
+    const r = await run(transformImpls["where"]!, { expr: 'task == "a" and i < 10' }, { data });
+    expect(r.records.map((x) => x["i"])).toEqual([0, 3, 6, 9]);
+    expect(r.counts).toEqual({ kept: 4, "dropped: predicate false": 196 });
+    expect(r.dropped.length).toBe(196);
+    expect(r.dropped[0]).toEqual({ reason: "predicate false", record: data[1] });
   });
 
   it("rename, select, set_fields", async () => {
@@ -342,8 +371,8 @@ describe("templates and render", () => {
     expect(r.records).toEqual([{ text: "<|user|>\nI\n<|assistant|>\nO</s>" }, { text: "<|user|>\nu\n<|assistant|>\na</s>" }]);
   });
 
-  it("hf_chat_template says it is not supported yet", async () => {
-    await expect(run(templateImpls["hf_chat_template"]!, { path: "tok" }, {})).rejects.toThrow(/not yet supported/);
+  it("hf_chat_template names the tokenizer_config.json it cannot read (rendering: test/templates.test.ts)", async () => {
+    await expect(run(templateImpls["hf_chat_template"]!, { path: "tok" }, {})).rejects.toThrow(/cannot read tok\/tokenizer_config\.json \(ENOENT\)/);
   });
 });
 

@@ -35,7 +35,11 @@ export function filterStages(): StageKind[] {
           unit: z.enum(["chars", "words", "tokens"]).default("words").describe("What is counted."),
           min: natInt().optional().describe("Smallest length kept (inclusive)."),
           max: natInt().optional().describe("Largest length kept (inclusive)."),
-          tokenizer: z.string().min(1).optional().describe("Tokenizer directory or hub model id; required when unit is tokens."),
+          tokenizer: z
+            .string()
+            .min(1)
+            .optional()
+            .describe("Tokenizer for unit tokens (required then): a directory holding tokenizer.json or the file, a hub model id in the local Hugging Face cache, or \"bytes\" (UTF-8 bytes). Counts the field's own tokens, without BOS/EOS."),
         })
         .refine((p) => p.min !== undefined || p.max !== undefined, { message: "give min, max or both", path: ["min"] })
         .refine((p) => p.min === undefined || p.max === undefined || p.min <= p.max, { message: "min is greater than max", path: ["max"] })
@@ -142,7 +146,7 @@ export function filterStages(): StageKind[] {
     {
       name: "minhash_dedup",
       category: "dedup",
-      doc: "Near-duplicate removal with MinHash LSH over word shingles: records whose estimated Jaccard similarity to an earlier kept record is at least threshold are dropped.",
+      doc: "Near-duplicate removal with MinHash LSH over word shingles (words lowercased, runs of letters and digits): records whose bands agree are candidates, a candidate pair whose estimated Jaccard similarity (share of equal signature values) is at least threshold is a duplicate, duplicates are joined into clusters, and each cluster keeps its first record. Counts the clusters and the largest cluster's size; each dropped record names the record kept for its cluster. Memory: 4 x permutations bytes per record.",
       inputs: [data()],
       output: "Dataset<T>",
       params: () => z
@@ -151,11 +155,11 @@ export function filterStages(): StageKind[] {
           shingle: posInt().default(5).describe("Shingle length in words."),
           permutations: posInt().default(128).describe("Number of hash permutations (signature length)."),
           bands: posInt().default(16).describe("LSH bands; permutations must be divisible by bands."),
-          threshold: unit().default(0.8).describe("Estimated Jaccard similarity at or above which a record is a duplicate."),
+          threshold: unit().default(0.8).describe("Estimated Jaccard similarity at or above which a candidate pair is a duplicate (with the default 16 bands of 8 rows, pairs at 0.8 become candidates 95% of the time)."),
           seed: seed("Seed of the hash permutations."),
         })
         .refine((p) => p.permutations % p.bands === 0, { message: "permutations must be divisible by bands", path: ["bands"] }),
-      version: "1",
+      version: "2",
     },
     {
       name: "rouge_dedup",

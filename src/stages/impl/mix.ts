@@ -119,26 +119,45 @@ export function shuffleSeed(seed: number): number {
   return Math.floor(unitHash(seed, 0x6d6978) * 0x7fffffff);
 }
 
-/** The records of one component as planned: seeded (cycled through a seeded permutation when more than it has) or copies. */
-async function drawComponent(a: InputArtifact, p: ComponentPlan, size: number, seed: number, onEach: () => void): Promise<RecordValue[]> {
-  if (p.count === 0) return [];
+/**
+ * Appends the records of one component as planned to `into`: seeded (cycled through a seeded permutation when more
+ * than it has) or whole copies in order. Returns how many. Appended one by one: no intermediate arrays for a
+ * component of millions, and no spread (a call takes only so many arguments).
+ */
+async function drawComponent(a: InputArtifact, p: ComponentPlan, size: number, seed: number, onEach: () => void, into: RecordValue[]): Promise<number> {
+  if (p.count === 0) return 0;
+  const start = into.length;
   if (p.how === "copies") {
-    const all: RecordValue[] = [];
     for await (const r of a.read()) {
-      all.push(r);
+      into.push(r);
       onEach();
     }
-    if (all.length === 0 || p.count === all.length) return all;
-    // Whole copies in order (no spread: a component may hold more records than a call takes arguments).
-    const out: RecordValue[] = new Array(p.count);
-    for (let k = 0; k < p.count; k++) out[k] = all[k % all.length]!;
+  } else {
+    for (const r of await seededTake(a.read(), Math.min(p.count, size), seed, onEach)) into.push(r);
+  }
+  const once = into.length - start;
+  for (let k = once; once > 0 && k < p.count; k++) into.push(into[start + (k % once)]!);
+  return into.length - start;
+}
+
+/**
+ * The order of the final shuffle: indices sorted by unitHash(seed, i), ties by index. The hash is a multiple of
+ * 2^-32, so (hash x 2^32) x 2^21 + i is an exact float for i < 2^21 and one typed-array sort (no comparator, no boxed
+ * keys) gives the order; larger mixtures sort with a comparator, to the same order.
+ */
+export function shuffleOrder(n: number, seed: number, packedUpTo = 1 << 21): Uint32Array {
+  const out = new Uint32Array(n);
+  if (n <= Math.min(packedUpTo, 1 << 21)) {
+    const packed = new Float64Array(n);
+    for (let i = 0; i < n; i++) packed[i] = unitHash(seed, i) * 4294967296 * 2097152 + i;
+    packed.sort();
+    for (let j = 0; j < n; j++) out[j] = packed[j]! % 2097152;
     return out;
   }
-  if (p.count <= size) return seededTake(a.read(), p.count, seed, onEach);
-  const perm = await seededTake(a.read(), size, seed, onEach);
-  const out: RecordValue[] = [];
-  for (let k = 0; k < p.count; k++) out.push(perm[k % perm.length]!);
-  return out;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = unitHash(seed, i);
+  for (let i = 0; i < n; i++) out[i] = i;
+  return out.sort((x, y) => keys[x]! - keys[y]! || x - y);
 }
 
 async function sizeOf(a: InputArtifact): Promise<number> {
@@ -165,15 +184,15 @@ export const mixImpls: Record<string, StageImpl> = {
     const mixed: RecordValue[] = [];
     for (let k = 0; k < comps.length; k++) {
       const p = plan[k]!;
-      const recs = await drawComponent(comps[k]!.a, p, sizes.get(p.name)!, seed, onEach);
-      ctx.count(`component: ${p.name}`, recs.length);
-      if (shuffle) for (const r of recs) mixed.push(r);
-      else for (const r of recs) await out.write(r);
+      const n = await drawComponent(comps[k]!.a, p, sizes.get(p.name)!, seed, onEach, mixed);
+      ctx.count(`component: ${p.name}`, n);
+      if (!shuffle) {
+        for (const r of mixed) await out.write(r);
+        mixed.length = 0;
+      }
     }
     if (shuffle) {
-      const s2 = shuffleSeed(seed);
-      const keys = mixed.map((_, i) => unitHash(s2, i));
-      const idx = mixed.map((_, i) => i).sort((x, y) => keys[x]! - keys[y]! || x - y);
+      const idx = shuffleOrder(mixed.length, shuffleSeed(seed));
       for (let j = 0; j < idx.length; j++) {
         await out.write(mixed[idx[j]!]!);
         if (j % 4096 === 0) {

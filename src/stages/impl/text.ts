@@ -116,6 +116,10 @@ export function rougeTokens(text: string): string[] {
  */
 export class Vocabulary {
   private readonly ids = new Map<string, number>();
+  /** Distinct tokens seen: ids are 0 .. size - 1. */
+  get size(): number {
+    return this.ids.size;
+  }
   encode(tokens: readonly string[]): Int32Array {
     const out = new Int32Array(tokens.length);
     for (let i = 0; i < tokens.length; i++) {
