@@ -24,7 +24,8 @@ export function modelStages(): StageKind[] {
         concurrency: posInt().default(8).describe("Most requests in flight at once (default 8: our choice)."),
         rpm: posInt().optional().describe("Request-per-minute limit; default none."),
         tpm: posInt().optional().describe("Token-per-minute limit (prompt + completion); default none."),
-        timeout: duration().default(ms(120_000)).describe("Timeout of one request (default 120s)."),
+        timeout: duration().default(ms(120_000)).describe("Longest wait for an answer, and for each gap in its body (default 120s)."),
+        connect_timeout: duration().default(ms(10_000)).describe("Longest wait to open a connection (default 10s)."),
         max_retries: natInt().default(5).describe("Retries of a failed request (timeouts, 429, 5xx) before the stage fails."),
         retry: value("retry_policy").optional().describe("Full retry policy, e.g. backoff(max_retries: 8, initial: 2s); overrides max_retries."),
         temperature: z.number().min(0).max(2).optional().describe("Default sampling temperature for stages that set none."),
@@ -34,7 +35,7 @@ export function modelStages(): StageKind[] {
         price_input: z.number().nonnegative().optional().describe("Price per 1,000 prompt tokens, for cost reports."),
         price_output: z.number().nonnegative().optional().describe("Price per 1,000 completion tokens, for cost reports."),
       }),
-      version: "1",
+      version: "2",
     },
     {
       name: "onnx_model",

@@ -3,7 +3,10 @@ import type { Registry } from "../registry.js";
 import { converterImpls } from "./converters.js";
 import { exportImpls } from "./export.js";
 import { filterImpls } from "./filters.js";
+import { generateImpls } from "./generate.js";
+import { hubImpls } from "./hub.js";
 import { mixImpls } from "./mix.js";
+import { modelImpls } from "./models.js";
 import { sourceImpls } from "./sources.js";
 import { templateImpls } from "./templates.js";
 import { transformImpls } from "./transforms.js";
@@ -13,7 +16,7 @@ import { transformImpls } from "./transforms.js";
  * `itp check` never pays for them.
  */
 export function implementations(): Map<string, StageImpl> {
-  return new Map(Object.entries({ ...sourceImpls, ...transformImpls, ...converterImpls, ...filterImpls, ...mixImpls, ...templateImpls, ...exportImpls }));
+  return new Map(Object.entries({ ...sourceImpls, ...hubImpls, ...transformImpls, ...converterImpls, ...filterImpls, ...mixImpls, ...templateImpls, ...exportImpls, ...modelImpls, ...generateImpls }));
 }
 
 /** Kinds of the registry that have an implementation, checked against the registry (a typo here is a bug). */

@@ -1,0 +1,222 @@
+/**
+ * The wire format of OpenAI-compatible endpoints (OpenAI, vLLM, TGI, llama.cpp server, Ollama): request bodies for
+ * `/chat/completions` and `/completions`, and their answers read into one normalized shape. Everything here is pure;
+ * the HTTP side is in openai.ts.
+ */
+
+export type Endpoint = "chat" | "completions";
+
+export interface ChatMessage {
+  readonly role: string;
+  readonly content: string;
+}
+
+/** Sampling parameters of one request; what is left out takes the model's default, then the server's. */
+export interface Sampling {
+  readonly temperature?: number;
+  readonly top_p?: number;
+  readonly max_tokens?: number;
+  readonly stop?: readonly string[];
+  readonly seed?: number;
+  /** Completions asked for (several choices in one request). */
+  readonly n?: number;
+  readonly presence_penalty?: number;
+  readonly frequency_penalty?: number;
+  /**
+   * Ask for token log-probabilities: the number of most likely alternatives per token (0: the chosen token's only).
+   * Chat sends `logprobs: true, top_logprobs: k`; completions send `logprobs: k`. Servers that lack them send none.
+   */
+  readonly logprobs?: number;
+  /** Server-specific fields merged into the body as they are (vLLM's `top_k`, `repetition_penalty`, ...). */
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+export interface ChatRequest extends Sampling {
+  readonly messages: readonly ChatMessage[];
+}
+
+export interface CompletionRequest extends Sampling {
+  readonly prompt: string;
+}
+
+/** Defaults a model declaration sets for requests that leave them out. */
+export interface SamplingDefaults {
+  readonly temperature?: number;
+  readonly top_p?: number;
+  readonly max_tokens?: number;
+  readonly seed?: number;
+}
+
+export interface TokenLogprob {
+  readonly token: string;
+  /** Null where the server gives none (the first token of an echoed prompt). */
+  readonly logprob: number | null;
+  readonly top?: readonly { readonly token: string; readonly logprob: number }[];
+}
+
+export interface Choice {
+  readonly text: string;
+  /** `stop`, `length`, ...; null where the server does not say. */
+  readonly finish_reason: string | null;
+  readonly logprobs?: readonly TokenLogprob[];
+}
+
+export interface Usage {
+  readonly prompt_tokens: number;
+  readonly completion_tokens: number;
+}
+
+/** A normalized answer: the choices in index order, the usage when the server reports it, the model that answered. */
+export interface Completion {
+  readonly choices: readonly Choice[];
+  readonly usage: Usage | undefined;
+  /** The model name the server reports (it may name a dated version of the requested one). */
+  readonly model: string | undefined;
+  /** Retries this request needed. */
+  readonly retries: number;
+}
+
+/** The JSON body of a chat request. Built once per request and reused by its retries (and usable as a cache key). */
+export function chatBody(model: string, d: SamplingDefaults, r: ChatRequest): string {
+  const body: Record<string, unknown> = { model, messages: r.messages };
+  sampling(body, d, r);
+  if (r.logprobs !== undefined) {
+    body["logprobs"] = true;
+    if (r.logprobs > 0) body["top_logprobs"] = r.logprobs;
+  }
+  if (r.extra) Object.assign(body, r.extra);
+  return JSON.stringify(body);
+}
+
+/** The JSON body of a (legacy) completions request. */
+export function completionBody(model: string, d: SamplingDefaults, r: CompletionRequest): string {
+  const body: Record<string, unknown> = { model, prompt: r.prompt };
+  sampling(body, d, r);
+  if (r.logprobs !== undefined) body["logprobs"] = r.logprobs;
+  if (r.extra) Object.assign(body, r.extra);
+  return JSON.stringify(body);
+}
+
+function sampling(body: Record<string, unknown>, d: SamplingDefaults, r: Sampling): void {
+  const temperature = r.temperature ?? d.temperature;
+  if (temperature !== undefined) body["temperature"] = temperature;
+  const top_p = r.top_p ?? d.top_p;
+  if (top_p !== undefined) body["top_p"] = top_p;
+  const max_tokens = r.max_tokens ?? d.max_tokens;
+  if (max_tokens !== undefined) body["max_tokens"] = max_tokens;
+  // An empty list is left out: some servers reject `stop: []`.
+  if (r.stop && r.stop.length > 0) body["stop"] = r.stop;
+  const seed = r.seed ?? d.seed;
+  if (seed !== undefined) body["seed"] = seed;
+  if (r.n !== undefined && r.n !== 1) body["n"] = r.n;
+  if (r.presence_penalty) body["presence_penalty"] = r.presence_penalty;
+  if (r.frequency_penalty) body["frequency_penalty"] = r.frequency_penalty;
+}
+
+/** A 200 answer that is not the JSON the endpoint promises: retried (cause `malformed`), then reported. */
+export class MalformedAnswer extends Error {}
+
+/** Read a 200 answer of either endpoint. Throws {@link MalformedAnswer} for invalid JSON or a missing field. */
+export function parseAnswer(endpoint: Endpoint, text: string, retries: number): Completion {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new MalformedAnswer(`the body is not valid JSON (${(e as Error).message}): ${excerpt(text)}`);
+  }
+  const raw = (j as { choices?: unknown })?.choices;
+  if (!Array.isArray(raw) || raw.length === 0) throw new MalformedAnswer(`the answer has no "choices": ${excerpt(text)}`);
+  let choices: Choice[] = new Array(raw.length);
+  let indexed = true;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i] as RawChoice | null;
+    choices[i] = endpoint === "chat" ? chatChoice(c, i, text) : completionChoice(c, i, text);
+    if (c!.index !== i) indexed = false;
+  }
+  // Servers may send the n choices out of order; put them in index order when the indexes are 0..n-1.
+  if (!indexed) {
+    const byIndex: Choice[] = new Array(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      const k = (raw[i] as RawChoice).index;
+      if (typeof k === "number" && Number.isInteger(k) && k >= 0 && k < raw.length && byIndex[k] === undefined) byIndex[k] = choices[i]!;
+    }
+    if (Object.keys(byIndex).length === raw.length) choices = byIndex; // every index seen once
+  }
+  return { choices, usage: usageOf((j as { usage?: unknown }).usage), model: typeof (j as { model?: unknown }).model === "string" ? (j as { model: string }).model : undefined, retries };
+}
+
+interface RawChoice {
+  index?: unknown;
+  message?: { content?: unknown };
+  text?: unknown;
+  finish_reason?: unknown;
+  logprobs?: unknown;
+}
+
+function chatChoice(c: RawChoice | null, i: number, text: string): Choice {
+  const content = c?.message?.content;
+  // Null content is a valid answer (a refusal, a tool call): it reads as empty text.
+  if (typeof content !== "string" && content !== null) throw new MalformedAnswer(`choice ${i} has no message content: ${excerpt(text)}`);
+  const lp = (c!.logprobs as { content?: unknown } | null | undefined)?.content;
+  const choice: { text: string; finish_reason: string | null; logprobs?: TokenLogprob[] } = { text: content ?? "", finish_reason: finishReason(c!.finish_reason) };
+  if (Array.isArray(lp)) choice.logprobs = lp.map(chatTokenLogprob);
+  return choice;
+}
+
+function chatTokenLogprob(t: { token?: unknown; logprob?: unknown; top_logprobs?: unknown }): TokenLogprob {
+  const out: { token: string; logprob: number | null; top?: { token: string; logprob: number }[] } = { token: String(t.token ?? ""), logprob: typeof t.logprob === "number" ? t.logprob : null };
+  if (Array.isArray(t.top_logprobs)) out.top = t.top_logprobs.map((a: { token?: unknown; logprob?: unknown }) => ({ token: String(a.token ?? ""), logprob: Number(a.logprob) }));
+  return out;
+}
+
+function completionChoice(c: RawChoice | null, i: number, text: string): Choice {
+  if (typeof c?.text !== "string") throw new MalformedAnswer(`choice ${i} has no text: ${excerpt(text)}`);
+  const choice: { text: string; finish_reason: string | null; logprobs?: TokenLogprob[] } = { text: c.text, finish_reason: finishReason(c.finish_reason) };
+  const lp = c.logprobs as { tokens?: unknown; token_logprobs?: unknown; top_logprobs?: unknown } | null | undefined;
+  if (lp && Array.isArray(lp.tokens)) {
+    const lps = Array.isArray(lp.token_logprobs) ? lp.token_logprobs : [];
+    const tops = Array.isArray(lp.top_logprobs) ? lp.top_logprobs : [];
+    choice.logprobs = lp.tokens.map((token: unknown, k: number) => {
+      const out: { token: string; logprob: number | null; top?: { token: string; logprob: number }[] } = { token: String(token), logprob: typeof lps[k] === "number" ? lps[k] : null };
+      const top = tops[k] as Record<string, number> | null | undefined;
+      if (top && typeof top === "object") out.top = Object.entries(top).map(([t, l]) => ({ token: t, logprob: l }));
+      return out;
+    });
+  }
+  return choice;
+}
+
+function finishReason(v: unknown): string | null {
+  return typeof v === "string" ? v : null;
+}
+
+function usageOf(u: unknown): Usage | undefined {
+  const p = (u as { prompt_tokens?: unknown } | null)?.prompt_tokens;
+  const c = (u as { completion_tokens?: unknown } | null)?.completion_tokens;
+  if (typeof p !== "number" && typeof c !== "number") return undefined;
+  return { prompt_tokens: typeof p === "number" ? p : 0, completion_tokens: typeof c === "number" ? c : 0 };
+}
+
+/** The start of a body, for messages: enough to recognize an HTML error page or a proxy's answer. */
+export function excerpt(text: string, max = 200): string {
+  const t = text.length > max ? `${text.slice(0, max)}... (${text.length} bytes)` : text;
+  return JSON.stringify(t);
+}
+
+/**
+ * The server's own explanation in an error body: OpenAI, llama.cpp and Ollama send `{error: {message}}`, TGI sends
+ * `{error: "..."}`, vLLM `{message: "..."}` (newer versions: OpenAI's shape); anything else is quoted as is.
+ */
+export function serverMessage(text: string): string {
+  try {
+    const j = JSON.parse(text) as { error?: unknown; message?: unknown; detail?: unknown };
+    const e = j.error;
+    if (typeof e === "string") return e;
+    if (e && typeof (e as { message?: unknown }).message === "string") return (e as { message: string }).message;
+    if (typeof j.message === "string") return j.message;
+    if (typeof j.detail === "string") return j.detail;
+  } catch {
+    // not JSON: quoted below
+  }
+  return text.trim() === "" ? "(empty body)" : excerpt(text.trim());
+}
