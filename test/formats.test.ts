@@ -23,7 +23,7 @@ import { builtinRecordTypes } from "../src/types/builtins.js";
 import { dataset, record, scalar, type Ty } from "../src/types/types.js";
 import { itp, stackTrace, tempTree } from "./support/cli.js";
 import { rng } from "./support/fuzz.js";
-import { makeCtx, runImpl } from "./support/stage-ctx.js";
+import { makeCtx, recordSink, runImpl } from "./support/stage-ctx.js";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -457,7 +457,7 @@ describe("glob", () => {
 async function runTyped(kind: string, params: Record<string, unknown>, baseDir: string, type?: Ty) {
   const { ctx, records, counts, dropped } = makeCtx(params, {}, baseDir);
   const typed = { ...ctx, stage: { ...ctx.stage, ...(type ? { type } : {}) } as IrStage };
-  await Effect.runPromise(sourceImpls[kind]!.run(typed, { write: async (r) => void records.push(r), writeValue: async () => undefined }));
+  await Effect.runPromise(sourceImpls[kind]!.run(typed, recordSink(records)));
   return { records, counts, dropped };
 }
 

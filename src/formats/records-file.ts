@@ -1,9 +1,7 @@
 import type { RecordValue } from "../runtime/records.js";
 import type { RecordReadOptions } from "./bad-record.js";
-import { readCsvRecords } from "./csv.js";
 import { readJsonRecords } from "./json.js";
 import { readJsonlRecords } from "./jsonl.js";
-import { readParquet } from "./parquet.js";
 
 /** The file formats records are read from. */
 export const RECORD_FORMATS = ["jsonl", "json", "csv", "tsv", "parquet"] as const;
@@ -33,12 +31,17 @@ export function readRecordsFile(path: string, shown: string, format: RecordForma
     case "json":
       return readJsonRecords(path, shown, opts);
     case "csv":
-      return readCsvRecords(path, shown, opts);
+      return later(async () => (await import("./csv.js")).readCsvRecords(path, shown, opts));
     case "tsv":
-      return readCsvRecords(path, shown, { ...opts, delimiter: "\t" });
+      return later(async () => (await import("./csv.js")).readCsvRecords(path, shown, { ...opts, delimiter: "\t" }));
     case "parquet":
-      return readParquet(path, shown, opts);
+      return later(async () => (await import("./parquet.js")).readParquet(path, shown, opts));
   }
+}
+
+/** Records of a reader whose module is loaded on first use: the CSV and Parquet libraries are large, and most runs never read either. */
+async function* later(open: () => Promise<AsyncIterable<RecordValue>>): AsyncGenerator<RecordValue> {
+  yield* await open();
 }
 
 /** The format a file name implies (`x.jsonl`, `train-00000-of-00002.parquet`, `x.json.gz` is not read), if any. */

@@ -24,9 +24,10 @@ export interface StageContext {
    * Record that a filter dropped this record and why: counted as `dropped: <reason>` in the manifest, and kept
    * (with the reason) in a side artifact that `itp show <file> <stage> --dropped` lists. `detail` is per-record
    * context kept with it in that artifact but not counted (`of record 17` for a near duplicate), so the reason stays
-   * one manifest count however many records it drops.
+   * one manifest count however many records it drops. `line`, when given, is the record's JSON line as read (see
+   * {@link RecordLines}), kept instead of serializing the record again.
    */
-  drop(record: RecordValue, reason: string, detail?: string): void;
+  drop(record: RecordValue, reason: string, detail?: string, line?: Buffer): void;
   /** The store's cache of model answers: a stage that calls models asks it before sending a request. */
   requests(): RequestCache;
   /** Set when the run is interrupted: long loops check it. */
@@ -39,15 +40,27 @@ export interface InputArtifact {
   readonly records: number | null;
   /** The stored file (JSON Lines for datasets, JSON otherwise). */
   readonly path: string;
-  read(): AsyncIterable<RecordValue>;
+  read(): RecordLines;
   json(): Promise<unknown>;
   /** The stored bytes, as a stream (for copying an artifact out, as `export` does). */
   bytes(): Readable;
 }
 
+/**
+ * Records read from JSON Lines. While a record is handled, `line` holds the bytes of its line (no line break): a
+ * stage that passes the record on unchanged writes them with `OutputSink.writeLine` rather than serializing it.
+ */
+export interface RecordLines extends AsyncIterable<RecordValue> {
+  readonly line: Buffer;
+}
+
 /** Where a stage writes its output: records for a dataset, one value for a model or a template. */
 export interface OutputSink {
   write(record: RecordValue): Promise<void>;
+  /** Write a record as the bytes of its JSON line (from `RecordLines.line`), without a line break. */
+  writeLine(line: Buffer): Promise<void>;
+  /** Write bytes that are already JSON Lines of `records` records (a copy of an input artifact). */
+  writeBytes(data: Buffer, records: number): Promise<void>;
   writeValue(value: unknown): Promise<void>;
 }
 

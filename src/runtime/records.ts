@@ -8,20 +8,6 @@ export type RecordValue = Record<string, unknown>;
 const BLOCK = 1 << 20;
 const BLOCK_ROOM = BLOCK + (BLOCK >> 2);
 
-/** Records of JSON Lines held in memory (a packed artifact), with the same errors as `readJsonl`. */
-export async function* readJsonlBuffer(buf: Buffer, display: string): AsyncGenerator<RecordValue> {
-  const parse = lineParser(display);
-  const lines = new LineSplitter();
-  for (const text of lines.push(buf)) {
-    const r = parse(text);
-    if (r) yield r;
-  }
-  for (const text of lines.end()) {
-    const r = parse(text);
-    if (r) yield r;
-  }
-}
-
 /** A record that could not be read: where it is and what is wrong, for a diagnostic that names the line. */
 export class RecordError extends Error {
   constructor(
@@ -42,6 +28,8 @@ export class RecordError extends Error {
 export class LineSplitter {
   private pending: Buffer[] = [];
   private first = true;
+  /** The bytes of the line last yielded, without its line break, CR or byte order mark. */
+  raw: Buffer = Buffer.alloc(0);
 
   *push(chunk: Buffer): Generator<string> {
     let start = 0;
@@ -74,31 +62,60 @@ export class LineSplitter {
 
   /** The line in bytes [start, end) of buf, without a CR before the end or a byte order mark at the very start. */
   private decode(buf: Buffer, start: number, end: number): string {
-    const text = buf.toString("utf8", start, end > start && buf[end - 1] === 13 ? end - 1 : end);
+    if (end > start && buf[end - 1] === 13) end--;
+    const text = buf.toString("utf8", start, end);
+    this.raw = buf.subarray(start, end);
     if (!this.first) return text;
     this.first = false;
-    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+    if (text.charCodeAt(0) !== 0xfeff) return text;
+    this.raw = buf.subarray(start + 3, end);
+    return text.slice(1);
   }
 }
 
 /**
- * Records of a JSON Lines file, streamed: only one chunk and the current line are in memory. Blank lines are
- * skipped; a line that is not a JSON object is an error naming the file and line.
+ * Records of JSON Lines (an artifact: a file or bytes held in memory), streamed: only one chunk and the current
+ * line are in memory. Blank lines are skipped; a line that is not a JSON object is an error naming the file and
+ * line. While a record is being handled, `line` holds its bytes as read (no line break), so a stage that passes a
+ * record on unchanged writes those bytes instead of serializing it again.
  */
-export async function* readJsonl(path: string, display = path): AsyncGenerator<RecordValue> {
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-  const parse = lineParser(display);
-  const lines = new LineSplitter();
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    for (const text of lines.push(chunk)) {
+export class JsonlLines implements AsyncIterable<RecordValue> {
+  private readonly splitter = new LineSplitter();
+
+  constructor(
+    private readonly from: string | Buffer,
+    private readonly display: string,
+  ) {}
+
+  get line(): Buffer {
+    return this.splitter.raw;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<RecordValue> {
+    const parse = lineParser(this.display);
+    const lines = this.splitter;
+    const chunks: AsyncIterable<Buffer> | Buffer[] = typeof this.from === "string" ? (createReadStream(this.from, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) : [this.from];
+    for await (const chunk of chunks) {
+      for (const text of lines.push(chunk)) {
+        const r = parse(text);
+        if (r) yield r;
+      }
+    }
+    for (const text of lines.end()) {
       const r = parse(text);
       if (r) yield r;
     }
   }
-  for (const text of lines.end()) {
-    const r = parse(text);
-    if (r) yield r;
-  }
+}
+
+/** Records of a JSON Lines file (see {@link JsonlLines}). */
+export function readJsonl(path: string, display = path): JsonlLines {
+  return new JsonlLines(path, display);
+}
+
+/** Records of JSON Lines held in memory (a packed artifact), with the same errors as `readJsonl`. */
+export function readJsonlBuffer(buf: Buffer, display: string): JsonlLines {
+  return new JsonlLines(buf, display);
 }
 
 /** Parses the lines of a JSON Lines text in order: a record, undefined for a blank line, a RecordError otherwise. */
@@ -155,6 +172,47 @@ export class JsonlWriter {
     if (this.used >= BLOCK) await this.flush();
   }
 
+  /**
+   * Append the bytes of one record's JSON line (without the line break), as read from an artifact or a source:
+   * they must parse to the record. `prefix` and `suffix` wrap it (a record nested in a larger line).
+   */
+  async writeLine(line: Buffer, prefix = "", suffix = ""): Promise<void> {
+    this.records++;
+    const room = line.length + (prefix.length + suffix.length) * 3 + 1;
+    if (this.used + room > this.block.length && this.block.length < BLOCK_ROOM) this.grow(this.used + room);
+    if (this.used + room > this.block.length) {
+      await this.flush();
+      if (room > this.block.length) {
+        const data = Buffer.concat([Buffer.from(prefix, "utf8"), line, Buffer.from(suffix + "\n", "utf8")]);
+        this.hash.update(data);
+        this.bytes += data.length;
+        await this.output(data);
+        return;
+      }
+    }
+    if (prefix !== "") this.used += this.block.write(prefix, this.used, "utf8");
+    this.used += line.copy(this.block, this.used);
+    if (suffix !== "") this.used += this.block.write(suffix, this.used, "utf8");
+    this.block[this.used++] = 10;
+    if (this.used >= BLOCK) await this.flush();
+  }
+
+  /** Append bytes that are already JSON Lines (a copy of an artifact), holding `records` records. */
+  async writeBytes(data: Buffer, records: number): Promise<void> {
+    this.records += records;
+    if (data.length === 0) return;
+    if (this.used + data.length <= this.block.length || (this.block.length < BLOCK_ROOM && this.used + data.length <= BLOCK_ROOM)) {
+      if (this.used + data.length > this.block.length) this.grow(this.used + data.length);
+      this.used += data.copy(this.block, this.used);
+      if (this.used >= BLOCK) await this.flush();
+      return;
+    }
+    await this.flush();
+    this.hash.update(data);
+    this.bytes += data.length;
+    await this.output(data);
+  }
+
   private grow(need: number): void {
     const block = Buffer.allocUnsafe(Math.min(BLOCK_ROOM, Math.max(need, this.block.length * 2)));
     this.block.copy(block, 0, 0, this.used);
@@ -176,8 +234,9 @@ export class JsonlWriter {
   }
 
   private async writeOut(data: Buffer): Promise<void> {
+    // An interrupted stage aborts while its loop may still be writing: nothing is opened or written after that.
+    if (this.aborted) return;
     this.fh ??= await open(this.path, "wx");
-    // An interrupted stage aborts while a write may be under way: the loop stops rather than write to a closed handle.
     for (let done = 0; done < data.length && !this.aborted; ) done += (await this.fh.write(data, done, data.length - done)).bytesWritten;
   }
 

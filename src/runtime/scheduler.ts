@@ -402,7 +402,7 @@ function contextFor(
   count: (name: string, n: number) => void,
   progress: (done: number, total?: number) => void,
   signal: AbortSignal,
-  drop: (record: RecordValue, reason: string, detail?: string) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
+  drop: (record: RecordValue, reason: string, detail?: string, line?: Buffer) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
 ): StageContext {
   return {
     stage: s,
@@ -440,14 +440,16 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
         let valueWritten = false;
         const params = yield* Effect.try({ try: () => resolveParams(s.params, true), catch: (e) => e as Error });
         const count = (name: string, n: number) => (counts[name] = (counts[name] ?? 0) + n);
-        const drop = (record: RecordValue, reason: string, detail?: string) => {
+        const drop = (record: RecordValue, reason: string, detail?: string, line?: Buffer) => {
           count(`dropped: ${reason}`, 1);
           w.dropped ??= new DropLog(o.store);
-          w.dropped.add(record, reason, detail);
+          w.dropped.add(record, reason, detail, line);
         };
         const ctx = contextFor(s, inputs, params, o, count, (d, t) => o.reporter.progress(s.id, d, t), signal, drop);
         const sink: OutputSink = {
           write: (r: RecordValue) => w.writer.write(r),
+          writeLine: (line: Buffer) => w.writer.writeLine(line),
+          writeBytes: (data: Buffer, records: number) => w.writer.writeBytes(data, records),
           writeValue: async (v: unknown) => {
             valueWritten = true;
             await w.writer.write(v);
@@ -511,16 +513,22 @@ class DropLog {
   private writer: JsonlWriter | undefined;
   private chain: Promise<void> = Promise.resolve();
   private published = false;
+  private discarded = false;
 
   constructor(private readonly store: Store) {}
 
-  add(record: RecordValue, reason: string, detail: string | undefined): void {
+  add(record: RecordValue, reason: string, detail: string | undefined, line: Buffer | undefined): void {
+    if (this.discarded) return;
+    // The line's bytes are copied now: the reader reuses its chunks once the caller moves on.
+    const kept = line ? Buffer.from(line) : undefined;
     this.chain = this.chain.then(async () => {
       if (!this.writer) {
         this.path = this.store.tmpPath(".dropped");
         this.writer = new JsonlWriter(await this.path);
       }
-      await this.writer.write(detail === undefined ? { reason, record } : { reason, detail, record });
+      // The same bytes as serializing { reason, detail?, record }.
+      if (kept) await this.writer.writeLine(kept, `{"reason":${JSON.stringify(reason)}${detail === undefined ? "" : `,"detail":${JSON.stringify(detail)}`},"record":`, "}");
+      else await this.writer.write(detail === undefined ? { reason, record } : { reason, detail, record });
     });
   }
 
@@ -534,6 +542,8 @@ class DropLog {
 
   /** After a failed or interrupted attempt: the temporary file goes (a published log is the store's). */
   async discard(): Promise<void> {
+    // A stage's loop can go on for a moment after an interrupt: what it drops then is not kept.
+    this.discarded = true;
     if (this.published || !this.path) return;
     await this.chain.catch(() => undefined);
     await this.writer?.abort();

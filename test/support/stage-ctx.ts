@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { Effect } from "effect";
 import type { IrStage, Json } from "../../src/compile/ir.js";
 import type { InputArtifact, StageContext, StageImpl } from "../../src/runtime/impl.js";
-import type { RecordValue } from "../../src/runtime/records.js";
+import type { OutputSink } from "../../src/runtime/impl.js";
+import { readJsonlBuffer, type RecordValue } from "../../src/runtime/records.js";
 import { RequestCache } from "../../src/runtime/request-cache.js";
 
 /** A stage context over in-memory inputs, collecting what the implementation writes, counts and drops. */
@@ -22,9 +23,7 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
       records: Array.isArray(v) ? v.length : null,
       path: "",
       bytes: () => Readable.from([Buffer.from(Array.isArray(v) ? v.map((r) => JSON.stringify(r) + "\n").join("") : JSON.stringify(v))]),
-      read: async function* () {
-        for (const r of v as RecordValue[]) yield structuredClone(r);
-      },
+      read: () => readJsonlBuffer(Buffer.from((v as RecordValue[]).map((r) => JSON.stringify(r) + "\n").join("")), role),
       json: async () => structuredClone(v),
     });
   }
@@ -50,6 +49,22 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
 /** Run an implementation on in-memory inputs: the records (or value) it writes, the counts it reports, what it drops. */
 export async function runImpl(impl: StageImpl, params: Record<string, unknown>, inputs: Record<string, RecordValue[] | unknown>, baseDir = tmpdir()) {
   const { ctx, records, values, counts, dropped } = makeCtx(params, inputs, baseDir);
-  await Effect.runPromise(impl.run(ctx, { write: async (r) => void records.push(r), writeValue: async (v) => void values.push(v) }));
+  await Effect.runPromise(impl.run(ctx, recordSink(records, values)));
   return { records, values, counts, dropped };
+}
+
+/** An output sink that collects records (lines and copied bytes parsed back) and values in memory. */
+export function recordSink(records: RecordValue[], values: unknown[] = []): OutputSink {
+  let copied = Buffer.alloc(0);
+  return {
+    write: async (r) => void records.push(r),
+    writeLine: async (line) => void records.push(JSON.parse(line.toString("utf8")) as RecordValue),
+    writeBytes: async (data, n) => {
+      copied = Buffer.concat([copied, data]);
+      if (n === 0) return;
+      for await (const r of readJsonlBuffer(copied, "copy")) records.push(r);
+      copied = Buffer.alloc(0);
+    },
+    writeValue: async (v) => void values.push(v),
+  };
 }

@@ -3,7 +3,6 @@ import { createHash } from "node:crypto";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
-import { parquetFooter, ParquetSchemaBuilder, writeParquetColumns } from "../../formats/parquet.js";
 import { fileDigest } from "../../runtime/digest.js";
 import type { StageContext, StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
@@ -55,7 +54,7 @@ async function install(ctx: StageContext, tmp: string, dest: string, digest: str
  * Write a copy of the bytes to `dest` (atomically, synced). A stream copy, not copyFile: the file gets the usual
  * mode, not the store object's.
  */
-async function writeCopy(ctx: StageContext, bytes: Readable, dest: string): Promise<void> {
+async function writeCopy(ctx: StageContext, bytes: Readable, dest: string, onChunk?: (chunk: Buffer) => Promise<void>): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   const tmp = tmpName(dest);
   const fh = await open(tmp, "w");
@@ -64,6 +63,7 @@ async function writeCopy(ctx: StageContext, bytes: Readable, dest: string): Prom
     for await (const chunk of bytes as AsyncIterable<Buffer>) {
       hash.update(chunk);
       for (let done = 0; done < chunk.length; ) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
+      await onChunk?.(chunk);
     }
     await fh.sync();
     await fh.close();
@@ -81,6 +81,8 @@ async function writeCopy(ctx: StageContext, bytes: Readable, dest: string): Prom
  * artifact's, which is also the output's, since re-serializing records read from an artifact gives its bytes.
  */
 async function writeParquetExport(ctx: StageContext, dest: string, records: () => AsyncIterable<RecordValue>, digest: string, onEach?: (r: RecordValue) => Promise<void>): Promise<number> {
+  // Loaded here: the Parquet libraries are large and only Parquet exports need them.
+  const { ParquetSchemaBuilder, writeParquetColumns } = await import("../../formats/parquet.js");
   const schema = new ParquetSchemaBuilder();
   for await (const r of records()) schema.add(r);
   await mkdir(dirname(dest), { recursive: true });
@@ -106,6 +108,7 @@ async function writeParquetExport(ctx: StageContext, dest: string, records: () =
 /** The records digest an exported Parquet file carries, if it is a whole Parquet file. */
 async function parquetRecordsDigest(path: string): Promise<string | undefined> {
   try {
+    const { parquetFooter } = await import("../../formats/parquet.js");
     return (await parquetFooter(path, path)).key_value_metadata?.find((kv) => kv.key === RECORDS_DIGEST)?.value;
   } catch {
     return undefined;
@@ -126,18 +129,17 @@ export const exportImpls: Record<string, StageImpl> = {
         ctx.progress(rows, rows);
         return;
       }
-      // The file is the input artifact's bytes (JSON Lines of these very records: serializing them again gives the
-      // same bytes), so it is copied rather than encoded again.
+      // The file and the stage's output are both the input artifact's bytes (JSON Lines of these very records), so
+      // they are copied in one pass rather than read and encoded again.
       const input = dataInput(ctx);
-      await writeCopy(ctx, input.bytes(), target(ctx));
       let n = 0;
-      for await (const r of input.read()) {
-        await out.write(r);
-        if (++n % 4096 === 0) {
-          checkAbort(ctx);
-          ctx.progress(n, input.records ?? undefined);
-        }
-      }
+      await writeCopy(ctx, input.bytes(), target(ctx), async (chunk) => {
+        checkAbort(ctx);
+        let lines = 0;
+        for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
+        await out.writeBytes(chunk, lines);
+        ctx.progress((n += lines), input.records ?? undefined);
+      });
       ctx.count("written", n);
       ctx.progress(n, n);
     },

@@ -4,7 +4,6 @@ import type { OnBadRecord, RecordReadOptions } from "../../formats/bad-record.js
 import { droppedRecord, passes } from "../../formats/bad-record.js";
 import { recordCheck } from "../../formats/record-type.js";
 import { readRecordsFile } from "../../formats/records-file.js";
-import { openHubDataset } from "../../hub/client.js";
 import type { DataFormat } from "../../hub/data-files.js";
 import { hubSettings } from "../../hub/settings.js";
 import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
@@ -50,6 +49,8 @@ async function run(ctx: StageContext, out: OutputSink): Promise<void> {
   const revision = String(p["revision"]);
   const limit = p["limit"] as number | undefined;
   const token = typeof p["token"] === "string" ? p["token"] : undefined;
+  // The hub client (and undici with it) is loaded by the runs that read the hub.
+  const { openHubDataset } = await import("../../hub/client.js");
   const ds = await openHubDataset({
     repo,
     revision,

@@ -3,6 +3,7 @@ import type { Json } from "../../compile/ir.js";
 import { droppedRecord, location, type RecordReadOptions } from "../../formats/bad-record.js";
 import { globFiles } from "../../formats/glob.js";
 import { recordCheck } from "../../formats/record-type.js";
+import { JsonlFileRecords } from "../../formats/jsonl.js";
 import { readRecordsFile, type RecordFormat, type RecordsFileOptions } from "../../formats/records-file.js";
 import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
@@ -29,8 +30,13 @@ export async function writeRecords(ctx: StageContext, out: OutputSink, records: 
   const limit = ctx.params["limit"] as number | undefined;
   let n = 0;
   if (limit === 0) return 0;
+  // JSON Lines records are stored as the bytes they were read from (parsing them gives the record): no second
+  // serialization.
+  const lined = records instanceof JsonlFileRecords ? records : undefined;
   for await (const r of records) {
-    await out.write(r);
+    const line = lined?.rawLine();
+    if (line) await out.writeLine(line);
+    else await out.write(r);
     if (++n === limit) break;
     if (n % 4096 === 0) {
       checkAbort(ctx);

@@ -28,13 +28,24 @@ export function checkAbort(ctx: StageContext): void {
   if (ctx.signal.aborted) throw new Error("interrupted");
 }
 
-/** Copy records through a per-record function (undefined drops the record), reporting progress. */
-export async function mapRecords(ctx: StageContext, out: OutputSink, f: (r: RecordValue, i: number) => RecordValue | undefined | Promise<RecordValue | undefined>, role = "data"): Promise<void> {
+/**
+ * Copy records through a per-record function (undefined drops the record), reporting progress. A record returned
+ * as it came (the same object, unchanged: `f` must not modify its argument) is written as the bytes it was read
+ * from; `line` is those bytes, for `ctx.drop`.
+ */
+export async function mapRecords(
+  ctx: StageContext,
+  out: OutputSink,
+  f: (r: RecordValue, i: number, line: Buffer) => RecordValue | undefined | Promise<RecordValue | undefined>,
+  role = "data",
+): Promise<void> {
   const input = dataInput(ctx, role);
+  const lines = input.read();
   let i = 0;
-  for await (const r of input.read()) {
-    const v = await f(r, i);
-    if (v !== undefined) await out.write(v);
+  for await (const r of lines) {
+    const v = await f(r, i, lines.line);
+    if (v === r) await out.writeLine(lines.line);
+    else if (v !== undefined) await out.write(v);
     if (++i % 4096 === 0) {
       checkAbort(ctx);
       ctx.progress(i, input.records ?? undefined);

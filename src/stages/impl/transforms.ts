@@ -46,12 +46,12 @@ export const transformImpls: Record<string, StageImpl> = {
   where: asyncImpl(async (ctx, out) => {
     const pred = compilePredicate(String(ctx.params["expr"]));
     let kept = 0;
-    await mapRecords(ctx, out, (r) => {
+    await mapRecords(ctx, out, (r, _i, line) => {
       if (pred(r)) {
         kept++;
         return r;
       }
-      ctx.drop(r, "predicate false");
+      ctx.drop(r, "predicate false", undefined, line);
       return undefined;
     });
     ctx.count("kept", kept);
