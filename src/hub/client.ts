@@ -39,7 +39,7 @@ const isCommit = (r: string) => /^[0-9a-f]{40}$/.test(r);
 
 export async function openHubDataset(o: OpenOptions): Promise<HubDataset> {
   if (/^0{40}$/.test(o.revision))
-    throw new UserError(`${o.repo}: revision ${o.revision} is a placeholder, not a commit`, `pin a real commit sha from ${o.settings.endpoint}/datasets/${o.repo}/commits/main`);
+    throw new UserError(`${o.repo}: revision ${o.revision} is a placeholder, not a commit`, `pin a real commit sha from ${o.settings.endpoint}/datasets/${o.repo}/commits/main (\`--set 'STAGE.revision="<sha>"'\`); or read a local copy of the data instead: the stdlib recipes take each source as a parameter (see the top of their files)`);
   const call: HubCall = { settings: o.settings, repo: o.repo, revision: o.revision, signal: o.signal };
   const label = repoLabel(call);
   const cache = new RevisionCache(o.settings.cacheDir, o.repo, o.revision);

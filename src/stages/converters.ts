@@ -107,6 +107,15 @@ export function converterStages(): StageKind[] {
       }),
     ),
     converter(
+      "lima_to_chat",
+      "Lima",
+      "Chat",
+      "LIMA records (GAIR/lima: `conversations`, a list of strings, user first) to chats, turns alternating user and assistant. As open-instruct converts it, a trailing turn with no answer is cut off; a record left with no exchange is dropped. The record's own `source` (stackexchange, wikihow, ...) is kept unless `source` is set.",
+      () => z.object({
+        source: z.string().min(1).optional().describe("Value for each chat's `source` field; default the record's own."),
+      }),
+    ),
+    converter(
       "preference_to_pairs",
       "Preference",
       "PreferencePair",

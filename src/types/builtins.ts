@@ -32,6 +32,7 @@ export const builtinRecordTypes: ReadonlyMap<string, Ty> = new Map<string, Ty>([
     }),
   ],
   ["OpenOrca", record("OpenOrca", { id: opt(str), system_prompt: str, question: str, response: str })],
+  ["Lima", record("Lima", { conversations: list(str), source: opt(str) })],
   ["PreferencePair", record("PreferencePair", { prompt: str, chosen: list(Message), rejected: list(Message) })],
   ["McqExample", record("McqExample", { question: str, choices: list(str), answer: scalar("int"), subject: opt(str) })],
   ["MathExample", record("MathExample", { question: str, answer: str })],

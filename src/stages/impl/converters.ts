@@ -297,6 +297,30 @@ export const converterImpls: Record<string, StageImpl> = {
 
   oasst_to_chat: oasst,
 
+  lima_to_chat: asyncImpl(async (ctx, out) => {
+    const source = ctx.params["source"] as string | undefined;
+    const c = counter(ctx);
+    let kept = 0;
+    await mapRecords(ctx, out, (r, i) => {
+      const conv = r["conversations"];
+      if (!Array.isArray(conv) || conv.some((t) => typeof t !== "string")) {
+        throw new UserError(`${where(ctx, i)}: ${conv === undefined ? "has no field `conversations`" : "field `conversations` is not a list of strings"}`, "expected a Lima record: {conversations: [question, answer, ...]}");
+      }
+      // open-instruct cuts a trailing turn that has no answer.
+      const turns = conv.length % 2 === 0 ? (conv as string[]) : (conv as string[]).slice(0, -1);
+      if (turns.length === 0) {
+        c.add("dropped: no answer");
+        return undefined;
+      }
+      if (turns.length < conv.length) c.add("turns dropped: trailing turn with no answer");
+      kept++;
+      const messages: Message[] = turns.map((content, k) => ({ role: k % 2 === 0 ? "user" : "assistant", content }));
+      return chatRecord(messages, r["id"], source ?? optStr(ctx, r, "source", i));
+    });
+    c.flush();
+    ctx.count("kept", kept);
+  }),
+
   orca_to_chat: simple((ctx, r, i) => {
     const keep = param(ctx, "keep_system", true);
     const sys = optStr(ctx, r, "system_prompt", i) ?? "";
