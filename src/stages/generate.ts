@@ -125,6 +125,7 @@ export function generateStages(): StageKind[] {
         user_model: ref("Model").optional().describe("Model that plays the user; default the assistant model."),
         turns: posInt().max(32).default(3).describe("User/assistant exchanges per chat (default 3: our choice)."),
         system: z.string().optional().describe("System message of the assistant; default none."),
+        user_prompt: prompt("The user simulator's prompt; default this project's own. Placeholder {transcript} receives the conversation so far; an answer of [END] ends the chat."),
         ...sampling({ temperature: 0.7, top_p: 1.0, max_tokens: 1024 }, "our choice"),
         seed: seed(),
       }),
@@ -147,17 +148,18 @@ export function generateStages(): StageKind[] {
     {
       name: "judge",
       category: "generate",
-      doc: "LLM-as-judge annotation. pointwise: the model rates each record on a 1..scale rubric; the score is written to score_field. pairwise: the model compares the two candidate fields of each record (both orders, to cancel position bias); the preference (1 = first, 2 = second, 1.5 = tie) is written to score_field. With min_score, records scoring lower are dropped.",
+      doc: "LLM-as-judge annotation. pointwise: the model rates each record on a 1..scale rubric; the score (the last \"Score: N\" or \"[[N]]\" of the answer) is written to score_field and the judge's answer to rationale_field. pairwise: the model compares the two candidate fields of each record in both orders, to cancel position bias; the preference (1 = first, 2 = second, 1.5 = tie; a verdict that flips with the order is a tie) is written to score_field and both answers to rationale_field. A record whose verdict cannot be read is dropped and listed. With min_score, records scoring lower are dropped.",
       inputs: [dataInput("Dataset<T>", "Records to judge (instructions with outputs, or chats).")],
       output: "Dataset<T>",
       params: () => z
         .object({
           model: model("The judge model."),
           mode: z.enum(["pointwise", "pairwise"]).default("pointwise").describe("Rate each record, or compare two responses."),
-          rubric: prompt("Judging prompt with {field} placeholders; default this project's own (helpfulness and correctness)."),
+          rubric: prompt("Judging prompt with {field} placeholders; default this project's own (helpfulness and correctness). Besides the record's fields it fills {request} and {response} (pairwise: {response_a}, {response_b}) from instruction/input/output, a chat's messages or the candidates, and {scale}."),
           scale: z.number().int().min(2).max(100).default(5).describe("Top of the rating scale (pointwise), e.g. 5 or 10."),
           candidates: z.array(field()).length(2).optional().describe("The two response fields compared (pairwise)."),
           score_field: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default("score").describe("Field that receives the score or preference."),
+          rationale_field: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default("rationale").describe("Field that receives the judge's answer (pairwise: the two answers, candidates in order then swapped)."),
           min_score: z.number().optional().describe("Drop records scoring below this; default keep all."),
           ...sampling({ temperature: 0, top_p: 1.0, max_tokens: 512 }, "greedy judging"),
           seed: seed(),
@@ -176,7 +178,7 @@ export function generateStages(): StageKind[] {
           model: model("The rating model."),
           min_score: z.number().int().min(1).default(5).describe("Lowest score kept (default 5: Humpback keeps scores >= k, k = 5 unverified)."),
           scale: z.number().int().min(2).max(100).default(5).describe("Top of the rating scale (default 5: Humpback's 5-point scale)."),
-          rubric: prompt("Rating prompt with {field} placeholders; default this project's own."),
+          rubric: prompt("Rating prompt with {field} placeholders; default this project's own. Besides the record's fields it fills {request} and {response} (from instruction/input/output or a chat's messages) and {scale}."),
           ...sampling({ temperature: 0, top_p: 1.0, max_tokens: 256 }, "greedy rating"),
           seed: seed(),
         })

@@ -1,12 +1,18 @@
 import type { StageImpl } from "../../runtime/impl.js";
 import type { Registry } from "../registry.js";
+import { alpacaImpls } from "./alpaca.js";
+import { backtranslateImpls } from "./backtranslate.js";
 import { converterImpls } from "./converters.js";
+import { evolInstructImpls } from "./evol-instruct.js";
 import { exportImpls } from "./export.js";
 import { filterImpls } from "./filters.js";
 import { generateImpls } from "./generate.js";
 import { hubImpls } from "./hub.js";
+import { judgeImpls } from "./judge.js";
 import { mixImpls } from "./mix.js";
 import { modelImpls } from "./models.js";
+import { selfChatImpls } from "./self-chat.js";
+import { selfInstructImpls } from "./self-instruct.js";
 import { sourceImpls } from "./sources.js";
 import { templateImpls } from "./templates.js";
 import { transformImpls } from "./transforms.js";
@@ -16,7 +22,7 @@ import { transformImpls } from "./transforms.js";
  * `itp check` never pays for them.
  */
 export function implementations(): Map<string, StageImpl> {
-  return new Map(Object.entries({ ...sourceImpls, ...hubImpls, ...transformImpls, ...converterImpls, ...filterImpls, ...mixImpls, ...templateImpls, ...exportImpls, ...modelImpls, ...generateImpls }));
+  return new Map(Object.entries({ ...sourceImpls, ...hubImpls, ...transformImpls, ...converterImpls, ...filterImpls, ...mixImpls, ...templateImpls, ...exportImpls, ...modelImpls, ...generateImpls, ...alpacaImpls, ...selfInstructImpls, ...evolInstructImpls, ...selfChatImpls, ...backtranslateImpls, ...judgeImpls }));
 }
 
 /** Kinds of the registry that have an implementation, checked against the registry (a typo here is a bug). */
