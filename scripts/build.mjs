@@ -14,7 +14,8 @@ rmSync(next, { recursive: true, force: true });
 const sources = createHash("sha256");
 for (const f of readdirSync("src", { recursive: true }).map(String).filter((f) => f.endsWith(".ts")).sort()) sources.update(f).update(readFileSync(join("src", f)));
 await build({
-  entryPoints: { itp: "src/cli/bin.ts" },
+  // The worker threads of the parallel JSON Lines reader load a script of their own.
+  entryPoints: { itp: "src/cli/bin.ts", "lines-worker": "src/formats/lines-worker.ts" },
   outdir: next,
   bundle: true,
   splitting: true,

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { brotliCompressSync, gzipSync } from "node:zlib";
@@ -21,7 +21,7 @@ import { exportImpls } from "../src/stages/impl/export.js";
 import { sourceImpls } from "../src/stages/impl/sources.js";
 import { builtinRecordTypes } from "../src/types/builtins.js";
 import { dataset, record, scalar, type Ty } from "../src/types/types.js";
-import { itp, stackTrace, tempTree } from "./support/cli.js";
+import { itp, repoRoot, stackTrace, tempTree } from "./support/cli.js";
 import { rng } from "./support/fuzz.js";
 import { makeCtx, recordSink, runImpl } from "./support/stage-ctx.js";
 
@@ -624,5 +624,77 @@ describe("data files through the CLI", () => {
     expect(back.code).toBe(0);
     const lines = readFileSync(join(dir, "out/back.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as unknown);
     expect(lines).toEqual([{ ...chats[0], source: null }, chats[1]]);
+  });
+});
+
+describe("the parallel JSON Lines reader", () => {
+  // Worker threads read files of any size here (ITP_PARALLEL_MIN_BYTES=1) in chunks of 4 KiB; the same recipe with
+  // ITP_PARALLEL=0 reads serially. Both must store exactly the same objects: artifacts and dropped records.
+  const parallel = { ITP_PARALLEL_MIN_BYTES: "1", ITP_PARALLEL_CHUNK_BYTES: "4096" };
+  const serial = { ITP_PARALLEL: "0" };
+  const objectsOf = (store: string) =>
+    Object.fromEntries(
+      readdirSync(join(store, "objects"), { recursive: true })
+        .map(String)
+        .filter((f) => f.length > 3)
+        .sort()
+        .map((f) => [f, readFileSync(join(store, "objects", f)).length]),
+    );
+
+  function lines(): Buffer {
+    const parts: Buffer[] = [Buffer.from([0xef, 0xbb, 0xbf])];
+    for (let i = 0; i < 3000; i++) {
+      const r = { i, lang: i % 3 === 0 ? "en" : "fr", text: i % 7 === 0 ? `café ${"é".repeat(i % 50)} 🙂` : "x".repeat(i % 90) };
+      // Spacing, CRLF ends and blank lines that the stored artifact normalizes or keeps as read.
+      const line = i % 11 === 0 ? JSON.stringify(r, null, 0).replace(/,/g, ", ") : JSON.stringify(r);
+      parts.push(Buffer.from(line + (i % 13 === 0 ? "\r\n" : "\n") + (i % 101 === 0 ? "\n  \n" : "")));
+    }
+    parts.push(Buffer.from(`{"i":3000,"lang":"en","text":"${"long ".repeat(3000)}"}\n`)); // longer than a chunk
+    parts.push(Buffer.concat([Buffer.from('{"i":3001,"lang":"en","text":"bad '), Buffer.from([0xff, 0xfe]), Buffer.from(' bytes"}\n')]));
+    parts.push(Buffer.from('{"i":3002,"lang":"en","text":"no line break at the end"}'));
+    return Buffer.concat(parts);
+  }
+
+  it("stores the same artifacts and dropped records as the serial reader, through where and export", () => {
+    expect(existsSync(join(repoRoot, "dist/lines-worker.js")), "the build has the worker script").toBe(true);
+    const dir = tempTree({ "r.itp": 'dataset src = jsonl("x.jsonl")\n\ndataset en = where(src, expr: "lang == \\"en\\" and len(text) > 3")\n\ndataset out = export(en, path: "out.jsonl")\n' });
+    dirs.push(dir);
+    writeFileSync(join(dir, "x.jsonl"), lines());
+    const a = itp(["run", "r.itp", "--store", join(dir, "p")], { cwd: dir, env: parallel });
+    expect(a.code, a.stderr).toBe(0);
+    const outParallel = readFileSync(join(dir, "out.jsonl"));
+    const b = itp(["run", "r.itp", "--store", join(dir, "s")], { cwd: dir, env: serial });
+    expect(b.code, b.stderr).toBe(0);
+    expect(readFileSync(join(dir, "out.jsonl"))).toEqual(outParallel);
+    expect(objectsOf(join(dir, "p"))).toEqual(objectsOf(join(dir, "s")));
+    const show = (store: string) => JSON.parse(itp(["show", "r.itp", "en", "--store", join(dir, store), "--json"], { cwd: dir }).stdout) as { records: number; counts: Record<string, number> };
+    expect(show("p")).toMatchObject({ records: show("s").records, counts: show("s").counts });
+    const kept = outParallel.toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as { i: number; lang: string; text: string });
+    expect(kept.every((r) => r.lang === "en" && r.text.length > 3)).toBe(true);
+    expect(kept.map((r) => r.i)).toContain(3002);
+    expect(kept.find((r) => r.i === 3001)!.text).toBe("bad \ufffd\ufffd bytes");
+  });
+
+  it("a bad line in a later chunk: the same error, naming the file and line; on_error skip: the same drops", () => {
+    const good = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ instruction: `task ${i}`, output: "o".repeat(i % 40) })).join("\n");
+    const dir = tempTree({
+      "r.itp": 'dataset t: Instruction = jsonl("t.jsonl")\n',
+      "skip.itp": 'dataset t: Instruction = jsonl("t.jsonl") { on_error = "skip" }\n',
+      "t.jsonl": `${good}\n{"instruction":"no output"}\n${good}\n{"instruction": oops}\n${good}\n`,
+    });
+    dirs.push(dir);
+    for (const env of [parallel, serial]) {
+      const r = itp(["run", "r.itp", "--store", join(dir, "fail")], { cwd: dir, env });
+      expect(r.code).toBe(1);
+      expect(r.stdout + r.stderr).toContain("t: t.jsonl:2001: field `output` is missing (Instruction needs instruction, input?, output)");
+      expect(r.stdout + r.stderr).not.toMatch(stackTrace);
+    }
+    const p = itp(["run", "skip.itp", "--store", join(dir, "p")], { cwd: dir, env: parallel });
+    const s = itp(["run", "skip.itp", "--store", join(dir, "s")], { cwd: dir, env: serial });
+    expect([p.code, s.code]).toEqual([0, 0]);
+    expect(objectsOf(join(dir, "p"))).toEqual(objectsOf(join(dir, "s")));
+    const dropped = itp(["show", "skip.itp", "t", "--dropped", "--store", join(dir, "p")], { cwd: dir });
+    expect(dropped.stdout).toContain("t.jsonl:2001: field `output` is missing");
+    expect(dropped.stdout).toContain("t.jsonl:4002: not valid JSON");
   });
 });

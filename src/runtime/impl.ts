@@ -28,6 +28,8 @@ export interface StageContext {
    * {@link RecordLines}), kept instead of serializing the record again.
    */
   drop(record: RecordValue, reason: string, detail?: string, line?: Buffer): void;
+  /** `drop` for a record known only by its JSON line (no line break), as the parallel reader sees it. */
+  dropLine(line: Buffer, reason: string, detail?: string): void;
   /** The store's cache of model answers: a stage that calls models asks it before sending a request. */
   requests(): RequestCache;
   /** Set when the run is interrupted: long loops check it. */

@@ -402,7 +402,7 @@ function contextFor(
   count: (name: string, n: number) => void,
   progress: (done: number, total?: number) => void,
   signal: AbortSignal,
-  drop: (record: RecordValue, reason: string, detail?: string, line?: Buffer) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
+  drop: (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
 ): StageContext {
   return {
     stage: s,
@@ -412,6 +412,7 @@ function contextFor(
     signal,
     count: (name, n = 1) => count(name, n),
     drop,
+    dropLine: (line, reason, detail) => drop(undefined, reason, detail, line),
     requests: () => o.store.requests(),
     progress,
   };
@@ -440,7 +441,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
         let valueWritten = false;
         const params = yield* Effect.try({ try: () => resolveParams(s.params, true), catch: (e) => e as Error });
         const count = (name: string, n: number) => (counts[name] = (counts[name] ?? 0) + n);
-        const drop = (record: RecordValue, reason: string, detail?: string, line?: Buffer) => {
+        const drop = (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer) => {
           count(`dropped: ${reason}`, 1);
           w.dropped ??= new DropLog(o.store);
           w.dropped.add(record, reason, detail, line);
@@ -514,22 +515,42 @@ class DropLog {
   private chain: Promise<void> = Promise.resolve();
   private published = false;
   private discarded = false;
+  private queue: { record: RecordValue | undefined; reason: string; detail: string | undefined; line: Buffer | undefined }[] = [];
+  private draining = false;
 
   constructor(private readonly store: Store) {}
 
-  add(record: RecordValue, reason: string, detail: string | undefined, line: Buffer | undefined): void {
+  /**
+   * A dropped record, given as the record or as its JSON line (then `record` may be undefined). Drops are queued
+   * and written in batches, not one promise each. A line is kept as a view of its reader's chunk: readers never
+   * reuse a chunk's memory.
+   */
+  add(record: RecordValue | undefined, reason: string, detail: string | undefined, line: Buffer | undefined): void {
     if (this.discarded) return;
-    // The line's bytes are copied now: the reader reuses its chunks once the caller moves on.
-    const kept = line ? Buffer.from(line) : undefined;
-    this.chain = this.chain.then(async () => {
+    this.queue.push({ record, reason, detail, line });
+    if (this.draining) return;
+    this.draining = true;
+    this.chain = this.chain.then(() => this.drain());
+  }
+
+  private async drain(): Promise<void> {
+    try {
       if (!this.writer) {
         this.path = this.store.tmpPath(".dropped");
         this.writer = new JsonlWriter(await this.path);
       }
-      // The same bytes as serializing { reason, detail?, record }.
-      if (kept) await this.writer.writeLine(kept, `{"reason":${JSON.stringify(reason)}${detail === undefined ? "" : `,"detail":${JSON.stringify(detail)}`},"record":`, "}");
-      else await this.writer.write(detail === undefined ? { reason, record } : { reason, detail, record });
-    });
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        for (const { record, reason, detail, line } of batch) {
+          // The same bytes as serializing { reason, detail?, record }.
+          if (line) await this.writer.writeLine(line, `{"reason":${JSON.stringify(reason)}${detail === undefined ? "" : `,"detail":${JSON.stringify(detail)}`},"record":`, "}");
+          else await this.writer.write(detail === undefined ? { reason, record } : { reason, detail, record });
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
   }
 
   async publish(): Promise<{ digest: string; bytes: number; records: number }> {

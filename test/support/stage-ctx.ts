@@ -40,6 +40,11 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
       count(`dropped: ${reason}`);
       dropped.push(detail === undefined ? { reason, record } : { reason, detail, record });
     },
+    dropLine: (line, reason, detail) => {
+      count(`dropped: ${reason}`);
+      const record = JSON.parse(line.toString("utf8")) as RecordValue;
+      dropped.push(detail === undefined ? { reason, record } : { reason, detail, record });
+    },
     requests: () => (requests ??= RequestCache.open(mkdtempSync(join(tmpdir(), "itp-requests-")))),
     signal: new AbortController().signal,
   };

@@ -1,9 +1,10 @@
 import { isAbsolute, join, resolve } from "node:path";
 import type { Json } from "../../compile/ir.js";
-import { droppedRecord, location, type RecordReadOptions } from "../../formats/bad-record.js";
+import { droppedRecord, location, reportBad, type RecordReadOptions } from "../../formats/bad-record.js";
 import { globFiles } from "../../formats/glob.js";
 import { recordCheck } from "../../formats/record-type.js";
 import { JsonlFileRecords } from "../../formats/jsonl.js";
+import { BAD, ChunkLines, classifiedChunks, KEEP, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { readRecordsFile, type RecordFormat, type RecordsFileOptions } from "../../formats/records-file.js";
 import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
@@ -63,11 +64,48 @@ function fileSource(kind: RecordFormat): StageImpl {
   return asyncImpl(
     async (ctx, out) => {
       const path = String(ctx.params["path"]);
+      if (kind === "jsonl" && ctx.params["limit"] === undefined && readsInParallel(at(ctx.baseDir, path))) {
+        const n = await parallelJsonl(ctx, out, at(ctx.baseDir, path), path, recordReadOptions(ctx));
+        ctx.progress(n, n);
+        return;
+      }
       const n = await writeRecords(ctx, out, readRecordsFile(at(ctx.baseDir, path), path, kind, { ...fileOptions(kind, ctx.params), ...recordReadOptions(ctx) }));
       ctx.progress(n, n);
     },
     { files: (p) => [String(p["path"])] },
   );
+}
+
+/**
+ * A large JSON Lines file read by worker threads: the same records, errors and drops as the serial reader, the
+ * lines stored as their own bytes. The number of records written.
+ */
+async function parallelJsonl(ctx: StageContext, out: OutputSink, file: string, shown: string, opts: RecordReadOptions): Promise<number> {
+  let before = 0;
+  let n = 0;
+  for await (const { chunk, verdict } of classifiedChunks(file, ctx.stage.type ? { type: ctx.stage.type } : {})) {
+    checkAbort(ctx);
+    if (verdict.clean) {
+      await out.writeBytes(chunk, verdict.lines);
+    } else {
+      const lines = new ChunkLines(chunk);
+      let p = 0;
+      for (let i = 0; lines.advance(); i++) {
+        const flag = verdict.flags[i];
+        if (flag === KEEP) await out.writeLine(chunk.subarray(lines.start, lines.end));
+        else if (flag === REENCODE) await out.write(JSON.parse(chunk.toString("utf8", lines.start, lines.end)) as RecordValue);
+        else if (flag === BAD) {
+          const q = verdict.problems[p++]!;
+          const text = chunk.toString("utf8", lines.start, lines.end);
+          reportBad({ file: shown, at: { line: before + i + 1 }, problem: q.problem, reason: q.reason, raw: q.parsed ? (JSON.parse(text) as RecordValue) : text, ...(q.hint ? { hint: q.hint } : {}) }, opts.onBad);
+        }
+      }
+    }
+    before += verdict.lines;
+    n += verdict.kept;
+    ctx.progress(n);
+  }
+  return n;
 }
 
 /** The shard files of a `shards` stage, relative to the recipe's folder, in the order they are read. */

@@ -1,4 +1,5 @@
-import type { StageImpl } from "../../runtime/impl.js";
+import { ChunkLines, classifiedChunks, DROP, KEEP, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
+import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
 import type { RecordValue } from "../../runtime/records.js";
 import { loadTokenizer } from "../../tokenize/load.js";
@@ -44,7 +45,13 @@ export const transformImpls: Record<string, StageImpl> = {
   }),
 
   where: asyncImpl(async (ctx, out) => {
-    const pred = compilePredicate(String(ctx.params["expr"]));
+    const expr = String(ctx.params["expr"]);
+    const pred = compilePredicate(expr);
+    const input = dataInput(ctx);
+    if (readsInParallel(input.path)) {
+      ctx.count("kept", await parallelWhere(ctx, out, input.path, expr));
+      return;
+    }
     let kept = 0;
     await mapRecords(ctx, out, (r, _i, line) => {
       if (pred(r)) {
@@ -213,4 +220,44 @@ export function capIndices(byTask: ReadonlyMap<string, readonly number[]>, n: nu
     for (let j = 0; j < perTask; j++) keep[keyed[j]!.i] = 1;
   }
   return keep;
+}
+
+/** `where` over a large artifact file, its records parsed and tested by worker threads; the kept count. */
+async function parallelWhere(ctx: StageContext, out: OutputSink, path: string, expr: string): Promise<number> {
+  let kept = 0;
+  let n = 0;
+  for await (const { chunk, verdict } of classifiedChunks(path, { predicate: expr })) {
+    checkAbort(ctx);
+    if (verdict.fatal) throw new UserError(verdict.fatal.message, verdict.fatal.hint);
+    if (verdict.clean) {
+      await out.writeBytes(chunk, verdict.lines);
+    } else {
+      // Runs of kept lines are written as one slice of the chunk (artifacts end lines in LF alone).
+      const lines = new ChunkLines(chunk);
+      let run = -1;
+      let runLines = 0;
+      const flush = async (end: number) => {
+        if (runLines > 0) await out.writeBytes(chunk.subarray(run, end), runLines);
+        run = -1;
+        runLines = 0;
+      };
+      for (let i = 0; lines.advance(); i++) {
+        const flag = verdict.flags[i];
+        if (flag === KEEP && !verdict.cr && lines.end < chunk.length) {
+          if (run < 0) run = lines.start;
+          runLines++;
+          continue;
+        }
+        await flush(lines.start);
+        const line = chunk.subarray(lines.start, lines.end);
+        if (flag === KEEP) await out.writeLine(line);
+        else if (flag === DROP) ctx.dropLine(line, "predicate false");
+        else if (flag === REENCODE) await out.write(JSON.parse(line.toString("utf8")) as RecordValue);
+      }
+      await flush(chunk.length);
+    }
+    kept += verdict.kept;
+    ctx.progress((n += verdict.lines), dataInput(ctx).records ?? undefined);
+  }
+  return kept;
 }

@@ -1,0 +1,73 @@
+// A worker thread of the parallel JSON Lines reader (see parallel-lines.ts): it parses the lines of one chunk,
+// checks each record against the declared type, evaluates the predicate, and answers with one verdict per line.
+// Records never cross the thread boundary: the main thread writes the lines' own bytes.
+import { isUtf8 } from "node:buffer";
+import { parentPort, workerData } from "node:worker_threads";
+import { compilePredicate } from "../stages/impl/predicate.js";
+import type { RecordValue } from "../runtime/records.js";
+import { recordCheck } from "./record-type.js";
+import { BAD, BLANK, DROP, KEEP, REENCODE, type LinesJob, type LinesSettings, type LinesVerdict, type LineProblem } from "./parallel-lines.js";
+
+const port = parentPort;
+if (!port) throw new Error("lines-worker runs as a worker thread");
+const settings = workerData as LinesSettings;
+const predicate = settings.predicate === undefined ? undefined : compilePredicate(settings.predicate);
+const check = recordCheck(settings.type);
+
+port.on("message", (job: LinesJob) => port.postMessage(classify(job)));
+
+function classify(job: LinesJob): LinesVerdict {
+  const buf = Buffer.from(job.chunk.buffer, job.chunk.byteOffset, job.chunk.byteLength);
+  const flags: number[] = [];
+  const problems: LineProblem[] = [];
+  let kept = 0;
+  let cr = false;
+  for (let next = 0; next < buf.length; ) {
+    const start = next;
+    let end = buf.indexOf(10, start);
+    if (end < 0) end = buf.length;
+    next = end + 1;
+    if (end > start && buf[end - 1] === 13) end--, (cr = true);
+    const i = flags.length;
+    const text = buf.toString("utf8", start, end);
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      if (/^\s*$/.test(text)) {
+        flags.push(BLANK);
+      } else {
+        flags.push(BAD);
+        problems.push({ i, problem: `not valid JSON (${(e as Error).message.replace(/^JSON\.parse: /, "")})`, reason: "not valid JSON", hint: "each line must hold one whole JSON object" });
+      }
+      continue;
+    }
+    if (v === null || typeof v !== "object" || Array.isArray(v)) {
+      flags.push(BAD);
+      problems.push({ i, problem: "a line must hold one JSON object (a record)", reason: "not a JSON object" });
+      continue;
+    }
+    const p = check?.(v as RecordValue);
+    if (p) {
+      flags.push(BAD);
+      problems.push({ i, problem: p.problem, reason: p.reason, parsed: true });
+      continue;
+    }
+    if (predicate) {
+      let keep: boolean;
+      try {
+        keep = predicate(v as RecordValue);
+      } catch (e) {
+        return { lines: i + 1, flags: new Uint8Array(0), problems: [], kept, cr, clean: false, fatal: { i, message: (e as Error).message, ...((e as { hint?: string }).hint ? { hint: (e as { hint?: string }).hint } : {}) } };
+      }
+      if (!keep) {
+        flags.push(DROP);
+        continue;
+      }
+    }
+    kept++;
+    // Bytes that are not valid UTF-8 read as U+FFFD: such a record is serialized again, not copied.
+    flags.push(isUtf8(buf.subarray(start, end)) ? KEEP : REENCODE);
+  }
+  return { lines: flags.length, flags: Uint8Array.from(flags), problems, kept, cr, clean: !cr && kept === flags.length && !flags.includes(REENCODE) && buf[buf.length - 1] === 10 };
+}
