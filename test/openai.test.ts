@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TransientError, UserError } from "../src/runtime/impl.js";
 import { Semaphore } from "../src/models/concurrency.js";
 import { closeSharedClients, OpenAIClient, openaiConfig, RequestFailed, sharedClient, RequestRejected, RequestStats, type OpenAIConfig, type RetryEvent } from "../src/models/openai.js";
-import { parseAnswer, MalformedAnswer } from "../src/models/openai-wire.js";
+import { chatBody, completionBody, parseAnswer, MalformedAnswer, type Sampling, type SamplingDefaults } from "../src/models/openai-wire.js";
 import { RateLimiter } from "../src/models/rate-limit.js";
 import { retryAfterMs, retryDelay, retryPolicyOf, seededRandom, type RetryPolicy } from "../src/models/retry.js";
 import { fault, faultRate, faultScript, startOpenAIServer, type OpenAIServer } from "./support/openai-server.js";
@@ -82,6 +82,64 @@ describe("answers", () => {
     } finally {
       await s.close();
     }
+  });
+
+  it("request bodies are the text JSON.stringify gives for the request object (cache keys digest them), whatever the mix of fields", () => {
+    // The reference: the body as an object, members in the documented order, extras merged last.
+    const reference = (head: Record<string, unknown>, d: SamplingDefaults, r: Sampling, chat: boolean): string => {
+      const b: Record<string, unknown> = { ...head };
+      const put = (k: string, v: unknown) => v !== undefined && (b[k] = v);
+      put("temperature", r.temperature ?? d.temperature);
+      put("top_p", r.top_p ?? d.top_p);
+      put("max_tokens", r.max_tokens ?? d.max_tokens);
+      if (r.stop && r.stop.length > 0) b["stop"] = r.stop;
+      put("seed", r.seed ?? d.seed);
+      if (r.n !== undefined && r.n !== 1) b["n"] = r.n;
+      if (r.presence_penalty) b["presence_penalty"] = r.presence_penalty;
+      if (r.frequency_penalty) b["frequency_penalty"] = r.frequency_penalty;
+      if (r.logprobs !== undefined) {
+        if (chat) {
+          b["logprobs"] = true;
+          if (r.logprobs > 0) b["top_logprobs"] = r.logprobs;
+        } else b["logprobs"] = r.logprobs;
+      }
+      if (r.extra) Object.assign(b, r.extra);
+      return JSON.stringify(b);
+    };
+    const random = seededRandom(5);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const stops = [undefined, [], ["\n"], ["END", "\"q\""]];
+    const defaults: SamplingDefaults[] = [{}, { temperature: 0.7, max_tokens: 64, seed: 3 }, { top_p: 0.9, seed: 0 }];
+    const messages = [[{ role: "user", content: "héllo \"world\" \u2028 ✓" }], [{ role: "system", content: "Be brief" }, { role: "user", content: "x\ny" }]];
+    for (let i = 0; i < 2000; i++) {
+      const r: Sampling = {
+        temperature: pick([undefined, 0, 0.7, 1.25, -0]),
+        top_p: pick([undefined, 1, 0.5]),
+        max_tokens: pick([undefined, 16, 1024]),
+        stop: pick(stops),
+        seed: pick([undefined, 0, 42]),
+        n: pick([undefined, 1, 3]),
+        presence_penalty: pick([undefined, 0, 0.5]),
+        frequency_penalty: pick([undefined, 0, -1]),
+        logprobs: pick([undefined, undefined, 0, 2]),
+        extra: pick([undefined, undefined, undefined, { top_k: 5 }, { temperature: 2, repetition_penalty: 1.1 }]),
+      };
+      const d = pick(defaults);
+      const m = pick(messages);
+      // Twice in a row: the second call may reuse what the first computed.
+      for (let k = 0; k < 2; k++) {
+        expect(chatBody("m", d, { ...r, messages: m })).toBe(reference({ model: "m", messages: m }, d, r, true));
+        expect(completionBody("c", d, { ...r, prompt: m[0]!.content })).toBe(reference({ model: "c", prompt: m[0]!.content }, d, r, false));
+      }
+    }
+    // A stop list or defaults changed in place between two calls are seen.
+    const stop = ["a"];
+    const d: { temperature?: number } = { temperature: 0.5 };
+    const first = chatBody("m", d, { ...hello, stop });
+    stop.push("b");
+    d.temperature = 1;
+    expect(chatBody("m", d, { ...hello, stop })).toBe(JSON.stringify({ model: "m", ...hello, temperature: 1, stop: ["a", "b"] }));
+    expect(first).toBe(JSON.stringify({ model: "m", ...hello, temperature: 0.5, stop: ["a"] }));
   });
 
   it("generate: one user message (and the system one) on chat models, the prompt on completions models", async () => {

@@ -48,6 +48,17 @@ export interface ModelBackend {
   complete(req: ModelRequest, index: number, opts: { signal: AbortSignal; stats: RequestStats }): Promise<Answer>;
   /** Price of 1,000 prompt and completion tokens, when the model declares them. */
   readonly price?: { readonly input: number; readonly output: number } | undefined;
+  /**
+   * The request's key and a way to send it, sharing the work both need (the request body, built once): what
+   * {@link ModelSession.ask} uses when the backend has it. Same key and same answer as `key` and `complete`.
+   */
+  prepare?(req: ModelRequest, index: number): PreparedRequest;
+}
+
+/** A request ready to go: its cache key, and its sending. */
+export interface PreparedRequest {
+  readonly key: string;
+  complete(opts: { signal: AbortSignal; stats: RequestStats }): Promise<Answer>;
 }
 
 /** Samples beyond the first differ by seed where the server takes one (the model's seed plus the sample index). */
@@ -74,31 +85,51 @@ async function openaiBackend(m: ModelArtifact): Promise<ModelBackend> {
   const client = sharedClient(sha256(JSON.stringify([m.stage, m.params])), () => config);
   const endpoint = config.endpoint ?? "chat";
   const where = `${config.baseUrl.replace(/\/+$/, "")}/${endpoint === "chat" ? "chat/completions" : "completions"}`;
+  const modelSeed = params["seed"];
+  // The body is what the cache key digests: built by the client's own builder, so key and request always agree.
   const body = (req: ModelRequest, index: number): string => {
-    const seed = sampleSeed(params["seed"], index);
-    const sampling = {
+    // Left undefined, the sample seed gives way to the model's own seed (the client's default).
+    const seed = sampleSeed(modelSeed, index);
+    if (endpoint === "chat") {
+      return client.chatBody({
+        messages: req.messages,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        max_tokens: req.max_tokens,
+        stop: req.stop,
+        presence_penalty: req.presence_penalty,
+        frequency_penalty: req.frequency_penalty,
+        seed,
+      });
+    }
+    return client.completionBody({
+      prompt: completionPrompt(req.messages),
       temperature: req.temperature,
       top_p: req.top_p,
       max_tokens: req.max_tokens,
-      ...(req.stop && req.stop.length > 0 ? { stop: req.stop } : {}),
-      ...(req.presence_penalty ? { presence_penalty: req.presence_penalty } : {}),
-      ...(req.frequency_penalty ? { frequency_penalty: req.frequency_penalty } : {}),
-      ...(seed !== undefined ? { seed } : {}),
-    };
-    if (endpoint === "chat") return client.chatBody({ ...sampling, messages: req.messages });
-    return client.completionBody({ ...sampling, prompt: completionPrompt(req.messages) });
+      stop: req.stop,
+      presence_penalty: req.presence_penalty,
+      frequency_penalty: req.frequency_penalty,
+      seed,
+    });
+  };
+  const keyOf = (payload: string, index: number): string => sha256(`${where}\n${payload}\n${index}`);
+  const send = async (payload: string, req: ModelRequest, opts: { signal: AbortSignal; stats: RequestStats }): Promise<Answer> => {
+    const c: Completion = await client.send(endpoint, payload, opts, req.max_tokens);
+    const choice = c.choices[0];
+    if (!choice) throw new UserError(`${where}: the answer has no choices`, "the server does not answer in the OpenAI format: check base_url and kind");
+    return { text: choice.text, finish_reason: choice.finish_reason, prompt_tokens: c.usage?.prompt_tokens ?? 0, completion_tokens: c.usage?.completion_tokens ?? 0 };
   };
   const priceIn = params["price_input"];
   const priceOut = params["price_output"];
   return {
     describe: `\`${m.stage}\` (${config.model} at ${config.baseUrl})`,
     price: typeof priceIn === "number" || typeof priceOut === "number" ? { input: Number(priceIn ?? 0), output: Number(priceOut ?? 0) } : undefined,
-    key: (req, index) => sha256(`${where}\n${body(req, index)}\n${index}`),
-    async complete(req, index, opts) {
-      const c: Completion = await client.send(endpoint, body(req, index), opts, req.max_tokens);
-      const choice = c.choices[0];
-      if (!choice) throw new UserError(`${where}: the answer has no choices`, "the server does not answer in the OpenAI format: check base_url and kind");
-      return { text: choice.text, finish_reason: choice.finish_reason, prompt_tokens: c.usage?.prompt_tokens ?? 0, completion_tokens: c.usage?.completion_tokens ?? 0 };
+    key: (req, index) => keyOf(body(req, index), index),
+    complete: (req, index, opts) => send(body(req, index), req, opts),
+    prepare(req, index) {
+      const payload = body(req, index);
+      return { key: keyOf(payload, index), complete: (opts) => send(payload, req, opts) };
     },
   };
 }

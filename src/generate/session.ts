@@ -20,6 +20,8 @@ export class ModelSession {
   /** Aborted on the stage's interruption, or by {@link abort} when one request failed for good. */
   private readonly controller = new AbortController();
   private readonly signal: AbortSignal;
+  /** What every request is sent with (one object for all). */
+  private readonly callOptions: { readonly signal: AbortSignal; readonly stats: RequestStats };
 
   private constructor(
     private readonly ctx: StageContext,
@@ -29,7 +31,9 @@ export class ModelSession {
     private readonly role: string,
   ) {
     this.signal = AbortSignal.any([ctx.signal, this.controller.signal]);
-    // Every request in flight listens to the signal: thousands of listeners are expected, not a leak.
+    this.callOptions = { signal: this.signal, stats: this.stats };
+    // Requests share one listener on the signal, but each retry's wait and rate-limit wait adds its own: many are
+    // expected, not a leak.
     setMaxListeners(0, this.signal);
   }
 
@@ -48,11 +52,13 @@ export class ModelSession {
 
   /** The answer to a request: from the cache, or from the model (then cached at once). */
   async ask(req: ModelRequest, index = 0): Promise<Answer> {
-    const key = this.backend.key(req, index);
+    const prepared = this.backend.prepare?.(req, index);
+    const key = prepared ? prepared.key : this.backend.key(req, index);
     let a = this.cache.get<Answer>(key);
     if (a) this.cachedAnswers++;
     else {
-      a = await this.backend.complete(req, index, { signal: this.signal, stats: this.stats });
+      const opts = this.callOptions;
+      a = await (prepared ? prepared.complete(opts) : this.backend.complete(req, index, opts));
       this.cache.put(key, a);
       this.sentAnswers++;
     }

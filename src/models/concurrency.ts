@@ -25,19 +25,9 @@ export class Semaphore {
     if (this.tryAcquire()) return Promise.resolve();
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
-      const w: Waiter = { resolve, settled: false };
+      const w = new Waiter(resolve, reject, signal);
       this.queue.push(w);
-      if (!signal) return;
-      const onAbort = () => {
-        if (w.settled) return;
-        w.settled = true; // release() skips it
-        reject(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      w.resolve = () => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      };
+      if (signal) watchAbort(signal, w);
     });
   }
 
@@ -45,9 +35,8 @@ export class Semaphore {
     while (this.head < this.queue.length) {
       const w = this.queue[this.head++]!;
       if (w.settled) continue;
-      w.settled = true;
       this.compact();
-      w.resolve();
+      w.grant();
       return;
     }
     this.compact();
@@ -70,7 +59,60 @@ export class Semaphore {
   }
 }
 
-interface Waiter {
-  resolve: () => void;
-  settled: boolean;
+class Waiter implements AbortWatcher {
+  settled = false;
+
+  constructor(
+    private readonly resolve: () => void,
+    private readonly reject: (reason: unknown) => void,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  grant(): void {
+    this.settled = true;
+    if (this.signal) unwatchAbort(this.signal, this);
+    this.resolve();
+  }
+
+  onAbort(reason: unknown): void {
+    if (this.settled) return;
+    this.settled = true; // release() skips it
+    this.reject(reason);
+  }
+}
+
+/** Told when a watched signal aborts. */
+export interface AbortWatcher {
+  onAbort(reason: unknown): void;
+}
+
+/**
+ * The calls waiting on each signal. A signal shared by every call of a stage gets one listener for all of them
+ * instead of one per call: adding an EventTarget listener walks the listeners already there (to skip duplicates),
+ * so thousands of calls each adding and removing their own made a quadratic cost on the hot path.
+ */
+const watchers = new WeakMap<AbortSignal, Set<AbortWatcher>>();
+
+/** Have `w.onAbort(reason)` called when `signal` aborts (the signal must not have aborted yet). */
+export function watchAbort(signal: AbortSignal, w: AbortWatcher): void {
+  let set = watchers.get(signal);
+  if (!set) {
+    const all = (set = new Set());
+    watchers.set(signal, all);
+    signal.addEventListener(
+      "abort",
+      () => {
+        const now = [...all];
+        all.clear();
+        for (const x of now) x.onAbort(signal.reason);
+      },
+      { once: true },
+    );
+  }
+  set.add(w);
+}
+
+/** Stop watching (after the call settled). */
+export function unwatchAbort(signal: AbortSignal, w: AbortWatcher): void {
+  watchers.get(signal)?.delete(w);
 }

@@ -76,8 +76,93 @@ export interface Completion {
   readonly retries: number;
 }
 
-/** The JSON body of a chat request. Built once per request and reused by its retries (and usable as a cache key). */
+/**
+ * The JSON body of a chat request. Built once per request and reused by its retries (and usable as a cache key).
+ * The text is the one `JSON.stringify` gives for `{model, messages, <sampling>, logprobs, top_logprobs, ...extra}`
+ * (request cache keys are digests of it, so it must never change); it is written out member by member, which spares
+ * an object in dictionary mode per request on the hot path.
+ */
 export function chatBody(model: string, d: SamplingDefaults, r: ChatRequest): string {
+  if (r.extra) return slowChatBody(model, d, r);
+  let s = member("model", model) + member("messages", r.messages) + samplingJson(d, r);
+  if (r.logprobs !== undefined) {
+    s += ',"logprobs":true';
+    if (r.logprobs > 0) s += member("top_logprobs", r.logprobs);
+  }
+  return `{${s.slice(1)}}`;
+}
+
+/** The JSON body of a (legacy) completions request. */
+export function completionBody(model: string, d: SamplingDefaults, r: CompletionRequest): string {
+  if (r.extra) return slowCompletionBody(model, d, r);
+  let s = member("model", model) + member("prompt", r.prompt) + samplingJson(d, r);
+  if (r.logprobs !== undefined) s += member("logprobs", r.logprobs);
+  return `{${s.slice(1)}}`;
+}
+
+/** `,"name":value` as JSON.stringify writes a member of an object; nothing for a value it leaves out (undefined, a function). */
+function member(name: string, v: unknown): string {
+  const j = typeof v === "number" ? (Number.isFinite(v) ? String(v) : "null") : (JSON.stringify(v) as string | undefined);
+  return j === undefined ? "" : `,"${name}":${j}`;
+}
+
+/** The sampling members, in the order {@link sampling} sets them. */
+function samplingJson(d: SamplingDefaults, r: Sampling): string {
+  // The requests of a stage mostly share their sampling: the last text is reused when nothing it depends on changed.
+  const m = lastSampling;
+  if (
+    m.dTemperature === d.temperature &&
+    m.dTopP === d.top_p &&
+    m.dMaxTokens === d.max_tokens &&
+    m.dSeed === d.seed &&
+    m.temperature === r.temperature &&
+    m.top_p === r.top_p &&
+    m.max_tokens === r.max_tokens &&
+    sameWords(m.stop, r.stop) &&
+    m.seed === r.seed &&
+    m.n === r.n &&
+    m.presence_penalty === r.presence_penalty &&
+    m.frequency_penalty === r.frequency_penalty
+  ) {
+    return m.json;
+  }
+  let s = "";
+  const temperature = r.temperature ?? d.temperature;
+  if (temperature !== undefined) s += member("temperature", temperature);
+  const top_p = r.top_p ?? d.top_p;
+  if (top_p !== undefined) s += member("top_p", top_p);
+  const max_tokens = r.max_tokens ?? d.max_tokens;
+  if (max_tokens !== undefined) s += member("max_tokens", max_tokens);
+  if (r.stop && r.stop.length > 0) s += member("stop", r.stop);
+  const seed = r.seed ?? d.seed;
+  if (seed !== undefined) s += member("seed", seed);
+  if (r.n !== undefined && r.n !== 1) s += member("n", r.n);
+  if (r.presence_penalty) s += member("presence_penalty", r.presence_penalty);
+  if (r.frequency_penalty) s += member("frequency_penalty", r.frequency_penalty);
+  // The stop list is kept as a copy and compared word by word: a list changed in place is noticed.
+  lastSampling = {
+    dTemperature: d.temperature,
+    dTopP: d.top_p,
+    dMaxTokens: d.max_tokens,
+    dSeed: d.seed,
+    temperature: r.temperature, top_p: r.top_p, max_tokens: r.max_tokens, stop: r.stop && [...r.stop], seed: r.seed, n: r.n, presence_penalty: r.presence_penalty, frequency_penalty: r.frequency_penalty,
+    json: s,
+  };
+  return s;
+}
+
+function sameWords(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a == null || b == null) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The last sampling text made, and what it was made from (nothing at first: `json` is never reused before it is set). */
+let lastSampling: Sampling & { readonly dTemperature?: number; readonly dTopP?: number; readonly dMaxTokens?: number; readonly dSeed?: number; readonly json: string } = { temperature: Number.NaN, json: "" };
+
+/** With server-specific extras: built as an object, so an extra that repeats a member replaces it in place. */
+function slowChatBody(model: string, d: SamplingDefaults, r: ChatRequest): string {
   const body: Record<string, unknown> = { model, messages: r.messages };
   sampling(body, d, r);
   if (r.logprobs !== undefined) {
@@ -88,8 +173,7 @@ export function chatBody(model: string, d: SamplingDefaults, r: ChatRequest): st
   return JSON.stringify(body);
 }
 
-/** The JSON body of a (legacy) completions request. */
-export function completionBody(model: string, d: SamplingDefaults, r: CompletionRequest): string {
+function slowCompletionBody(model: string, d: SamplingDefaults, r: CompletionRequest): string {
   const body: Record<string, unknown> = { model, prompt: r.prompt };
   sampling(body, d, r);
   if (r.logprobs !== undefined) body["logprobs"] = r.logprobs;

@@ -1,8 +1,8 @@
 import { STATUS_CODES, type IncomingHttpHeaders } from "node:http";
-import { Pool } from "undici";
+import { Pool, util as undiciUtil, type Dispatcher } from "undici";
 import type { Json } from "../compile/ir.js";
 import { TransientError, UserError } from "../runtime/impl.js";
-import { Semaphore } from "./concurrency.js";
+import { Semaphore, unwatchAbort, watchAbort, type AbortWatcher } from "./concurrency.js";
 import { delay } from "./delay.js";
 import {
   chatBody,
@@ -58,7 +58,8 @@ export interface RetryEvent {
 
 /**
  * Options of one call; an object a stage may build once and pass to all its calls. A signal shared by many calls in
- * flight gets one listener per call: raise its limit (`setMaxListeners(n, signal)` of node:events) to spare the warning.
+ * flight gets one listener for the requests and permit waits of them all; a retry's wait adds one of its own, so a
+ * stage whose calls may all be waiting to retry at once raises the limit (`setMaxListeners(n, signal)` of node:events).
  */
 export interface CallOptions {
   readonly signal?: AbortSignal | undefined;
@@ -196,17 +197,21 @@ export class OpenAIClient {
       let cause: RetryCause | undefined;
       let problem = "";
       let answered = 0; // the status of an answer whose body then failed
+      let exchange: Exchange | undefined;
       try {
         if (this.limiter) await this.limiter.take(estimate, signal);
         this.stats.attempts++;
         if (extra) extra.attempts++;
-        const res = await this.pool.request({ path, method: "POST", headers: this.headers, body, signal });
-        answered = res.statusCode;
-        text = await res.body.text();
+        if (signal?.aborted) throw signal.reason;
+        exchange = new Exchange(signal);
+        this.pool.dispatch({ path, method: "POST", headers: this.headers, body }, exchange);
+        text = await exchange.done;
         // Only once the whole body is in: a connection lost mid-body is a network failure, not a short answer.
-        status = res.statusCode;
-        headers = res.headers;
+        status = exchange.status;
+        // Headers are read only where they matter (Retry-After, x-should-retry): on answers that are not a success.
+        if (status < 200 || status >= 300) headers = undiciUtil.parseHeaders(exchange.rawHeaders ?? []) as IncomingHttpHeaders;
       } catch (e) {
+        answered = exchange?.status ?? 0;
         if (signal?.aborted) throw signal.reason;
         cause = networkCause(e);
         if (!cause) throw this.fail(new UserError(`${this.where(path)}: ${this.redact(describeNetworkError(e, this.timeoutMs))}`, networkHint(e)), extra);
@@ -384,6 +389,78 @@ function giveUpHint(c: RetryCause): string {
       return "check that the server is up and reachable";
     case "malformed":
       return "the server does not answer in the OpenAI format: check base_url and kind";
+  }
+}
+
+/**
+ * One HTTP exchange, as an undici dispatch handler: the answer's status, raw headers and body, the body decoded once
+ * it is all in (as undici's `body.text()` does: UTF-8, a byte order mark dropped). Compared with `pool.request` and
+ * `body.text()` this spares a Readable stream, an AsyncResource and an abort listener per request; the signal is
+ * watched through one listener shared by every call that uses it.
+ */
+class Exchange implements Dispatcher.DispatchHandler, AbortWatcher {
+  /** The answer's status, once its headers are in (0 before). */
+  status = 0;
+  rawHeaders: Buffer[] | undefined;
+  readonly done: Promise<string>;
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+  private settled = false;
+  private abortRequest: ((err?: Error) => void) | undefined;
+  private abortReason: Error | undefined;
+  private resolve!: (text: string) => void;
+  private reject!: (e: unknown) => void;
+
+  constructor(private readonly signal: AbortSignal | undefined) {
+    this.done = new Promise<string>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    if (signal) watchAbort(signal, this);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.abortReason) abort(this.abortReason);
+    else this.abortRequest = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true; // 1xx: informational, the answer follows
+    this.status = statusCode;
+    this.rawHeaders = rawHeaders;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    return true;
+  }
+
+  onComplete(): void {
+    if (!this.settle()) return;
+    const c = this.chunks;
+    const buf = c.length === 1 ? c[0]! : Buffer.concat(c, this.bytes);
+    const bom = buf.length > 2 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf;
+    this.resolve(buf.toString("utf8", bom ? 3 : 0));
+  }
+
+  onError(err: Error): void {
+    if (this.settle()) this.reject(err);
+  }
+
+  onAbort(reason: unknown): void {
+    if (!this.settle()) return;
+    this.abortReason = reason instanceof Error ? reason : new Error(String(reason));
+    this.abortRequest?.(this.abortReason);
+    this.reject(reason);
+  }
+
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    if (this.signal) unwatchAbort(this.signal, this);
+    return true;
   }
 }
 

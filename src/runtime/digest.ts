@@ -1,7 +1,11 @@
+import * as crypto from "node:crypto";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 
-export const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
+/** `crypto.hash` (Node 20.12 on): one call, no Hash object; the same digest as createHash's. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Buffer, encoding: "hex") => string }).hash;
+
+export const sha256 = oneShot ? (data: string | Buffer): string => oneShot("sha256", data, "hex") : (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
 
 /** JSON with object keys sorted at every level: one text for one value, so it can be hashed. */
 export function canonicalJson(v: unknown): string {

@@ -1,17 +1,19 @@
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
 /**
  * The request cache: every model answer, keyed by the canonical content of its request, kept in the store under
  * `requests/`. Each process appends to a log of its own, one frame per answer, written in the event-loop turn the
  * answer arrives in: a process killed at any moment leaves every answer it had handled readable, and at worst a
- * torn last frame, which readers skip. Logs are fsynced about once a second (for power loss; a killed process loses nothing
- * the kernel already has). Nothing is ever rewritten, so two processes sharing a store never collide.
+ * torn last frame, which readers skip. Logs are fsynced about once a second, on the thread pool, and at close (for
+ * power loss; a killed process loses nothing the kernel already has). Nothing is ever rewritten, so two processes
+ * sharing a store never collide.
  *
  * A frame is `<bytes>\n<JSON {"k": key, "v": answer}>\n`.
  */
 export class RequestCache {
-  private readonly index = new Map<string, Entry>();
+  /** An answer by key: parsed, or still a frame of a log read at open (parsed when first asked for). */
+  private readonly index = new Map<string, unknown>();
   private fd: number | undefined;
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
@@ -52,7 +54,7 @@ export class RequestCache {
       const k = buf.toString("utf8", start, Math.min(end, start + 80));
       const m = /^\{"k":"([0-9a-f]{64})"/.exec(k);
       if (!m) return;
-      this.index.set(m[1]!, { frame: { buf, start, end }, value: undefined });
+      this.index.set(m[1]!, new Frame(buf, start, end));
       pos = end + 1;
     }
   }
@@ -60,18 +62,16 @@ export class RequestCache {
   /** The answer cached for a request key, or undefined. */
   get<T>(key: string): T | undefined {
     const e = this.index.get(key);
-    if (e === undefined) return undefined;
-    if (e.frame) {
-      try {
-        e.value = (JSON.parse(e.frame.buf.toString("utf8", e.frame.start, e.frame.end)) as { v: unknown }).v;
-        e.frame = undefined;
-      } catch {
-        // A frame whose length checks out but whose JSON does not: treated as absent, so the request is sent again.
-        this.index.delete(key);
-        return undefined;
-      }
+    if (!(e instanceof Frame)) return e as T | undefined;
+    try {
+      const value = (JSON.parse(e.buf.toString("utf8", e.start, e.end)) as { v: unknown }).v;
+      this.index.set(key, value);
+      return value as T;
+    } catch {
+      // A frame whose length checks out but whose JSON does not: treated as absent, so the request is sent again.
+      this.index.delete(key);
+      return undefined;
     }
-    return e.value as T;
   }
 
   has(key: string): boolean {
@@ -85,7 +85,7 @@ export class RequestCache {
   put(key: string, answer: unknown): void {
     const body = `{"k":"${key}","v":${JSON.stringify(answer)}}`;
     this.pending.push(`${Buffer.byteLength(body, "utf8")}\n${body}\n`);
-    this.index.set(key, { frame: undefined, value: answer });
+    this.index.set(key, answer);
     if (this.pending.length === 1) setImmediate(this.writePending);
   }
 
@@ -104,29 +104,43 @@ export class RequestCache {
     this.timer ??= setInterval(() => this.sync(), 1000).unref();
   };
 
+  /** An fdatasync on the thread pool, so the event loop (and the requests it drives) never waits for the disk. */
+  private syncing = false;
+
   private sync(): void {
-    if (!this.dirty || this.fd === undefined) return;
+    if (!this.dirty || this.fd === undefined || this.syncing) return;
     this.dirty = false;
-    try {
-      fdatasyncSync(this.fd);
-    } catch {
-      // a failed sync is retried on the next tick, and at close
-      this.dirty = true;
-    }
+    this.syncing = true;
+    fdatasync(this.fd, (e) => {
+      this.syncing = false;
+      if (e) this.dirty = true; // a failed sync is retried on the next tick, and at close
+    });
   }
 
   close(): void {
     this.writePending();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.sync();
-    if (this.fd !== undefined) closeSync(this.fd);
+    if (this.fd !== undefined) {
+      // Synced here (whatever a sync under way on the thread pool does): everything written is on disk at close.
+      if (this.dirty || this.syncing) {
+        try {
+          fdatasyncSync(this.fd);
+        } catch {
+          // the data is written; only its durability against power loss is in doubt
+        }
+      }
+      closeSync(this.fd);
+    }
     this.fd = undefined;
   }
 }
 
-/** A cached answer: still in its log's bytes (parsed on first use), or parsed. */
-interface Entry {
-  frame: { readonly buf: Buffer; readonly start: number; readonly end: number } | undefined;
-  value: unknown;
+/** A cached answer still in its log's bytes. */
+class Frame {
+  constructor(
+    readonly buf: Buffer,
+    readonly start: number,
+    readonly end: number,
+  ) {}
 }
