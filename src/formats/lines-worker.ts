@@ -6,7 +6,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { compilePredicate } from "../stages/impl/predicate.js";
 import type { RecordValue } from "../runtime/records.js";
 import { recordCheck } from "./record-type.js";
-import { BAD, BLANK, DROP, KEEP, REENCODE, type LinesJob, type LinesSettings, type LinesVerdict, type LineProblem } from "./parallel-lines.js";
+import { BAD, BLANK, DROP, KEEP, REENCODE, type LinesJob, type LinesReply, type LinesSettings, type LinesVerdict, type LineProblem } from "./parallel-lines.js";
 
 const port = parentPort;
 if (!port) throw new Error("lines-worker runs as a worker thread");
@@ -14,7 +14,7 @@ const settings = workerData as LinesSettings;
 const predicate = settings.predicate === undefined ? undefined : compilePredicate(settings.predicate);
 const check = recordCheck(settings.type);
 
-port.on("message", (job: LinesJob) => port.postMessage(classify(job)));
+port.on("message", (job: LinesJob) => port.postMessage({ chunk: job.chunk, verdict: classify(job) } satisfies LinesReply, [job.chunk.buffer as ArrayBuffer]));
 
 function classify(job: LinesJob): LinesVerdict {
   const buf = Buffer.from(job.chunk.buffer, job.chunk.byteOffset, job.chunk.byteLength);

@@ -52,12 +52,18 @@ export interface LinesSettings {
   readonly type?: Ty;
 }
 
+/** A chunk sent to a worker, and back with its verdict: its memory is moved between threads, not copied. */
 export interface LinesJob {
   readonly chunk: Uint8Array;
 }
 
-/** Bytes per chunk: 4 MiB (smaller in tests, through ITP_PARALLEL_CHUNK_BYTES, to get many chunks from a small file). */
-const CHUNK = Number(process.env["ITP_PARALLEL_CHUNK_BYTES"] ?? 4 << 20);
+export interface LinesReply {
+  readonly chunk: Uint8Array;
+  readonly verdict: LinesVerdict;
+}
+
+/** Bytes per chunk: 1 MiB (more would hold more memory in flight, for no speed) (smaller in tests, through ITP_PARALLEL_CHUNK_BYTES, to get many chunks from a small file). */
+const CHUNK = Number(process.env["ITP_PARALLEL_CHUNK_BYTES"] ?? 1 << 20);
 const workerUrl = new URL("./lines-worker.js", import.meta.url);
 let workerBuilt: boolean | undefined;
 
@@ -101,7 +107,8 @@ async function* chunksOf(path: string): AsyncGenerator<Buffer> {
     let carry = Buffer.alloc(0);
     let first = true;
     for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK + carry.length);
+      // Never from the shared pool: the chunk's memory is moved to a worker.
+      const buf = Buffer.allocUnsafeSlow(CHUNK + carry.length);
       carry.copy(buf);
       const { bytesRead } = await fh.read(buf, carry.length, CHUNK, null);
       let filled = carry.length + bytesRead;
@@ -136,9 +143,9 @@ async function* chunksOf(path: string): AsyncGenerator<Buffer> {
 export async function* classifiedChunks(path: string, settings: LinesSettings): AsyncGenerator<{ chunk: Buffer; verdict: LinesVerdict }> {
   const n = Math.min(availableParallelism(), 8);
   const workers = Array.from({ length: n }, () => new Worker(workerUrl, { workerData: settings }));
-  const waiting = workers.map(() => [] as { resolve: (v: LinesVerdict) => void; reject: (e: Error) => void }[]);
+  const waiting = workers.map(() => [] as { resolve: (v: LinesReply) => void; reject: (e: Error) => void }[]);
   workers.forEach((w, k) => {
-    w.on("message", (v: LinesVerdict) => waiting[k]!.shift()?.resolve(v));
+    w.on("message", (v: LinesReply) => waiting[k]!.shift()?.resolve(v));
     w.on("error", (e: Error) => {
       for (const q of waiting[k]!.splice(0)) q.reject(e);
     });
@@ -148,9 +155,10 @@ export async function* classifiedChunks(path: string, settings: LinesSettings): 
   try {
     for await (const chunk of chunksOf(path)) {
       const k = turn++ % n;
-      const verdict = new Promise<LinesVerdict>((resolve, reject) => waiting[k]!.push({ resolve, reject }));
-      workers[k]!.postMessage({ chunk } satisfies LinesJob);
-      const done = verdict.then((v) => ({ chunk, verdict: v }));
+      const reply = new Promise<LinesReply>((resolve, reject) => waiting[k]!.push({ resolve, reject }));
+      // The chunk owns its memory (chunksOf allocates each one): moved to the worker and back.
+      workers[k]!.postMessage({ chunk } satisfies LinesJob, [chunk.buffer as ArrayBuffer]);
+      const done = reply.then(({ chunk: c, verdict }) => ({ chunk: Buffer.from(c.buffer, c.byteOffset, c.byteLength), verdict }));
       done.catch(() => undefined); // awaited in order below; a failure meanwhile is not "unhandled"
       inFlight.push(done);
       if (inFlight.length >= 2 * n) yield await inFlight.shift()!;

@@ -1,5 +1,4 @@
 import { Effect } from "effect";
-import { createHash } from "node:crypto";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
@@ -51,23 +50,21 @@ async function install(ctx: StageContext, tmp: string, dest: string, digest: str
 }
 
 /**
- * Write a copy of the bytes to `dest` (atomically, synced). A stream copy, not copyFile: the file gets the usual
- * mode, not the store object's.
+ * Write a copy of an artifact's bytes to `dest` (atomically, synced); `digest` is theirs. A stream copy, not
+ * copyFile: the file gets the usual mode, not the store object's.
  */
-async function writeCopy(ctx: StageContext, bytes: Readable, dest: string, onChunk?: (chunk: Buffer) => Promise<void>): Promise<void> {
+async function writeCopy(ctx: StageContext, bytes: Readable, digest: string, dest: string, onChunk?: (chunk: Buffer) => Promise<void>): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   const tmp = tmpName(dest);
   const fh = await open(tmp, "w");
   try {
-    const hash = createHash("sha256");
     for await (const chunk of bytes as AsyncIterable<Buffer>) {
-      hash.update(chunk);
       for (let done = 0; done < chunk.length; ) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
       await onChunk?.(chunk);
     }
     await fh.sync();
     await fh.close();
-    await install(ctx, tmp, dest, hash.digest("hex"));
+    await install(ctx, tmp, dest, digest);
   } catch (e) {
     await fh.close().catch(() => undefined);
     await rm(tmp, { force: true });
@@ -133,7 +130,7 @@ export const exportImpls: Record<string, StageImpl> = {
       // they are copied in one pass rather than read and encoded again.
       const input = dataInput(ctx);
       let n = 0;
-      await writeCopy(ctx, input.bytes(), target(ctx), async (chunk) => {
+      await writeCopy(ctx, input.bytes(), input.digest, target(ctx), async (chunk) => {
         checkAbort(ctx);
         let lines = 0;
         for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
@@ -153,7 +150,7 @@ export const exportImpls: Record<string, StageImpl> = {
               return;
             }
             if ((await digestIfExists(dest)) === artifact.digest) return;
-            await writeCopy(ctx, artifact.bytes(), dest);
+            await writeCopy(ctx, artifact.bytes(), artifact.digest, dest);
           },
           catch: (e) => (e instanceof Error ? e : new Error(String(e))),
         }),
