@@ -186,3 +186,24 @@ describe("itp diff", () => {
     expect(out).toContain("+ final (take)");
   });
 });
+
+describe("check: fields that stages add", () => {
+  const head = 'model m = openai_compatible() {\n  model = "x"\n  base_url = "http://127.0.0.1:1/v1"\n}\n\ndataset d: Instruction = jsonl("d.jsonl")\n\n';
+  it("a judge's score and rationale, and set_fields' values, are fields downstream stages may name", () => {
+    const dir = tempTree({
+      "r.itp":
+        head +
+        'dataset j = judge(d, model: m, score_field: "quality")\n\ndataset top = length(j, field: "rationale", min: 1)\n\ndataset s = select(top, fields: ["instruction", "quality"])\n\n' +
+        'dataset t = set_fields(d, values: { lang: "en", n: 1 })\n\ndataset u = select(t, fields: ["lang", "n"])\n\ndataset e = export(s, path: "s.jsonl")\n\ndataset f = export(u, path: "u.jsonl")\n',
+    });
+    const r = itp(["check", "r.itp"], { cwd: dir });
+    expect(r.stdout + r.stderr).toContain("ok: 1 file");
+    expect(r.code).toBe(0);
+  });
+  it("a field no stage added is still an error", () => {
+    const dir = tempTree({ "r.itp": head + 'dataset j = judge(d, model: m)\n\ndataset s = select(j, fields: ["quality"])\n\ndataset e = export(s, path: "s.jsonl")\n' });
+    const r = itp(["check", "r.itp"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain("error[E041]: Instruction has no field `quality`");
+  });
+});

@@ -705,6 +705,11 @@ export class Elaborator {
     if (bad || !validated) return ERR;
 
     let out = substitute(typeOf(kind.output), bindings);
+    if (kind.addsFields && out.k === "dataset" && out.of.k === "record") {
+      const fields = new Map(out.of.fields);
+      for (const [name, t] of Object.entries(kind.addsFields(validated))) fields.set(name, { ty: typeOf(t), optional: false });
+      out = dataset({ ...out.of, fields });
+    }
     if (kind.category === "source") {
       const ann = ctx.decl?.annotation;
       if (ann && ctx.id === id) {

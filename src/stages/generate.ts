@@ -165,6 +165,7 @@ export function generateStages(): StageKind[] {
           seed: seed(),
         })
         .refine((p) => p.mode !== "pairwise" || p.candidates !== undefined, { message: "pairwise judging needs candidates", path: ["candidates"] }),
+      addsFields: (p) => ({ [String(p["score_field"] ?? "score")]: "float", [String(p["rationale_field"] ?? "rationale")]: p["mode"] === "pairwise" ? "list<string>" : "string" }),
       version: "1",
     },
     {

@@ -27,6 +27,11 @@ export interface StageKind {
    * problem names the path it is about (`["components", "flan"]`, `["total"]`).
    */
   readonly refine?: (params: Readonly<Record<string, unknown>>) => readonly Problem[];
+  /**
+   * Fields the stage adds to every record it passes on (a judge's score), given its validated parameters: field
+   * name -> type in the type language. The output's record type is the input's with these fields.
+   */
+  readonly addsFields?: (params: Readonly<Record<string, unknown>>) => Readonly<Record<string, string>>;
   /** Bumped when the implementation changes what it produces; part of every cache key. */
   readonly version: string;
 }

@@ -112,6 +112,7 @@ export function transformStages(): StageKind[] {
           .refine((r) => Object.keys(r).length > 0, "set at least one field")
           .describe("Field names and the values to give them."),
       }),
+      addsFields: (p) => Object.fromEntries(Object.entries((p["values"] ?? {}) as Record<string, unknown>).map(([k, v]) => [k, jsonValueType(v)])),
       version: "1",
     },
     {
@@ -148,4 +149,13 @@ export function transformStages(): StageKind[] {
       version: "1",
     },
   ]);
+}
+
+/** The type of a constant JSON value, as `set_fields` gives it to a field. */
+function jsonValueType(v: unknown): string {
+  if (typeof v === "string") return "string";
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "number") return Number.isInteger(v) ? "int" : "float";
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return "list<string>";
+  return "any";
 }
