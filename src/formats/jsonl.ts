@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
-import { LineSplitter, type RecordValue } from "../runtime/records.js";
+import { LineFault, LineSplitter, parseLine, type RecordValue } from "../runtime/records.js";
 import { passes, reportBad, type RecordReadOptions } from "./bad-record.js";
 
 /**
@@ -36,19 +36,12 @@ export class JsonlFileRecords implements AsyncIterable<RecordValue> {
     let line = 0;
     const parse = (text: string): RecordValue | undefined => {
       line++;
-      let v: unknown;
-      try {
-        v = JSON.parse(text);
-      } catch (e) {
-        if (/^\s*$/.test(text)) return undefined; // blank lines are rare: tested for only when parsing fails
-        reportBad({ file: shown, at: { line }, problem: `not valid JSON (${(e as Error).message.replace(/^JSON\.parse: /, "")})`, reason: "not valid JSON", raw: text, hint: "each line must hold one whole JSON object" }, opts.onBad);
+      const r = parseLine(text);
+      if (r instanceof LineFault) {
+        reportBad({ file: shown, at: { line }, problem: r.problem, reason: r.reason, raw: text, ...(r.hint ? { hint: r.hint } : {}) }, opts.onBad);
         return undefined;
       }
-      if (v === null || typeof v !== "object" || Array.isArray(v)) {
-        reportBad({ file: shown, at: { line }, problem: "a line must hold one JSON object (a record)", reason: "not a JSON object", raw: text }, opts.onBad);
-        return undefined;
-      }
-      return passes(v as RecordValue, shown, { line }, opts) ? (v as RecordValue) : undefined;
+      return r && passes(r, shown, { line }, opts) ? r : undefined;
     };
     const stream = createReadStream(this.path, { highWaterMark: 1 << 20 });
     for await (const chunk of stream as AsyncIterable<Buffer>) {

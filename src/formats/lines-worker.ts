@@ -4,7 +4,7 @@
 import { isUtf8 } from "node:buffer";
 import { parentPort, workerData } from "node:worker_threads";
 import { compilePredicate } from "../stages/impl/predicate.js";
-import type { RecordValue } from "../runtime/records.js";
+import { LineFault, parseLine } from "../runtime/records.js";
 import { recordCheck } from "./record-type.js";
 import { BAD, BLANK, DROP, KEEP, REENCODE, type LinesJob, type LinesReply, type LinesSettings, type LinesVerdict, type LineProblem } from "./parallel-lines.js";
 
@@ -29,25 +29,17 @@ function classify(job: LinesJob): LinesVerdict {
     next = end + 1;
     if (end > start && buf[end - 1] === 13) end--, (cr = true);
     const i = flags.length;
-    const text = buf.toString("utf8", start, end);
-    let v: unknown;
-    try {
-      v = JSON.parse(text);
-    } catch (e) {
-      if (/^\s*$/.test(text)) {
-        flags.push(BLANK);
-      } else {
-        flags.push(BAD);
-        problems.push({ i, problem: `not valid JSON (${(e as Error).message.replace(/^JSON\.parse: /, "")})`, reason: "not valid JSON", hint: "each line must hold one whole JSON object" });
-      }
+    const v = parseLine(buf.toString("utf8", start, end));
+    if (v === undefined) {
+      flags.push(BLANK);
       continue;
     }
-    if (v === null || typeof v !== "object" || Array.isArray(v)) {
+    if (v instanceof LineFault) {
       flags.push(BAD);
-      problems.push({ i, problem: "a line must hold one JSON object (a record)", reason: "not a JSON object" });
+      problems.push({ i, problem: v.problem, reason: v.reason, ...(v.hint ? { hint: v.hint } : {}) });
       continue;
     }
-    const p = check?.(v as RecordValue);
+    const p = check?.(v);
     if (p) {
       flags.push(BAD);
       problems.push({ i, problem: p.problem, reason: p.reason, parsed: true });
@@ -56,7 +48,7 @@ function classify(job: LinesJob): LinesVerdict {
     if (predicate) {
       let keep: boolean;
       try {
-        keep = predicate(v as RecordValue);
+        keep = predicate(v);
       } catch (e) {
         return { lines: i + 1, flags: new Uint8Array(0), problems: [], kept, cr, clean: false, fatal: { i, message: (e as Error).message, ...((e as { hint?: string }).hint ? { hint: (e as { hint?: string }).hint } : {}) } };
       }

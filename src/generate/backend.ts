@@ -90,28 +90,8 @@ async function openaiBackend(m: ModelArtifact): Promise<ModelBackend> {
   const body = (req: ModelRequest, index: number): string => {
     // Left undefined, the sample seed gives way to the model's own seed (the client's default).
     const seed = sampleSeed(modelSeed, index);
-    if (endpoint === "chat") {
-      return client.chatBody({
-        messages: req.messages,
-        temperature: req.temperature,
-        top_p: req.top_p,
-        max_tokens: req.max_tokens,
-        stop: req.stop,
-        presence_penalty: req.presence_penalty,
-        frequency_penalty: req.frequency_penalty,
-        seed,
-      });
-    }
-    return client.completionBody({
-      prompt: completionPrompt(req.messages),
-      temperature: req.temperature,
-      top_p: req.top_p,
-      max_tokens: req.max_tokens,
-      stop: req.stop,
-      presence_penalty: req.presence_penalty,
-      frequency_penalty: req.frequency_penalty,
-      seed,
-    });
+    const sampling = { temperature: req.temperature, top_p: req.top_p, max_tokens: req.max_tokens, stop: req.stop, presence_penalty: req.presence_penalty, frequency_penalty: req.frequency_penalty, seed };
+    return endpoint === "chat" ? client.chatBody({ messages: req.messages, ...sampling }) : client.completionBody({ prompt: completionPrompt(req.messages), ...sampling });
   };
   const keyOf = (payload: string, index: number): string => sha256(`${where}\n${payload}\n${index}`);
   const send = async (payload: string, req: ModelRequest, opts: { signal: AbortSignal; stats: RequestStats }): Promise<Answer> => {

@@ -123,16 +123,32 @@ function lineParser(display: string): (text: string) => RecordValue | undefined 
   let line = 0;
   return (text) => {
     line++;
-    let v: unknown;
-    try {
-      v = JSON.parse(text);
-    } catch (e) {
-      if (/^\s*$/.test(text)) return undefined; // blank lines are rare: tested for only when parsing fails
-      throw new RecordError(display, line, `not valid JSON (${(e as Error).message.replace(/^JSON\.parse: /, "")})`);
-    }
-    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new RecordError(display, line, "a line must hold one JSON object (a record)");
-    return v as RecordValue;
+    const r = parseLine(text);
+    if (r instanceof LineFault) throw new RecordError(display, line, r.problem);
+    return r;
   };
+}
+
+/** What is wrong with a line of JSON Lines: one sentence, a category for counts, and how to fix it. */
+export class LineFault {
+  constructor(
+    readonly problem: string,
+    readonly reason: string,
+    readonly hint?: string,
+  ) {}
+}
+
+/** One line of JSON Lines: its record, undefined for a blank line, or what is wrong with it. */
+export function parseLine(text: string): RecordValue | undefined | LineFault {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    if (/^\s*$/.test(text)) return undefined; // blank lines are rare: tested for only when parsing fails
+    return new LineFault(`not valid JSON (${(e as Error).message.replace(/^JSON\.parse: /, "")})`, "not valid JSON", "each line must hold one whole JSON object");
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return new LineFault("a line must hold one JSON object (a record)", "not a JSON object");
+  return v as RecordValue;
 }
 
 /**

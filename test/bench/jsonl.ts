@@ -9,6 +9,7 @@ import { once } from "node:events";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { rng } from "../support/fuzz.js";
 
 const mb = Number(process.argv[2] ?? process.env["ITP_BENCH_JSONL_MB"] ?? 200);
 if (!(mb > 0)) {
@@ -23,18 +24,6 @@ const dir = mkdtempSync(join(tmpdir(), "itp-bench-jsonl-"));
 const ITP_EXPR = 'input == "" and len(output) >= 200';
 const JQ_FILTER = 'select(.input == "" and (.output | length) >= 200)';
 const BARE_PREDICATE = 'r.input === "" && typeof r.output === "string" && r.output.length >= 200';
-
-/** A seeded generator (mulberry32), so every run benches the same file. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = "the a of to and in is for that with as on be by this are from or an it can which your more use one these other such how make list write give explain describe three example sentence following words café naïve été über data model".split(" ");
 

@@ -2,15 +2,14 @@
 // records (~100 bytes each); the peak resident set of the itp process must not grow with the data (target: the
 // 1M run peaks at most 2x the 100k run). Peak RSS from /usr/bin/time -v where it exists, else by polling
 // /proc/<pid>/status (VmHWM) every 20 ms. Needs `npm run build`.
-import { spawn } from "node:child_process";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
+import { measured } from "../support/measured.js";
 
 const bin = join(process.cwd(), "bin/itp.js");
 const dir = mkdtempSync(join(tmpdir(), "itp-bench-memory-"));
-const useTime = existsSync("/usr/bin/time");
 
 /** `n` records of about 100 bytes: a third of them French, so the filter keeps two thirds. */
 async function generate(path: string, n: number): Promise<number> {
@@ -28,30 +27,12 @@ async function generate(path: string, n: number): Promise<number> {
 
 /** Run `itp run` on the recipe; its peak RSS in MB and its wall time. */
 async function peak(recipe: string, store: string): Promise<{ mb: number; seconds: number }> {
-  const args = [process.execPath, bin, "run", recipe, "--store", store];
-  const t0 = performance.now();
-  const child = useTime ? spawn("/usr/bin/time", ["-v", ...args], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] }) : spawn(args[0]!, args.slice(1), { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  let polledKb = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-      if (m) polledKb = Math.max(polledKb, Number(m[1]));
-    } catch {
-      // exited
-    }
-  }, 20);
-  const [code] = (await once(child, "exit")) as [number | null];
-  clearInterval(poll);
-  const seconds = (performance.now() - t0) / 1000;
-  if (code !== 0 || !/ran 3, cached 0, failed 0/.test(stderr)) {
-    console.error(`itp run ${recipe} failed (exit ${code}):\n${stderr.slice(-2000)}`);
+  const r = await measured([process.execPath, bin, "run", recipe, "--store", store], dir);
+  if (!/ran 3, cached 0, failed 0/.test(r.stderr)) {
+    console.error(`itp run ${recipe} did not run its three stages:\n${r.stderr.slice(-2000)}`);
     process.exit(1);
   }
-  const timeKb = useTime ? Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? NaN) : NaN;
-  const kb = Number.isFinite(timeKb) ? timeKb : polledKb;
-  return { mb: kb / 1024, seconds };
+  return { mb: r.mb, seconds: r.seconds };
 }
 
 const sizes = [100_000, 1_000_000] as const;

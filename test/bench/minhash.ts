@@ -9,12 +9,12 @@
 // polling /proc/<pid>/status. The peer, side by side: exact all-pairs Jaccard on the shingle sets (what LSH avoids),
 // timed on 2,000 documents and extrapolated quadratically. Targets: under 60 s, recall and precision >= 0.95.
 // Needs `npm run build`.
-import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { shingleHashes } from "../../src/stages/impl/minhash.js";
+import { measured } from "../support/measured.js";
 import { rng } from "../support/fuzz.js";
 
 const DOCS = 100_000;
@@ -25,7 +25,6 @@ const SHINGLE = 2;
 
 const bin = join(process.cwd(), "bin/itp.js");
 const dir = mkdtempSync(join(tmpdir(), "itp-bench-minhash-"));
-const useTime = existsSync("/usr/bin/time");
 const r = rng(2024);
 
 // Pseudo-words from syllables, drawn by Zipf's law (s = 1) through the inverse of the cumulative distribution.
@@ -97,45 +96,18 @@ writeFileSync(
   `type Doc = {\n  id: int\n  text: string\n}\n\ndataset docs: Doc = jsonl("docs.jsonl")\n\nfilter dedup = minhash_dedup(docs) {\n  field = text\n  shingle = ${SHINGLE}\n  permutations = 128\n  bands = 32\n  threshold = 0.5\n  seed = 42\n}\n`,
 );
 
-/** Run a command; its wall time, peak RSS (MB) and output. */
-async function measured(args: string[]): Promise<{ seconds: number; mb: number; stdout: string }> {
-  const t0 = performance.now();
-  const child = useTime ? spawn("/usr/bin/time", ["-v", ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] }) : spawn(args[0]!, args.slice(1), { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  let stdout = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  let polledKb = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-      if (m) polledKb = Math.max(polledKb, Number(m[1]));
-    } catch {
-      // exited
-    }
-  }, 20);
-  const [code] = (await once(child, "exit")) as [number | null];
-  clearInterval(poll);
-  const seconds = (performance.now() - t0) / 1000;
-  if (code !== 0) {
-    console.error(`${args.join(" ")} failed (exit ${code}):\n${stderr.slice(-2000)}\n${stdout.slice(-2000)}`);
-    process.exit(1);
-  }
-  const timeKb = useTime ? Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? NaN) : NaN;
-  return { seconds, mb: (Number.isFinite(timeKb) ? timeKb : polledKb) / 1024, stdout };
-}
 
 const itp = (...args: string[]) => [process.execPath, bin, ...args, "--store", "store", "--json"];
-const first = await measured(itp("run", "r.itp"));
-const timed = await measured(itp("run", "r.itp", "--force", "dedup"));
+const first = await measured(itp("run", "r.itp"), dir);
+const timed = await measured(itp("run", "r.itp", "--force", "dedup"), dir);
 const summary = JSON.parse(timed.stdout) as { ran: number; stages: { id: string; status: string; records?: number }[] };
 if (summary.ran !== 1 || summary.stages.find((s) => s.id === "dedup")?.status !== "ran") {
   console.error(`the timed run should run dedup alone:\n${timed.stdout.slice(0, 2000)}`);
   process.exit(1);
 }
-const shown = await measured(itp("show", "r.itp", "dedup", "--dropped", "--records", String(DOCS)));
+const shown = await measured(itp("show", "r.itp", "dedup", "--dropped", "--records", String(DOCS)), dir);
 const dropped = (JSON.parse(shown.stdout) as { records: { reason: string; detail?: string; record: { id: number } }[] }).records;
-const info = await measured(itp("show", "r.itp", "dedup"));
+const info = await measured(itp("show", "r.itp", "dedup"), dir);
 const counts = (JSON.parse(info.stdout) as { counts: Record<string, number> }).counts;
 rmSync(dir, { recursive: true, force: true });
 

@@ -6,16 +6,15 @@
 // bare Node script (read, JSON.parse, sample, shuffle, JSON.stringify, write), the floor for doing it in JavaScript.
 // Peak RSS from /usr/bin/time -v where it exists, else by polling /proc/<pid>/status (VmHWM). Target: under 10 s.
 // Needs `npm run build`.
-import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { measured } from "../support/measured.js";
 import { rng } from "../support/fuzz.js";
 
 const bin = join(process.cwd(), "bin/itp.js");
 const dir = mkdtempSync(join(tmpdir(), "itp-bench-mix-"));
-const useTime = existsSync("/usr/bin/time");
 
 // Tulu 2's components (count of the file, rule). 3 x 901,470 of the others + 98,530 of WizardLM = 1,000,000.
 const components: { name: string; size: number; rule: string; count: number }[] = [
@@ -49,33 +48,6 @@ async function generate(name: string, n: number, r: () => number): Promise<void>
   await once(out, "finish");
 }
 
-/** Run a command; its wall time and peak RSS (MB). */
-async function measured(args: string[], cwd: string): Promise<{ seconds: number; mb: number; stderr: string; stdout: string }> {
-  const t0 = performance.now();
-  const child = useTime ? spawn("/usr/bin/time", ["-v", ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] }) : spawn(args[0]!, args.slice(1), { cwd, stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  let stdout = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  let polledKb = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-      if (m) polledKb = Math.max(polledKb, Number(m[1]));
-    } catch {
-      // exited
-    }
-  }, 20);
-  const [code] = (await once(child, "exit")) as [number | null];
-  clearInterval(poll);
-  const seconds = (performance.now() - t0) / 1000;
-  if (code !== 0) {
-    console.error(`${args.join(" ")} failed (exit ${code}):\n${stderr.slice(-2000)}`);
-    process.exit(1);
-  }
-  const timeKb = useTime ? Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? NaN) : NaN;
-  return { seconds, mb: (Number.isFinite(timeKb) ? timeKb : polledKb) / 1024, stderr, stdout };
-}
 
 const r = rng(42);
 for (const c of components) await generate(c.name, c.size, r);

@@ -18,6 +18,17 @@ import { asyncImpl, dataInput } from "./support.js";
  * {response_b} when comparing), next to the record's own fields and {scale}.
  */
 
+/** Ask the model to rate one record with a rubric over its request, its response and the scale. */
+function askRating(ctx: StageContext, session: ModelSession, rubric: string, scale: number) {
+  const fields = fieldsOf(rubric);
+  // async: a record that cannot fill the rubric fails the map, not the caller of the mapper
+  return async (r: RecordValue, i: number) => {
+    const v = rubricValues(r, fields, { ...exchangeOf(r), scale: String(scale) });
+    if ("missing" in v) throw missingError(ctx, r, i, v.missing, "rubric");
+    return session.ask(requestOf(ctx, userMessages(undefined, fillTemplate(rubric, v.values))));
+  };
+}
+
 /**
  * The default pointwise rubric. It must elicit a short explanation, then the score on its own last line as
  * "Score: N" with N from 1 to {scale}, which {@link judgeScore} reads.
@@ -199,18 +210,13 @@ const pointwise = async (ctx: StageContext, session: ModelSession, write: (r: Re
   const rationaleField = String(ctx.params["rationale_field"] ?? "rationale");
   const min = typeof ctx.params["min_score"] === "number" ? ctx.params["min_score"] : undefined;
   const rubric = promptParam(ctx, "rubric", POINTWISE_RUBRIC, () => true);
-  const fields = fieldsOf(rubric);
   const input = dataInput(ctx);
   let kept = 0;
   let total = 0;
   await orderedMap(
     input.read(),
     { width: IN_FLIGHT, onFailure: () => session.abort() },
-    async (r, i) => {
-      const v = rubricValues(r, fields, { ...exchangeOf(r), scale: String(scale) });
-      if ("missing" in v) throw missingError(ctx, r, i, v.missing, "rubric");
-      return session.ask(requestOf(ctx, userMessages(undefined, fillTemplate(rubric, v.values))));
-    },
+    askRating(ctx, session, rubric, scale),
     async (a, r, i) => {
       total++;
       const score = judgeScore(a.text, scale);
@@ -307,7 +313,6 @@ export const judgeImpls: Record<string, StageImpl> = {
     const scale = Number(ctx.params["scale"] ?? 5);
     const min = Number(ctx.params["min_score"] ?? 5);
     const rubric = promptParam(ctx, "rubric", scale === 5 ? CURATION_RUBRIC_5 : CURATION_RUBRIC, () => true);
-    const fields = fieldsOf(rubric);
     const session = await ModelSession.open(ctx);
     const input = dataInput(ctx);
     const ratings = new Map<number, number>();
@@ -316,11 +321,7 @@ export const judgeImpls: Record<string, StageImpl> = {
     await orderedMap(
       input.read(),
       { width: IN_FLIGHT, onFailure: () => session.abort() },
-      async (r, i) => {
-        const v = rubricValues(r, fields, { ...exchangeOf(r), scale: String(scale) });
-        if ("missing" in v) throw missingError(ctx, r, i, v.missing, "rubric");
-        return session.ask(requestOf(ctx, userMessages(undefined, fillTemplate(rubric, v.values))));
-      },
+      askRating(ctx, session, rubric, scale),
       async (a, r, i) => {
         total++;
         const score = judgeScore(a.text, scale);
