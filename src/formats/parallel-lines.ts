@@ -149,6 +149,10 @@ export async function* classifiedChunks(path: string, settings: LinesSettings): 
     w.on("error", (e: Error) => {
       for (const q of waiting[k]!.splice(0)) q.reject(e);
     });
+    // A worker that stops without an error event (killed, out of memory) must not leave its chunks waiting forever.
+    w.on("exit", (code) => {
+      for (const q of waiting[k]!.splice(0)) q.reject(new Error(`a JSON Lines worker thread stopped (exit code ${code})`));
+    });
   });
   const inFlight: Promise<{ chunk: Buffer; verdict: LinesVerdict }>[] = [];
   let turn = 0;
