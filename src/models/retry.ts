@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { mulberry32 } from "../runtime/random.js";
 
 /**
  * When a request to a model endpoint is tried again, and how long it waits first. The causes are counted apart, so
@@ -111,14 +112,5 @@ export function networkCause(e: unknown): RetryCause | undefined {
   return undefined;
 }
 
-/** A small seeded generator (mulberry32) for jitter: the same seed gives the same waits, run after run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator of retry jitter: the same seed gives the same waits, run after run. */
+export const seededRandom = mulberry32;

@@ -61,7 +61,10 @@ export interface OutputSink {
   write(record: RecordValue): Promise<void>;
   /** Write a record as the bytes of its JSON line (from `RecordLines.line`), without a line break. */
   writeLine(line: Buffer): Promise<void>;
-  /** Write bytes that are already JSON Lines of `records` records (a copy of an input artifact). */
+  /**
+   * Write bytes that are already JSON Lines (a copy of an input artifact, chunk by chunk): `records` is the number of
+   * lines these bytes end, so a chunk may stop inside a line that the next one finishes.
+   */
   writeBytes(data: Buffer, records: number): Promise<void>;
   writeValue(value: unknown): Promise<void>;
 }

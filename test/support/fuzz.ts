@@ -5,18 +5,10 @@ import { main } from "../../src/cli/main.js";
 import { format } from "../../src/format/format.js";
 import { fastParse } from "../../src/syntax/fast-parser.js";
 import { parse } from "../../src/syntax/parser.js";
+import { mulberry32 } from "../../src/runtime/random.js";
 
 /** A small deterministic PRNG (mulberry32): the same seed gives the same cases. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 const alphabet = `abcdefghijklmnopqrstuvwxyz_0123456789 {}()[]<>=:,.|>-"'\\/\n\t#?!@$%^&*+~\`é🙂\u0000`;
 const tokens = ["{", "}", "(", ")", "[", "]", "=", ":", ",", "|>", "->", '"', '"""', "dataset", "recipe", "output", "import", "type", "mix", "take(3)", "all", "env(\"X\")", "secret(\"K\")", "1e999", "-0", "52_000", "30s", "//", "///", "std/", "true", "null", "<", ">", "Dataset<", "x.y.z"];

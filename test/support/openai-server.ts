@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
+import { mulberry32 } from "../../src/runtime/random.js";
 
 export type Endpoint = "chat" | "completions";
 
@@ -53,13 +54,7 @@ export function faultScript(script: readonly (Fault | undefined)[]): FaultPlan {
 
 /** Faults by rate: each request fails with probability `rate`, with a kind drawn from `kinds` (seeded, repeatable). */
 export function faultRate(rate: number, kinds: readonly Fault[], seed = 1): FaultPlan {
-  let a = seed >>> 0;
-  const random = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = mulberry32(seed);
   return () => (random() < rate ? kinds[Math.floor(random() * kinds.length)] : undefined);
 }
 

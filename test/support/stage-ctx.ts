@@ -60,15 +60,16 @@ export async function runImpl(impl: StageImpl, params: Record<string, unknown>, 
 
 /** An output sink that collects records (lines and copied bytes parsed back) and values in memory. */
 export function recordSink(records: RecordValue[], values: unknown[] = []): OutputSink {
-  let copied = Buffer.alloc(0);
+  // Copied bytes may end inside a line: whole lines are parsed, the rest waits for the next chunk.
+  let rest = Buffer.alloc(0);
   return {
     write: async (r) => void records.push(r),
     writeLine: async (line) => void records.push(JSON.parse(line.toString("utf8")) as RecordValue),
-    writeBytes: async (data, n) => {
-      copied = Buffer.concat([copied, data]);
-      if (n === 0) return;
-      for await (const r of readJsonlBuffer(copied, "copy")) records.push(r);
-      copied = Buffer.alloc(0);
+    writeBytes: async (data) => {
+      const bytes = Buffer.concat([rest, data]);
+      const end = bytes.lastIndexOf(10) + 1;
+      for await (const r of readJsonlBuffer(bytes.subarray(0, end), "copy")) records.push(r);
+      rest = Buffer.from(bytes.subarray(end));
     },
     writeValue: async (v) => void values.push(v),
   };

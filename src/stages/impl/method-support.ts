@@ -6,6 +6,7 @@ import type { RecordValue } from "../../runtime/records.js";
 import { templatePlaceholders } from "../common.js";
 import { mayExceed, rougeLF1, rougeTokens, Vocabulary } from "./text.js";
 import { checkAbort, unitHash } from "./support.js";
+import { mulberry32 } from "../../runtime/random.js";
 
 /**
  * What the generation methods (Alpaca, Self-Instruct, Evol-Instruct, self-chat, back-translation, judging) share:
@@ -17,13 +18,7 @@ import { checkAbort, unitHash } from "./support.js";
 export function seededRandom(seed: number, ...keys: number[]): () => number {
   let s = seed >>> 0;
   for (const k of keys) s = Math.floor(unitHash(s, k) * 4294967296) >>> 0;
-  // mulberry32
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(s);
 }
 
 /** `n` distinct items drawn at random (Python's `random.sample`): a partial Fisher-Yates shuffle of a copy. */

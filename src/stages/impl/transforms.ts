@@ -224,6 +224,7 @@ export function capIndices(byTask: ReadonlyMap<string, readonly number[]>, n: nu
 
 /** `where` over a large artifact file, its records parsed and tested by worker threads; the kept count. */
 async function parallelWhere(ctx: StageContext, out: OutputSink, path: string, expr: string): Promise<number> {
+  const total = dataInput(ctx).records ?? undefined;
   let kept = 0;
   let n = 0;
   for await (const { chunk, verdict } of classifiedChunks(path, { predicate: expr })) {
@@ -257,7 +258,7 @@ async function parallelWhere(ctx: StageContext, out: OutputSink, path: string, e
       await flush(chunk.length);
     }
     kept += verdict.kept;
-    ctx.progress((n += verdict.lines), dataInput(ctx).records ?? undefined);
+    ctx.progress((n += verdict.lines), total);
   }
   return kept;
 }
