@@ -291,7 +291,7 @@ generate raw = generate_alpaca(seeds) { model = teacher, target = 1_000 }
 
 filter clean = raw |> rouge_dedup(field: instruction, max: 0.7)
 
-train sft = sft(clean, base: "meta-llama/Llama-2-7b-hf") { lr = 2e-5 }
+dataset sample = take(clean, n: 500)
 `;
   let dir: string;
   beforeAll(() => {
@@ -305,14 +305,14 @@ train sft = sft(clean, base: "meta-llama/Llama-2-7b-hf") { lr = 2e-5 }
 
   it("the recipe is valid, and a good override keeps it so", () => {
     expect(check()).toEqual({ code: 0, diagnostics: [] });
-    expect(check("sft.lr=1e-5", "clean.max=0.8")).toEqual({ code: 0, diagnostics: [] });
+    expect(check("sample.n=100", "clean.max=0.8")).toEqual({ code: 0, diagnostics: [] });
   });
 
   it.each([
     ["an unknown stage", "nosuch.param=1", /no stage `nosuch`/],
-    ["an unknown parameter", "sft.nosuch=1", /`sft` has no parameter `nosuch`/],
+    ["an unknown parameter", "sample.nosuch=1", /`take` has no parameter `nosuch`/],
     ["a malformed override", "x=1", /expected STAGE\.PARAM=VALUE/],
-    ["a malformed value", "sft.lr=abc def", /def/],
+    ["a malformed value", "sample.n=abc def", /def/],
   ])("%s: --set %s gives E060 and exit 1", (_what, set, message) => {
     const r = check(set);
     expect(r.code).toBe(1);
@@ -321,8 +321,8 @@ train sft = sft(clean, base: "meta-llama/Llama-2-7b-hf") { lr = 2e-5 }
   });
 
   it("did-you-mean for a misspelled stage or parameter", () => {
-    expect(check("sft.lrr=1e-5").diagnostics[0]).toMatchObject({ code: "E060", hint: "did you mean `lr`?" });
-    expect(check("sfft.lr=1e-5").diagnostics[0]).toMatchObject({ code: "E060", hint: "did you mean `sft`?" });
+    expect(check("clean.maxx=0.5").diagnostics[0]).toMatchObject({ code: "E060", hint: "did you mean `max`?" });
+    expect(check("smaple.n=3").diagnostics[0]).toMatchObject({ code: "E060", hint: "did you mean `sample`?" });
   });
 
   it("in the human format, an override error has no position", () => {

@@ -8,7 +8,7 @@ import { diskHost, expandPaths } from "./host.js";
 import { summaryLine, useColor } from "./main.js";
 
 /** Check files from disk with `--set` overrides applied; override syntax errors come back as diagnostics. */
-export function compileFiles(paths: readonly string[], sets: readonly string[] = []): CheckResult {
+export function compileFiles(paths: readonly string[], sets: readonly string[] = [], opts: { runnable?: boolean } = {}): CheckResult {
   const overrides: Override[] = [];
   const extra: Diagnostic[] = [];
   for (const s of sets) {
@@ -16,7 +16,7 @@ export function compileFiles(paths: readonly string[], sets: readonly string[] =
     if (r.override) overrides.push(r.override);
     extra.push(...r.diagnostics);
   }
-  const result = check(expandPaths(paths), diskHost(), defaultRegistry(), { overrides });
+  const result = check(expandPaths(paths), diskHost(), defaultRegistry(), { overrides, ...opts });
   return { ...result, diagnostics: [...extra, ...result.diagnostics] };
 }
 

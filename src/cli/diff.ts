@@ -40,8 +40,8 @@ export async function diffVerb(args: string[]): Promise<number> {
   } else throw new UsageError("give two recipe files: itp diff old.itp new.itp");
   const registry = defaultRegistry();
   const host = diskHost();
-  const oldR = check([at], host, registry, { sources: new Map([[at, oldText]]) });
-  const newR = check([at], host, registry, { sources: new Map([[at, newText]]) });
+  const oldR = check([at], host, registry, { sources: new Map([[at, oldText]]), runnable: false });
+  const newR = check([at], host, registry, { sources: new Map([[at, newText]]), runnable: false });
   const diags = [...oldR.diagnostics.map((d) => tag(d, "old")), ...newR.diagnostics.map((d) => tag(d, "new"))].filter((d) => d.severity === "error");
   const oldP = oldR.files[0]?.program;
   const newP = newR.files[0]?.program;

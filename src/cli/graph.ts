@@ -17,7 +17,7 @@ export async function graphVerb(args: string[]): Promise<number> {
   if (p.positionals.length !== 1) throw new UsageError("give exactly one recipe file");
   const format = p.values.json ? "json" : p.values.format;
   if (format !== "dot" && format !== "mermaid" && format !== "json") throw new UsageError(`unknown format '${format}' (dot, mermaid or json)`);
-  const r = compileFiles(p.positionals, p.values.set ?? []);
+  const r = compileFiles(p.positionals, p.values.set ?? [], { runnable: false });
   const program = r.files[0]?.program;
   if (hasErrors(r.diagnostics) || !program) {
     if (format === "json") process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(r.diagnostics) }) + "\n");

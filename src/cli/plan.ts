@@ -1,35 +1,70 @@
+import { LocalProcessExecutor } from "../executors/local.js";
+import { machineGpus } from "../executors/gpus.js";
 import { planProgram } from "../runtime/plan.js";
+import { parseMemory, planTraining, TRAIN_METHODS, type DeviceMemory, type TrainingPlan } from "../stages/train/plan.js";
 import { UsageError } from "./host.js";
 import { parseVerbArgs } from "./main.js";
 import { loadForRun } from "./runtime-setup.js";
 
 const help = `
-usage: itp plan <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]... [--store DIR] [--json]
+usage: itp plan <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]... [--gpu-memory SIZE]
+                       [--store DIR] [--json]
 
 For each stage: cached (a verified artifact exists for its cache key) or run, and why: which component of the key
 differs from the stage's last artifact (a parameter with its old and new value, an input, a file, the
-implementation version).`;
+implementation version). For each training stage to run: its resources, the tokens it will see, where it runs, and
+an estimate of its GPU memory per device; a job that does not fit its GPUs is an error naming what would fit.
+  --gpu-memory SIZE  memory of one GPU (80G, 24GiB) to check the fit against; default the GPUs of this machine`;
 
 export async function planVerb(args: string[]): Promise<number> {
-  const p = parseVerbArgs(args, { only: { type: "string", multiple: true }, force: { type: "string", multiple: true }, set: { type: "string", multiple: true }, store: { type: "string" }, json: { type: "boolean" } }, help);
+  const p = parseVerbArgs(args, { only: { type: "string", multiple: true }, force: { type: "string", multiple: true }, set: { type: "string", multiple: true }, store: { type: "string" }, json: { type: "boolean" }, "gpu-memory": { type: "string" } }, help);
   if (!p) return 0;
   if (p.positionals.length !== 1) throw new UsageError("give exactly one recipe file");
   const only = p.values.only ?? [];
   const force = p.values.force ?? [];
-  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force] });
+  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only });
   if (typeof loaded === "number") return loaded;
   const plan = await planProgram(loaded.program, { ...loaded, force: new Set(force), ...(only.length > 0 ? { only: new Set(only) } : {}) });
   const shown = plan.filter((s) => s.status !== "excluded");
+  const device = deviceMemory(p.values["gpu-memory"]);
+  const byId = new Map(plan.map((s) => [s.id, s]));
+  const training = new Map<string, TrainingPlan>();
+  const executor = new LocalProcessExecutor();
+  for (const s of shown) {
+    if (s.status === "cached" || !TRAIN_METHODS.has(s.kind)) continue;
+    const stage = loaded.program.stages.get(s.id)!;
+    const data = stage.inputs.find((i) => i.role === "data");
+    const records = data ? byId.get(data.from)?.manifest?.output.records : undefined;
+    training.set(s.id, planTraining(loaded.program, stage, { baseDir: loaded.baseDir, executor, ...(device ? { device } : {}), ...(typeof records === "number" ? { inputRecords: records } : {}) }));
+  }
+  const errors = [...training.values()].filter((t) => t.error);
   if (p.values.json) {
-    process.stdout.write(JSON.stringify({ stages: shown.map((s) => ({ id: s.id, kind: s.kind, status: s.status, reasons: s.reasons, ...(s.key ? { key: s.key } : {}) })) }) + "\n");
+    const train = (id: string) => {
+      const t = training.get(id);
+      return t ? { training: { lines: t.lines, ...(t.memory ? { memory_per_device: Math.round(t.memory.perDevice), ...(t.memory.device ? { device_memory: Math.round(t.memory.device.bytes), device_memory_from: t.memory.device.source } : {}) } : {}), ...(t.error ? { error: t.error } : {}) } } : {};
+    };
+    process.stdout.write(JSON.stringify({ stages: shown.map((s) => ({ id: s.id, kind: s.kind, status: s.status, reasons: s.reasons, ...(s.key ? { key: s.key } : {}), ...train(s.id) })) }) + "\n");
   } else {
     for (const s of shown) {
       const doc = loaded.program.stages.get(s.id)?.doc?.split("\n")[0];
       process.stdout.write(`${s.status.padEnd(7)} ${s.id}${doc ? `  // ${doc}` : ""}\n`);
       for (const r of s.reasons) process.stdout.write(`          ${r}\n`);
+      for (const l of training.get(s.id)?.lines ?? []) process.stdout.write(`          ${l}\n`);
     }
     const n = (st: string) => shown.filter((s) => s.status === st).length;
     process.stdout.write(`${n("run")} to run, ${n("cached")} cached${n("blocked") ? `, ${n("blocked")} blocked` : ""}\n`);
   }
-  return plan.some((s) => s.status === "blocked") ? 1 : 0;
+  for (const t of errors) process.stderr.write(`itp plan: error: ${t.error!.message}\n${t.error!.hint ? `  hint: ${t.error!.hint}\n` : ""}`);
+  return plan.some((s) => s.status === "blocked") || errors.length > 0 ? 1 : 0;
+}
+
+/** The memory of one GPU: --gpu-memory, else this machine's (the smallest of its GPUs), else unknown. */
+function deviceMemory(flag: string | undefined): DeviceMemory | undefined {
+  if (flag !== undefined) {
+    const bytes = parseMemory(flag);
+    if (bytes === undefined || bytes <= 0) throw new UsageError(`--gpu-memory takes a size such as 80G or 24GiB, not '${flag}'`);
+    return { bytes, source: `--gpu-memory ${flag}` };
+  }
+  const gpus = machineGpus();
+  return gpus.memoryMb !== undefined ? { bytes: gpus.memoryMb * 1024 ** 2, source: `nvidia-smi, ${gpus.ids.length} GPU${gpus.ids.length === 1 ? "" : "s"}` } : undefined;
 }

@@ -35,7 +35,7 @@ export async function runVerb(args: string[]): Promise<number> {
   const concurrency = positiveInt(p.values.concurrency, "--concurrency", availableParallelism());
   const only = p.values.only ?? [];
   const force = p.values.force ?? [];
-  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force] });
+  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only });
   if (typeof loaded === "number") return loaded;
   const { program, registry, impls, store, recipe, baseDir } = loaded;
   await store.cleanTmp();

@@ -7,6 +7,9 @@ import { loadCompiled, saveCompiled } from "../runtime/compiled.js";
 import { Store, StoreUnavailable } from "../runtime/store.js";
 import { defaultRegistry } from "../stages/index.js";
 import { checkedImplementations } from "../stages/impl/index.js";
+import { checkRunnable } from "../compile/runnable.js";
+import { AVAILABLE_EXECUTORS } from "../executors/available.js";
+import { neededStages } from "../runtime/scheduler.js";
 import type { Registry } from "../stages/registry.js";
 import { compileFiles, diagnosticsJson, printDiagnostics } from "./compile.js";
 import { displayPath, InputError, UsageError } from "./host.js";
@@ -25,7 +28,7 @@ export interface Loaded {
  * What every command that touches the store starts with: the recipe checked (errors printed, exit 1), the store
  * opened (an unwritable one is a clear error), the stage names given on the command line verified.
  */
-export async function loadForRun(file: string, opts: { sets?: string[]; store?: string; json?: boolean; stageArgs?: string[] }): Promise<Loaded | number> {
+export async function loadForRun(file: string, opts: { sets?: string[]; store?: string; json?: boolean; stageArgs?: string[]; only?: readonly string[] }): Promise<Loaded | number> {
   const registry = defaultRegistry();
   let store: Store;
   try {
@@ -41,7 +44,7 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
   let program = compiled?.program;
   if (compiled && compiled.warnings > 0 && !opts.json) process.stderr.write(`(${compiled.warnings} warning${compiled.warnings === 1 ? "" : "s"}: itp check ${file})\n`);
   if (!program) {
-    const r = compileFiles([file], sets);
+    const r = compileFiles([file], sets, { runnable: false });
     program = r.files[0]?.program;
     if (hasErrors(r.diagnostics) || !program) {
       if (opts.json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(r.diagnostics) }) + "\n");
@@ -60,6 +63,15 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
     if (program.stages.has(s)) continue;
     const hint = hintDidYouMean(s, program.stages.keys());
     throw new InputError(`no stage \`${s}\` in ${file}${hint ? `; ${hint}` : ""}`);
+  }
+  // Only the stages this command needs must be able to run: `--only data` works in a recipe whose training stage
+  // this version cannot run.
+  const need = neededStages(program, opts.only && opts.only.length > 0 ? new Set(opts.only) : undefined);
+  const blocked = checkRunnable({ entry: program.entry, stages: new Map([...program.stages].filter(([id]) => need.has(id))) }, registry, AVAILABLE_EXECUTORS);
+  if (blocked.length > 0) {
+    if (opts.json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(blocked) }) + "\n");
+    else printDiagnostics(blocked, false);
+    return 1;
   }
   const impls = checkedImplementations(registry);
   return { program, registry, impls, store, recipe, baseDir: dirname(resolve(file)) };

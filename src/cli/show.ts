@@ -21,7 +21,7 @@ export async function showVerb(args: string[]): Promise<number> {
   const [file, stageId] = p.positionals as [string, string];
   const sampleSize = Number(p.values.records ?? (p.values.dropped ? 20 : 3));
   if (!Number.isInteger(sampleSize) || sampleSize < 0) throw new UsageError(`--records takes a whole number, not \`${p.values.records}\``);
-  const loaded = await loadForRun(file, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [stageId] });
+  const loaded = await loadForRun(file, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [stageId], only: [stageId] });
   if (typeof loaded === "number") return loaded;
   const plan = await planProgram(loaded.program, { ...loaded, force: new Set(), only: new Set([stageId]) });
   const entry = plan.find((s) => s.id === stageId)!;

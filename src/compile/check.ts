@@ -4,6 +4,8 @@ import type { Registry } from "../stages/registry.js";
 import { Elaborator, type Override } from "./elaborate.js";
 import type { IrProgram } from "./ir.js";
 import { loadModules, type Host, type ModuleGraph } from "./modules.js";
+import { checkRunnable } from "./runnable.js";
+import { AVAILABLE_EXECUTORS } from "../executors/available.js";
 
 export interface CheckedFile {
   readonly path: string;
@@ -21,6 +23,13 @@ export interface CheckOptions {
   readonly overrides?: readonly Override[];
   /** In-memory sources that take precedence over the host's files (tests, editors). */
   readonly sources?: ReadonlyMap<string, string>;
+  /**
+   * Also check that the program can run (E070, E071: kinds with an implementation, executors that exist); default
+   * true. `graph` and `diff` look at recipes without running them; `run` checks only the stages it will run.
+   */
+  readonly runnable?: boolean;
+  /** Executors a stage may name (default: those this version of itp has). */
+  readonly executors?: ReadonlySet<string>;
 }
 
 /**
@@ -40,11 +49,30 @@ export function check(entries: readonly string[], host: Host, registry: Registry
     el.checkUninstantiatedRecipes(entry);
     el.reportUnused(entry);
     el.reportUnmatchedOverrides();
+    let fileHasErrors = hasErrors(ds) || hasErrors(modules.diagnostics.filter((d) => d.range?.file.path === entry.path));
+    // Whether it can run is asked only of a program that is otherwise correct, imports included (no follow-on errors).
+    const imported = reachable(modules, entry.path);
+    if (!fileHasErrors && opts.runnable !== false && !hasErrors(modules.diagnostics.filter((d) => d.range && imported.has(d.range.file.path)))) {
+      const runnable = checkRunnable({ entry: entry.path, stages: el.stages }, registry, opts.executors ?? AVAILABLE_EXECUTORS);
+      ds.push(...runnable);
+      fileHasErrors = runnable.length > 0;
+    }
     diagnostics.push(...ds);
-    const fileHasErrors = hasErrors(ds) || hasErrors(modules.diagnostics.filter((d) => d.range?.file.path === entry.path));
     files.push(fileHasErrors ? { path: entry.path } : { path: entry.path, program: { entry: entry.path, stages: el.stages } });
   }
   return { files, diagnostics: dedupe(diagnostics), modules };
+}
+
+/** The modules an entry loads, itself included. */
+function reachable(modules: ModuleGraph, entry: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (path: string) => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    for (const p of modules.modules.get(path)?.importPaths ?? []) if (p) visit(p);
+  };
+  visit(entry);
+  return seen;
 }
 
 function normalizeEq(a: string, b: string): boolean {

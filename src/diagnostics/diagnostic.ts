@@ -28,6 +28,8 @@ export const codes = {
   E050: "cycle among stages",
   E060: "invalid override (--set)",
   E061: "invalid env()/secret() use",
+  E070: "stage kind has no implementation in this version of itp",
+  E071: "executor not available",
   W001: "unused stage",
 } as const;
 

@@ -29,6 +29,7 @@ export function evalStages(): StageKind[] {
         seed: seed("Seed of few-shot example selection and sampling."),
       }),
       version: "1",
+      implemented: false,
     },
   ]);
 }

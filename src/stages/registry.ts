@@ -34,6 +34,11 @@ export interface StageKind {
   readonly addsFields?: (params: Readonly<Record<string, unknown>>) => Readonly<Record<string, string>>;
   /** Bumped when the implementation changes what it produces; part of every cache key. */
   readonly version: string;
+  /**
+   * `false`: declared and type-checked, but this version of itp cannot run it, so `itp check` refuses recipes that
+   * use it (E070). Kept true to the implementations: `checkedImplementations` fails on any disagreement.
+   */
+  readonly implemented?: false;
 }
 
 export interface Problem {

@@ -82,6 +82,7 @@ export function trainStages(): StageKind[] {
       output: "Model",
       params: () => z.object(sftShape(SFT)),
       version: "1",
+      implemented: false,
     },
     {
       name: "lora",
@@ -91,6 +92,7 @@ export function trainStages(): StageKind[] {
       output: "Model",
       params: () => z.object({ ...sftShape(LORA), ...loraShape() }),
       version: "1",
+      implemented: false,
     },
     {
       name: "qlora",
@@ -104,6 +106,7 @@ export function trainStages(): StageKind[] {
         bits: z.union([z.literal(4), z.literal(8)]).default(4).describe("Quantization of the frozen base: 4 or 8 bits."),
       }),
       version: "1",
+      implemented: false,
     },
     {
       name: "dpo",
@@ -118,6 +121,7 @@ export function trainStages(): StageKind[] {
         template: ref("Template").optional().describe("How prompts and answers become text; default the base model's own chat template, else tulu."),
       }),
       version: "1",
+      implemented: false,
     },
   ]);
 }

@@ -28,6 +28,11 @@ export function implementations(): Map<string, StageImpl> {
 /** Kinds of the registry that have an implementation, checked against the registry (a typo here is a bug). */
 export function checkedImplementations(registry: Registry): Map<string, StageImpl> {
   const impls = implementations();
-  for (const k of impls.keys()) if (!registry.stage(k)) throw new Error(`implementation for unknown stage kind ${k}`);
+  for (const k of impls.keys()) {
+    const kind = registry.stage(k);
+    if (!kind) throw new Error(`implementation for unknown stage kind ${k}`);
+    if (kind.implemented === false) throw new Error(`stage kind ${k} has an implementation but is declared \`implemented: false\``);
+  }
+  for (const kind of registry.allStages()) if (kind.implemented !== false && !impls.has(kind.name)) throw new Error(`stage kind ${kind.name} has no implementation: declare it \`implemented: false\``);
   return impls;
 }

@@ -1,0 +1,58 @@
+import { spawn } from "node:child_process";
+import { UserError } from "../runtime/impl.js";
+
+/** A Python interpreter that can run the trainer: its path, and the versions it reported. */
+export interface TrainerPython {
+  readonly python: string;
+  readonly version: string;
+  readonly torch: string;
+  readonly cuda: boolean;
+}
+
+const known = new Map<string, Promise<TrainerPython>>();
+
+const PROBE = "import sys\nimport torch\nprint(sys.version.split()[0], torch.__version__, int(torch.cuda.is_available()))";
+
+const HOW = "set ITP_PYTHON to a Python that has PyTorch: on Debian/Ubuntu, `apt install python3-torch` and ITP_PYTHON=/usr/bin/python3; elsewhere a virtual environment's python with `pip install torch`";
+
+/**
+ * The Python that runs training jobs: `ITP_PYTHON`, else `python3`, checked once per process to start and to
+ * import torch. A clear error otherwise, naming the interpreter, what is missing and how to choose another.
+ */
+export function trainerPython(env: NodeJS.ProcessEnv = process.env): Promise<TrainerPython> {
+  const python = env["ITP_PYTHON"] || "python3";
+  let p = known.get(python);
+  if (!p) {
+    p = probe(python, env["ITP_PYTHON"] ? "ITP_PYTHON" : "the default python3 (ITP_PYTHON is not set)");
+    known.set(python, p);
+    p.catch(() => known.delete(python));
+  }
+  return p;
+}
+
+function probe(python: string, where: string): Promise<TrainerPython> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, ["-c", PROBE], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      const code = (e as NodeJS.ErrnoException).code;
+      reject(new UserError(`cannot run the trainer's Python \`${python}\` (${where}): ${code === "ENOENT" ? "no such program" : e.message}`, HOW));
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      if (code === 0) {
+        const [version, torch, cuda] = out.trim().split(/\s+/);
+        resolve({ python, version: version ?? "?", torch: torch ?? "?", cuda: cuda === "1" });
+        return;
+      }
+      const last = err.trim().split("\n").pop() ?? "";
+      const missing = /No module named '?torch/.test(err);
+      reject(new UserError(`the trainer's Python \`${python}\` (${where}) ${missing ? "cannot import torch" : `failed to import torch: ${last}`}`, HOW));
+    });
+  });
+}
