@@ -11,7 +11,9 @@ usage: itp cache ls|verify|gc [--store DIR] [--json]
 
   ls       the store's entries: stage, recipe, records, size, when
   verify   re-hash every artifact; corrupt entries are listed (exit 1) and, with --fix, set aside for recomputation
-  gc       remove leftovers of interrupted runs, data no entry refers to, and the quarantine`;
+  gc       remove leftovers of interrupted runs, data no entry refers to, and the quarantine. A stage's work
+           folder (a training job's checkpoints, under work/) is kept while its artifact is missing, so an
+           interrupted job resumes; it goes once the artifact is committed`;
 
 export async function cacheVerb(args: string[]): Promise<number> {
   const p = parseVerbArgs(args, { store: { type: "string" }, json: { type: "boolean" }, fix: { type: "boolean" } }, help);
@@ -78,8 +80,21 @@ export async function cacheVerb(args: string[]): Promise<number> {
     await rm(store.objectPath(d), { force: true });
     orphans++;
   }
+  for await (const d of store.trees()) {
+    if (referenced.has(d)) continue;
+    await rm(store.treePath(d), { recursive: true, force: true });
+    orphans++;
+  }
+  // Checkpoints of a stage whose artifact exists are not needed again (a commit removes them; a crash between
+  // the commit and the removal leaves them).
+  let work = 0;
+  for (const key of await store.workKeys()) {
+    if ((await store.verify(key))?.ok !== true) continue;
+    await store.removeWorkDir(key);
+    work++;
+  }
   await rm(join(store.root, "quarantine"), { recursive: true, force: true });
-  if (json) process.stdout.write(JSON.stringify({ tmp, orphans }) + "\n");
-  else process.stdout.write(`removed ${tmp} temporary file(s) and ${orphans} unreferenced object(s); emptied the quarantine\n`);
+  if (json) process.stdout.write(JSON.stringify({ tmp, orphans, work }) + "\n");
+  else process.stdout.write(`removed ${tmp} temporary file(s), ${orphans} unreferenced object(s) and ${work} finished stage(s)' work folders; emptied the quarantine\n`);
   return 0;
 }

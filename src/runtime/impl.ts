@@ -34,14 +34,24 @@ export interface StageContext {
   requests(): RequestCache;
   /** Set when the run is interrupted: long loops check it. */
   readonly signal: AbortSignal;
+  /**
+   * A folder of the store for this stage's cache key that outlives an attempt (a training job's checkpoints): a
+   * killed or interrupted attempt leaves it, the next run or retry finds it; it is removed once the stage's artifact
+   * is committed (and by `itp cache gc` when that entry exists).
+   */
+  workDir(): Promise<string>;
+  /** The cache key of this stage (names jobs and files). */
+  readonly key: string;
 }
 
 export interface InputArtifact {
   readonly stage: string;
   readonly digest: string;
   readonly records: number | null;
-  /** The stored file (JSON Lines for datasets, JSON otherwise). */
+  /** The stored file (JSON Lines for datasets, JSON otherwise), or the folder of a tree artifact (a trained model). */
   readonly path: string;
+  /** Set for a folder artifact (a trained model): `path` is the folder; `read` and `json` do not apply. */
+  readonly tree?: true;
   read(): RecordLines;
   json(): Promise<unknown>;
   /** The stored bytes, as a stream (for copying an artifact out, as `export` does). */
@@ -67,6 +77,11 @@ export interface OutputSink {
    */
   writeBytes(data: Buffer, records: number): Promise<void>;
   writeValue(value: unknown): Promise<void>;
+  /**
+   * The output is a folder (a model: config, weights, tokenizer): a fresh empty folder under the store's tmp/ that
+   * the stage fills; when the stage succeeds it is published whole, named by the digest of its listing.
+   */
+  treeDir(): Promise<string>;
 }
 
 /** A failure the scheduler may retry (a flaky server, a busy resource); any other error is permanent. */

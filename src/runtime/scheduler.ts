@@ -1,6 +1,6 @@
 import { Deferred, Duration, Effect, Exit, Schedule } from "effect";
 import { createReadStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type { IrProgram, IrStage, Json } from "../compile/ir.js";
 import type { Registry } from "../stages/registry.js";
@@ -111,6 +111,23 @@ export function artifactOf(store: Store, m: Manifest, data?: Buffer): InputArtif
       bytes: () => Readable.from([bytes]),
     };
   }
+  if (m.output.format === "tree") {
+    const dir = store.treePath(m.output.digest);
+    const what = `${m.stage} (the folder ${dir})`;
+    return {
+      stage: m.stage,
+      digest: m.output.digest,
+      records: null,
+      path: dir,
+      tree: true,
+      read: () => {
+        throw new Error(`${what} is a folder artifact, not records`);
+      },
+      // A folder that is a model is handed to the stages that use models as a handle naming its folder.
+      json: async () => ({ kind: m.kind, stage: m.stage, params: { path: dir } }),
+      bytes: () => createReadStream(store.objectPath(m.output.digest)),
+    };
+  }
   const path = store.objectPath(m.output.digest);
   return {
     stage: m.stage,
@@ -208,7 +225,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
           if (verdict?.ok) {
             const artifact = artifactOf(o.store, verdict.manifest);
             if (impl?.onCached) {
-              const ctx = contextFor(s, inputs, resolveParamsSafe(s), o, () => undefined, () => undefined, new AbortController().signal);
+              const ctx = contextFor(s, inputs, resolveParamsSafe(s), o, () => undefined, () => undefined, new AbortController().signal, k.key);
               const r = yield* Effect.exit(impl.onCached(ctx, artifact));
               if (Exit.isFailure(r)) return yield* finish(s, failure(r), { ok: false, root: s.id });
             }
@@ -260,11 +277,13 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
         if (Exit.isFailure(done)) return yield* finish(s, failure(done), { ok: false, root: s.id });
         // The data is published: downstream stages start now. The manifest is committed (durably, in a group with
         // others) in the background; the stage counts as finished, and is reported, once it is.
-        const { manifest, data } = done.value;
+        const { manifest, data, files } = done.value;
         yield* Deferred.succeed(results.get(s.id)!, { ok: true, artifact: artifactOf(o.store, manifest, data) });
         commits.push(
-          (data ? o.store.commitPacked(manifest, data) : o.store.commit(manifest)).then(
-            () => {
+          (data ? o.store.commitPacked(manifest, data) : o.store.commit(manifest, files)).then(
+            async () => {
+              // What the stage kept across attempts (checkpoints) has served its purpose.
+              await o.store.removeWorkDir(manifest.key).catch(() => undefined);
               o.store.setRef(o.recipe, s.id, manifest.key);
               outcomes.set(s.id, { status: "ran", manifest, reasons });
               o.reporter.stageFinished(s.id, { status: "ran", manifest, reasons });
@@ -376,7 +395,7 @@ async function settleCached(program: IrProgram, need: ReadonlySet<string>, o: Ru
     if (!verdict?.ok) continue;
     const artifact = artifactOf(o.store, verdict.manifest);
     if (impl?.onCached) {
-      const ctx = contextFor(s, inputs, resolveParamsSafe(s), o, () => undefined, () => undefined, new AbortController().signal);
+      const ctx = contextFor(s, inputs, resolveParamsSafe(s), o, () => undefined, () => undefined, new AbortController().signal, k.key);
       if (Exit.isFailure(await Effect.runPromiseExit(impl.onCached(ctx, artifact)))) continue;
     }
     o.store.setRef(o.recipe, s.id, k.key);
@@ -402,6 +421,7 @@ function contextFor(
   count: (name: string, n: number) => void,
   progress: (done: number, total?: number) => void,
   signal: AbortSignal,
+  key: string,
   drop: (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
 ): StageContext {
   return {
@@ -415,6 +435,8 @@ function contextFor(
     dropLine: (line, reason, detail) => drop(undefined, reason, detail, line),
     requests: () => o.store.requests(),
     progress,
+    key,
+    workDir: () => o.store.workDir(key),
   };
 }
 
@@ -423,6 +445,42 @@ function contextFor(
 interface Published {
   readonly manifest: Manifest;
   readonly data?: Buffer;
+  /** The files of a folder artifact, made durable with its manifest. */
+  readonly files?: readonly string[];
+}
+
+function manifestOf(
+  s: IrStage,
+  k: KeyedStage,
+  o: RunOptions,
+  inputs: ReadonlyMap<string, InputArtifact>,
+  attempt: number,
+  started: Date,
+  finished: Date,
+  counts: Record<string, number>,
+  output: Manifest["output"],
+  dropped: Manifest["dropped"] | undefined,
+): Manifest {
+  return {
+    format: 1,
+    key: k.key,
+    recipe: o.recipe,
+    stage: s.id,
+    kind: s.kind,
+    impl_version: o.registry.stage(s.kind)?.version ?? "0",
+    components: k.components,
+    params: k.keyParams,
+    inputs: [...inputs].map(([role, a]) => ({ role, stage: a.stage, digest: a.digest })),
+    files: k.files,
+    ...(typeof s.params["seed"] === "number" ? { seed: s.params["seed"] } : {}),
+    started_at: started.toISOString(),
+    finished_at: finished.toISOString(),
+    duration_ms: finished.getTime() - started.getTime(),
+    attempts: attempt,
+    output,
+    counts,
+    ...(dropped ? { dropped } : {}),
+  };
 }
 
 function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputArtifact>, k: KeyedStage, o: RunOptions, attempt: number, signal: AbortSignal): Effect.Effect<Published, Error> {
@@ -430,7 +488,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
     Effect.tryPromise({
       try: async () => {
         const tmp = await o.store.tmpPath(".data");
-        return { tmp, writer: new JsonlWriter(tmp), committed: false, dropped: undefined as DropLog | undefined };
+        return { tmp, writer: new JsonlWriter(tmp), committed: false, dropped: undefined as DropLog | undefined, tree: undefined as string | undefined };
       },
       catch: (e) => e as Error,
     }),
@@ -446,7 +504,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           w.dropped ??= new DropLog(o.store);
           w.dropped.add(record, reason, detail, line);
         };
-        const ctx = contextFor(s, inputs, params, o, count, (d, t) => o.reporter.progress(s.id, d, t), signal, drop);
+        const ctx = contextFor(s, inputs, params, o, count, (d, t) => o.reporter.progress(s.id, d, t), signal, k.key, drop);
         const sink: OutputSink = {
           write: (r: RecordValue) => w.writer.write(r),
           writeLine: (line: Buffer) => w.writer.writeLine(line),
@@ -455,31 +513,28 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
             valueWritten = true;
             await w.writer.write(v);
           },
+          treeDir: async () => {
+            if (!w.tree) {
+              w.tree = await o.store.tmpPath(".tree");
+              await mkdir(w.tree, { recursive: true });
+            }
+            return w.tree;
+          },
         };
         yield* impl.run(ctx, sink);
+        if (w.tree) {
+          // A folder artifact: published whole (files hashed, listed, renamed into trees/), then its manifest.
+          const t = yield* Effect.tryPromise({ try: () => o.store.publishTree(w.tree!), catch: (e) => e as Error });
+          w.committed = true;
+          yield* Effect.promise(() => w.writer.abort());
+          const finished = new Date();
+          const manifest = manifestOf(s, k, o, inputs, attempt, started, finished, counts, { digest: t.digest, bytes: t.bytes, records: null, format: "tree", tree: { files: t.files, bytes: t.treeBytes } }, undefined);
+          return { manifest, files: t.paths };
+        }
         const { digest, data } = yield* Effect.tryPromise({ try: () => w.writer.finish(PACK_LIMIT), catch: (e) => e as Error });
         const dropped = w.dropped ? yield* Effect.tryPromise({ try: () => w.dropped!.publish(), catch: (e) => e as Error }) : undefined;
         const finished = new Date();
-        const manifest: Manifest = {
-          format: 1,
-          key: k.key,
-          recipe: o.recipe,
-          stage: s.id,
-          kind: s.kind,
-          impl_version: o.registry.stage(s.kind)?.version ?? "0",
-          components: k.components,
-          params: k.keyParams,
-          inputs: [...inputs].map(([role, a]) => ({ role, stage: a.stage, digest: a.digest })),
-          files: k.files,
-          ...(typeof s.params["seed"] === "number" ? { seed: s.params["seed"] } : {}),
-          started_at: started.toISOString(),
-          finished_at: finished.toISOString(),
-          duration_ms: finished.getTime() - started.getTime(),
-          attempts: attempt,
-          output: { digest, bytes: w.writer.bytes, records: valueWritten ? null : w.writer.records, format: valueWritten ? "json" : "jsonl" },
-          counts,
-          ...(dropped ? { dropped } : {}),
-        };
+        const manifest = manifestOf(s, k, o, inputs, attempt, started, finished, counts, { digest, bytes: w.writer.bytes, records: valueWritten ? null : w.writer.records, format: valueWritten ? "json" : "jsonl" }, dropped);
         if (data) {
           w.committed = true; // nothing on disk yet: the pack gets it at commit
           return { manifest, data };
@@ -497,10 +552,14 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
     (w) =>
       Effect.promise(async () => {
         await w.dropped?.discard();
-        if (w.committed) return;
-        await w.writer.abort();
         const { rm } = await import("node:fs/promises");
+        if (w.committed) {
+          if (w.tree) await rm(w.tmp, { force: true });
+          return;
+        }
+        await w.writer.abort();
         await rm(w.tmp, { force: true });
+        if (w.tree) await rm(w.tree, { recursive: true, force: true });
       }),
   );
 }

@@ -6,6 +6,7 @@ import { access, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } fro
 import { join } from "node:path";
 import { canonicalJson, fileDigest, sha256 } from "./digest.js";
 import { RequestCache } from "./request-cache.js";
+import { checkTree, freezeTree, listingText, listTree, parseListing } from "./tree.js";
 
 /** Files up to this size are read and hashed in one synchronous call: far cheaper than a stream for small data. */
 const SMALL = 8 << 20;
@@ -29,7 +30,17 @@ export interface Manifest {
   readonly finished_at: string;
   readonly duration_ms: number;
   readonly attempts: number;
-  readonly output: { readonly digest: string; readonly bytes: number; readonly records: number | null; readonly format: "jsonl" | "json" };
+  /**
+   * The data: records (jsonl), one value (json), or a folder of files (tree: `digest` and `bytes` are its listing's,
+   * `tree` counts its files and their bytes; the files are under `trees/`).
+   */
+  readonly output: {
+    readonly digest: string;
+    readonly bytes: number;
+    readonly records: number | null;
+    readonly format: "jsonl" | "json" | "tree";
+    readonly tree?: { readonly files: number; readonly bytes: number };
+  };
   readonly counts: Readonly<Record<string, number>>;
   /** The records a filter dropped, each with its reason (`{reason, record}` lines): what `itp show --dropped` lists. */
   readonly dropped?: { readonly digest: string; readonly bytes: number; readonly records: number };
@@ -50,6 +61,8 @@ export class StoreUnavailable extends Error {}
 /**
  * The content-addressed store (`.itp/` by default):
  * - `objects/ab/<sha256>`: artifact data, named by the digest of its bytes;
+ * - `trees/ab/<digest>/`: the files of folder artifacts (models), named by the digest of their listing (an object);
+ * - `work/<key>/`: a stage's work that outlives an attempt (a training job's checkpoints), until its entry commits;
  * - `entries/ab/<key>.json`: manifests, named by cache key;
  * - `refs/<recipe>/<stage>.json`: the last key of each stage of each recipe (what `plan` compares with);
  * - `runs/<id>.jsonl`: one event log per run; `tmp/` work in progress; `quarantine/` entries found corrupt.
@@ -81,6 +94,48 @@ export class Store {
 
   objectPath(digest: string): string {
     return join(this.root, "objects", digest.slice(0, 2), digest);
+  }
+
+  treePath(digest: string): string {
+    return join(this.root, "trees", digest.slice(0, 2), digest);
+  }
+
+  /** The folder a stage keeps across attempts (checkpoints), created on first use; removed once its entry commits. */
+  async workDir(key: string): Promise<string> {
+    const dir = join(this.root, "work", key);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  async removeWorkDir(key: string): Promise<void> {
+    await rm(join(this.root, "work", key), { recursive: true, force: true });
+  }
+
+  /**
+   * Publish a folder built under tmp/ as a tree artifact: its files hashed and listed, the listing published as an
+   * object, the folder renamed to its digest's name and made read-only. A tree already there is kept if intact,
+   * else replaced (as `publish` does for a damaged object).
+   */
+  async publishTree(tmpDir: string): Promise<{ digest: string; bytes: number; files: number; treeBytes: number; paths: string[] }> {
+    const files = await listTree(tmpDir);
+    const listing = Buffer.from(listingText(files), "utf8");
+    const digest = sha256(listing);
+    const tmpListing = await this.tmpPath(".listing");
+    writeFileSync(tmpListing, listing);
+    const dest = this.treePath(digest);
+    this.dir(join(this.root, "trees", digest.slice(0, 2)));
+    if (existsSync(dest)) {
+      if ((await checkTree(dest, files)) === undefined) await rm(tmpDir, { recursive: true, force: true });
+      else {
+        const aside = await this.tmpPath(".damaged-tree");
+        renameSync(dest, aside);
+        renameSync(tmpDir, dest);
+        await rm(aside, { recursive: true, force: true });
+      }
+    } else renameSync(tmpDir, dest);
+    await freezeTree(dest, files);
+    this.publish(tmpListing, digest);
+    return { digest, bytes: listing.length, files: files.length, treeBytes: files.reduce((a, f) => a + f.bytes, 0), paths: files.map((f) => join(dest, f.path)) };
   }
 
   entryPath(key: string): string {
@@ -164,7 +219,14 @@ export class Store {
       return { ok: true, manifest: m };
     }
     const bad = await this.checkObject(m.output.digest, m.output.bytes);
-    return bad ? { ok: false, reason: bad, manifest: m } : { ok: true, manifest: m };
+    if (bad) return { ok: false, reason: m.output.format === "tree" ? `the listing of its files: ${bad}` : bad, manifest: m };
+    if (m.output.format === "tree") {
+      const files = parseListing(readFileSync(this.objectPath(m.output.digest), "utf8"));
+      if (!files) return { ok: false, reason: "the listing of its files cannot be read", manifest: m };
+      const wrong = await checkTree(this.treePath(m.output.digest), files);
+      if (wrong) return { ok: false, reason: `its folder: ${wrong}`, manifest: m };
+    }
+    return { ok: true, manifest: m };
   }
 
   /** What is wrong with an object (missing, wrong size, wrong digest), or undefined when it is intact. */
@@ -217,10 +279,10 @@ export class Store {
    * Commit an artifact's manifest, after its data and the manifest itself are durable (group commit). Only then
    * is the entry visible: an entry with a manifest is complete, and a crash before leaves nothing half-made.
    */
-  async commit(manifest: Manifest): Promise<void> {
+  async commit(manifest: Manifest, extraFiles: readonly string[] = []): Promise<void> {
     const tmpManifest = await this.tmpPath(".json");
     writeFileSync(tmpManifest, JSON.stringify(manifest, null, 1) + "\n");
-    await this.durability.barrier([this.objectPath(manifest.output.digest), tmpManifest, ...(manifest.dropped ? [this.objectPath(manifest.dropped.digest)] : [])]);
+    await this.durability.barrier([this.objectPath(manifest.output.digest), tmpManifest, ...(manifest.dropped ? [this.objectPath(manifest.dropped.digest)] : []), ...extraFiles]);
     this.dir(join(this.root, "entries", manifest.key.slice(0, 2)));
     renameSync(tmpManifest, this.entryPath(manifest.key));
     this.looseKeys().add(manifest.key);
@@ -406,6 +468,17 @@ export class Store {
         if (m !== undefined) yield { key, manifest: m };
       }
     }
+  }
+
+  /** Digests of the stored trees (folders under trees/). */
+  async *trees(): AsyncGenerator<string> {
+    const base = join(this.root, "trees");
+    for (const d of (await readdir(base).catch(() => [] as string[])).sort()) for (const f of (await readdir(join(base, d)).catch(() => [] as string[])).sort()) yield f;
+  }
+
+  /** Keys of the stages' work folders (kept across attempts until their entry commits). */
+  async workKeys(): Promise<string[]> {
+    return (await readdir(join(this.root, "work")).catch(() => [] as string[])).sort();
   }
 
   async *objects(): AsyncGenerator<string> {

@@ -47,6 +47,8 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
     },
     requests: () => (requests ??= RequestCache.open(mkdtempSync(join(tmpdir(), "itp-requests-")))),
     signal: new AbortController().signal,
+    key: "0".repeat(64),
+    workDir: async () => mkdtempSync(join(tmpdir(), "itp-work-")),
   };
   return { ctx, records, values, counts, dropped };
 }
@@ -72,5 +74,10 @@ export function recordSink(records: RecordValue[], values: unknown[] = []): Outp
       rest = Buffer.from(bytes.subarray(end));
     },
     writeValue: async (v) => void values.push(v),
+    treeDir: async () => {
+      const dir = mkdtempSync(join(tmpdir(), "itp-tree-"));
+      values.push({ tree: dir });
+      return dir;
+    },
   };
 }
