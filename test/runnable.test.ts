@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { rmSync } from "node:fs";
 import { defaultRegistry } from "../src/stages/index.js";
-import { checkedImplementations, implementations } from "../src/stages/impl/index.js";
+import { checkedImplementations, implementations } from "../src/stages/impls.js";
 import { itp, stackTrace, tempTree } from "./support/cli.js";
 
 // A recipe that passes `itp check` can run: a stage kind without an implementation (E070) or an executor that does
