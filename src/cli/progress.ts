@@ -53,8 +53,20 @@ export class PlainReporter implements Reporter {
   start(stages: readonly IrStage[]): void {
     this.write(`running ${stages.length} stage${stages.length === 1 ? "" : "s"}\n`);
   }
-  stageStarted(): void {}
-  progress(): void {}
+  private readonly shown = new Map<string, { at: number; t0: number }>();
+  stageStarted(id: string): void {
+    this.shown.set(id, { at: 0, t0: performance.now() });
+  }
+  /** Stages that report a status (a training job's step and loss) get a line every few seconds, and their last. */
+  progress(id: string, done: number, total?: number, detail?: string): void {
+    if (detail === undefined) return;
+    const now = performance.now();
+    const s = this.shown.get(id) ?? { at: 0, t0: now };
+    if (now - s.at < 5_000 && done !== total) return;
+    this.shown.set(id, { ...s, at: now });
+    const eta = total !== undefined && done > 0 && done < total ? `, ETA ${formatSeconds(((now - s.t0) / 1000 / done) * (total - done))}` : "";
+    this.write(`        ${id}: ${done}${total !== undefined ? `/${total}` : ""} ${detail}${eta}\n`);
+  }
   retrying(id: string, attempt: number, error: string): void {
     this.write(`retry   ${id} (attempt ${attempt} failed: ${error})\n`);
   }
@@ -78,7 +90,7 @@ export class TerminalReporter implements Reporter {
     {
       clearOnComplete: true,
       hideCursor: true,
-      format: " {bar} {percentage}% | {stage} | {value}/{total} | {rate}/s | ETA {eta_formatted}",
+      format: " {bar} {percentage}% | {stage} | {value}/{total} | {rate}/s | ETA {eta_formatted}{detail}",
       barsize: 24,
       stream: process.stderr,
     },
@@ -94,14 +106,14 @@ export class TerminalReporter implements Reporter {
   }
   stageStarted(id: string): void {
     if (this.running.has(id)) return;
-    this.running.set(id, { bar: this.bars.create(1, 0, { stage: id, rate: "-" }), t0: performance.now() });
+    this.running.set(id, { bar: this.bars.create(1, 0, { stage: id, rate: "-", detail: "" }), t0: performance.now() });
   }
-  progress(id: string, done: number, total?: number): void {
+  progress(id: string, done: number, total?: number, detail?: string): void {
     const r = this.running.get(id);
     if (!r) return;
     const secs = (performance.now() - r.t0) / 1000;
     r.bar.setTotal(total ?? Math.max(done, 1));
-    r.bar.update(done, { rate: secs > 0 ? fmtCount(Math.round(done / secs)) : "-" });
+    r.bar.update(done, { rate: secs > 0 ? fmtCount(Math.round(done / secs)) : "-", detail: detail ? ` | ${detail}` : "" });
   }
   retrying(id: string, attempt: number, error: string): void {
     this.plain.retrying(id, attempt, error);
@@ -119,6 +131,12 @@ export class TerminalReporter implements Reporter {
     this.bars.stop();
     new PlainReporter().end(s);
   }
+}
+
+function formatSeconds(s: number): string {
+  if (s < 60) return `${Math.round(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
 /** Nothing at all (tests, `--json`). */

@@ -3,6 +3,7 @@ import type { IrStage, Json } from "../compile/ir.js";
 import type { Readable } from "node:stream";
 import type { RecordValue } from "./records.js";
 import type { RequestCache } from "./request-cache.js";
+import type { Store } from "./store.js";
 
 /**
  * What a stage implementation sees. Inputs are artifacts of upstream stages, read as streams of records (datasets)
@@ -16,8 +17,15 @@ export interface StageContext {
   readonly inputs: ReadonlyMap<string, InputArtifact>;
   /** The folder of the recipe file: relative paths in parameters are resolved from it. */
   readonly baseDir: string;
-  /** Report progress: records done so far, and the total when known. */
-  progress(done: number, total?: number): void;
+  /**
+   * Report progress: records (or steps) done so far, the total when known, and a short status for the display
+   * (`loss 2.31`).
+   */
+  progress(done: number, total?: number, detail?: string): void;
+  /** An event of this stage for the run log (`itp run`'s runs/<id>.jsonl), e.g. a training job's metrics line. */
+  log(type: string, data: Record<string, unknown>): void;
+  /** A summary kept in the artifact's manifest (`summary`), shown by `itp show` (a training stage's loss curve). */
+  summary(value: Record<string, unknown>): void;
   /** Count something for the manifest (`dropped: too_short`, `kept`, per-component counts). */
   count(name: string, n?: number): void;
   /**
@@ -32,6 +40,8 @@ export interface StageContext {
   dropLine(line: Buffer, reason: string, detail?: string): void;
   /** The store's cache of model answers: a stage that calls models asks it before sending a request. */
   requests(): RequestCache;
+  /** The store, for artifacts a stage keeps under keys of its own (a training stage's token artifact). */
+  store(): Store;
   /** Set when the run is interrupted: long loops check it. */
   readonly signal: AbortSignal;
   /**

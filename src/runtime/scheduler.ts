@@ -24,7 +24,7 @@ export type Outcome =
 export interface Reporter {
   start(stages: readonly IrStage[]): void;
   stageStarted(id: string, attempt: number): void;
-  progress(id: string, done: number, total?: number): void;
+  progress(id: string, done: number, total?: number, detail?: string): void;
   stageFinished(id: string, outcome: Outcome): void;
   retrying(id: string, attempt: number, error: string): void;
   end(summary: RunSummary): void;
@@ -419,10 +419,11 @@ function contextFor(
   params: Record<string, Json>,
   o: RunOptions,
   count: (name: string, n: number) => void,
-  progress: (done: number, total?: number) => void,
+  progress: (done: number, total?: number, detail?: string) => void,
   signal: AbortSignal,
   key: string,
   drop: (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
+  summary?: (v: Record<string, unknown>) => void,
 ): StageContext {
   return {
     stage: s,
@@ -434,9 +435,12 @@ function contextFor(
     drop,
     dropLine: (line, reason, detail) => drop(undefined, reason, detail, line),
     requests: () => o.store.requests(),
+    store: () => o.store,
     progress,
     key,
     workDir: () => o.store.workDir(key),
+    log: (type, data) => o.log?.(type, { stage: s.id, ...data }),
+    summary: (v) => summary?.(v),
   };
 }
 
@@ -460,6 +464,7 @@ function manifestOf(
   counts: Record<string, number>,
   output: Manifest["output"],
   dropped: Manifest["dropped"] | undefined,
+  summary: Record<string, unknown> | undefined,
 ): Manifest {
   return {
     format: 1,
@@ -479,6 +484,7 @@ function manifestOf(
     attempts: attempt,
     output,
     counts,
+    ...(summary ? { summary } : {}),
     ...(dropped ? { dropped } : {}),
   };
 }
@@ -504,7 +510,8 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           w.dropped ??= new DropLog(o.store);
           w.dropped.add(record, reason, detail, line);
         };
-        const ctx = contextFor(s, inputs, params, o, count, (d, t) => o.reporter.progress(s.id, d, t), signal, k.key, drop);
+        let summary: Record<string, unknown> | undefined;
+        const ctx = contextFor(s, inputs, params, o, count, (d, t, detail) => o.reporter.progress(s.id, d, t, detail), signal, k.key, drop, (v) => (summary = v));
         const sink: OutputSink = {
           write: (r: RecordValue) => w.writer.write(r),
           writeLine: (line: Buffer) => w.writer.writeLine(line),
@@ -528,13 +535,13 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           w.committed = true;
           yield* Effect.promise(() => w.writer.abort());
           const finished = new Date();
-          const manifest = manifestOf(s, k, o, inputs, attempt, started, finished, counts, { digest: t.digest, bytes: t.bytes, records: null, format: "tree", tree: { files: t.files, bytes: t.treeBytes } }, undefined);
+          const manifest = manifestOf(s, k, o, inputs, attempt, started, finished, counts, { digest: t.digest, bytes: t.bytes, records: null, format: "tree", tree: { files: t.files, bytes: t.treeBytes } }, undefined, summary);
           return { manifest, files: t.paths };
         }
         const { digest, data } = yield* Effect.tryPromise({ try: () => w.writer.finish(PACK_LIMIT), catch: (e) => e as Error });
         const dropped = w.dropped ? yield* Effect.tryPromise({ try: () => w.dropped!.publish(), catch: (e) => e as Error }) : undefined;
         const finished = new Date();
-        const manifest = manifestOf(s, k, o, inputs, attempt, started, finished, counts, { digest, bytes: w.writer.bytes, records: valueWritten ? null : w.writer.records, format: valueWritten ? "json" : "jsonl" }, dropped);
+        const manifest = manifestOf(s, k, o, inputs, attempt, started, finished, counts, { digest, bytes: w.writer.bytes, records: valueWritten ? null : w.writer.records, format: valueWritten ? "json" : "jsonl" }, dropped, summary);
         if (data) {
           w.committed = true; // nothing on disk yet: the pack gets it at commit
           return { manifest, data };

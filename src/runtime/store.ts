@@ -42,6 +42,8 @@ export interface Manifest {
     readonly tree?: { readonly files: number; readonly bytes: number };
   };
   readonly counts: Readonly<Record<string, number>>;
+  /** What the stage reported about its work (a training job: steps, first, last and lowest loss, tokens/s). */
+  readonly summary?: Readonly<Record<string, unknown>>;
   /** The records a filter dropped, each with its reason (`{reason, record}` lines): what `itp show --dropped` lists. */
   readonly dropped?: { readonly digest: string; readonly bytes: number; readonly records: number };
   /** Where a small artifact's data lives inside a pack (set when read from the store, never written). */

@@ -48,6 +48,11 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
     requests: () => (requests ??= RequestCache.open(mkdtempSync(join(tmpdir(), "itp-requests-")))),
     signal: new AbortController().signal,
     key: "0".repeat(64),
+    log: () => undefined,
+    store: () => {
+      throw new Error("no store in a unit test's context");
+    },
+    summary: () => undefined,
     workDir: async () => mkdtempSync(join(tmpdir(), "itp-work-")),
   };
   return { ctx, records, values, counts, dropped };
