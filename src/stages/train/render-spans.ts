@@ -7,9 +7,9 @@ import {
   renderChat,
   type Message,
   type Template,
-} from "../impl/chat-formats.js";
-import { isHfChatTemplate, renderHfChat, type HfChatTemplate } from "../impl/hf-chat-template.js";
-import { recordInstruction, recordMessages } from "../impl/templates.js";
+} from "../support/chat-formats.js";
+import { isHfChatTemplate, renderHfChat, type HfChatTemplate } from "../template/hf-chat-template.js";
+import { recordInstruction, recordMessages } from "../template/templates.js";
 
 /**
  * A training example as text, with the character spans that carry the loss. The spans of a chat's assistant turns
