@@ -71,6 +71,8 @@ def iter_safetensors(path: str) -> Iterator[Tuple[str, torch.Tensor]]:
     """Yields (name, tensor) one at a time, in file order, so a large file never sits in memory twice."""
     _check_endianness()
     if _safe_open is not None:
+        with open(path, "rb") as f:
+            _read_header(f, path)  # the same errors with or without the package
         with _safe_open(path, framework="pt") as f:
             for name in f.keys():
                 yield name, f.get_tensor(name)

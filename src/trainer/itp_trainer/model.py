@@ -247,7 +247,7 @@ class Attention(nn.Module):
         k = k * cos + rotate_half(k) * sin
         allowed = mask.for_window(self.window)
         rep = self.heads // self.kv_heads
-        if _SDPA:
+        if mask.sdpa:
             if rep > 1 and not (_SDPA_GQA and allowed is None):
                 k, v = _repeat_kv(k, rep), _repeat_kv(v, rep)
             extra = {"enable_gqa": True} if rep > 1 and _SDPA_GQA and allowed is None else {}
@@ -302,10 +302,13 @@ class AttentionMask:
     """Which keys each query sees: causal, within its example (segments start where position_ids is 0), and within
     a layer's sliding window. None from for_window means "plain causal", the fast path."""
 
-    def __init__(self, position_ids: Optional[torch.Tensor], seq_len: int, packed: bool):
+    def __init__(self, position_ids: torch.Tensor, seq_len: int, packed: bool, keys: Optional[torch.Tensor] = None,
+                 sdpa: bool = _SDPA):
         self.position_ids = position_ids
         self.seq_len = seq_len
         self.packed = packed
+        self.keys = keys  # [B, S] bool: real tokens (an attention_mask), or None when every token is real
+        self.sdpa = sdpa
         self._cache: Dict[Optional[int], Optional[torch.Tensor]] = {}
 
     def causal(self, s: int, device) -> torch.Tensor:
@@ -313,9 +316,9 @@ class AttentionMask:
         return (i[None, :] <= i[:, None])[None, None]
 
     def for_window(self, window: Optional[int]) -> Optional[torch.Tensor]:
-        if window is not None and window >= self.seq_len:
-            window = None  # no query is that far from its first key
-        if not self.packed and window is None:
+        if window is not None and window >= self.seq_len and not torch.jit.is_tracing():
+            window = None  # no query is that far from its first key (an ONNX trace keeps it for longer inputs)
+        if not self.packed and window is None and self.keys is None:
             return None
         if window not in self._cache:
             pos = self.position_ids
@@ -327,6 +330,9 @@ class AttentionMask:
                 allowed = allowed & (seg[:, :, None] == seg[:, None, :])
             if window is not None:
                 allowed = allowed & ((i[:, None] - i[None, :]) < window)[None]
+            if self.keys is not None:
+                # A padding query still sees itself: no row is fully masked (NaN in some attention kernels).
+                allowed = allowed & (self.keys[:, None, :] | (i[:, None] == i[None, :])[None])
             self._cache[window] = allowed[:, None]  # [B or 1, 1, S, S]
         return self._cache[window]
 
@@ -343,7 +349,10 @@ class Backbone(nn.Module):
 
 
 class CausalLM(nn.Module):
-    """forward(input_ids [B,S] long, position_ids [B,S] long | None) -> logits [B,S,V] in the weights' dtype."""
+    """forward(input_ids [B,S] long, position_ids [B,S] long | None) -> logits [B,S,V] in the weights' dtype.
+
+    attention_mask [B,S] (1 for tokens, 0 for padding), for inference and the ONNX export, hides padding keys;
+    rows then hold one example each. use_sdpa False takes the hand-written attention (what ONNX export traces)."""
 
     def __init__(self, cfg: ModelConfig, device=None, dtype=None):
         super().__init__()
@@ -354,6 +363,7 @@ class CausalLM(nn.Module):
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False, device=device, dtype=dtype)
         self.tie_weights()
         self.gradient_checkpointing = False
+        self.use_sdpa = _SDPA
         self._inv_freq: Dict[Tuple[Any, int], torch.Tensor] = {}
 
     # The block FSDP wraps one by one.
@@ -361,6 +371,17 @@ class CausalLM(nn.Module):
 
     def flops_per_token(self, seq_len: int) -> float:
         return flops_per_token(self.config, seq_len)
+
+    def compile_layers(self) -> bool:
+        """torch.compile each decoder layer, fusing RMSNorm, RoPE and SwiGLU's
+        elementwise work between the matmuls. Measured on an H200, 1B Llama, bf16, seq 2048, micro batch 4, AdamW:
+        62k tokens/s (MFU 0.52) against 50k eager (transformers eager: 50k), after 6 s of compiling.
+        False where this PyTorch cannot (no nn.Module.compile: torch < 2.2)."""
+        if not hasattr(nn.Module, "compile"):
+            return False
+        for layer in self.model.layers:
+            layer.compile()
+        return True
 
     def tie_weights(self) -> None:
         if self.config.tie_word_embeddings:
@@ -378,17 +399,21 @@ class CausalLM(nn.Module):
         emb = torch.cat((freqs, freqs), dim=-1)[:, None]  # [B, 1, S, D]
         return emb.cos().to(dtype), emb.sin().to(dtype)
 
-    def forward(self, input_ids: torch.Tensor, position_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, position_ids: Optional[torch.Tensor] = None,
+                attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         b, s = input_ids.shape
         if position_ids is None:
             position_ids = torch.arange(s, device=input_ids.device).expand(b, s)
+            packed = False
+        elif attention_mask is not None:
             packed = False
         else:
             # One host sync per forward: rows with a single example take the is_causal (flash) path.
             packed = s > 1 and bool((position_ids[:, 1:] == 0).any())
         x = self.model.embed_tokens(input_ids)
         cos, sin = self._rope(position_ids, x.dtype)
-        mask = AttentionMask(position_ids, s, packed)
+        keys = None if attention_mask is None else attention_mask > 0
+        mask = AttentionMask(position_ids, s, packed, keys, self.use_sdpa and _SDPA)
         checkpoint = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for layer in self.model.layers:
             if checkpoint:

@@ -113,7 +113,7 @@ class ParityTest(unittest.TestCase):
         hf.save_pretrained(path, safe_serialization=True)
         model = hf_io.load_pretrained(path, dtype=torch.float32).eval()
         self.assertIsInstance(model, hf_io.HFCausalLM)
-        self.assertIn("lm_head.weight", dict(model.named_parameters()))
+        self.assertEqual(set(model.state_dict()), set(hf.state_dict()))  # transformers' names, lm_head.weight included
         x = ids(2, 10)
         with torch.no_grad():
             self.assertLess((model(x) - hf(input_ids=x).logits).abs().max().item(), TOL)
@@ -151,6 +151,24 @@ class CudaTest(unittest.TestCase):
             got = ours(torch.cat([a, b], 1), pos)
             want = torch.cat([ours(a), ours(b)], 1)
         self.assertLess((got - want).abs().max().item(), 1e-4)
+
+    def test_compiled_layers(self):
+        if not hasattr(torch.nn.Module, "compile"):
+            self.skipTest("this PyTorch has no nn.Module.compile")
+        d = config(LLAMA, hidden_size=128, intermediate_size=256, num_attention_heads=4, num_key_value_heads=2)
+        eager = ours_from(hf_model(d)).cuda().to(torch.bfloat16)
+        compiled = ours_from(hf_model(d)).cuda().to(torch.bfloat16)
+        self.assertTrue(compiled.compile_layers())
+        compiled.gradient_checkpointing = True
+        compiled.train()
+        x = ids(2, 64).cuda()
+        packed = torch.cat([torch.arange(20), torch.arange(44)])[None].expand(2, 64).cuda()
+        for pos in (None, packed):
+            want = eager(x, pos)
+            got = compiled(x, pos)
+            self.assertLess((got.float() - want.float()).abs().max().item(), 0.1)
+            got.float().logsumexp(-1).sum().backward()
+        self.assertIsNotNone(compiled.model.layers[0].mlp.up_proj.weight.grad)
 
 
 if __name__ == "__main__":
