@@ -1,9 +1,11 @@
 import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import { hasErrors } from "../diagnostics/diagnostic.js";
 import type { Registry } from "../stages/registry.js";
-import { Elaborator, type Override } from "./elaborate.js";
+import { Elaborator } from "./elaborate.js";
 import type { IrProgram } from "./ir.js";
 import { loadModules, type Host, type ModuleGraph } from "./modules.js";
+import type { Override } from "./overrides.js";
+import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
 import { checkRunnable } from "./runnable.js";
 import { AVAILABLE_EXECUTORS } from "../executors/available.js";
 
@@ -47,8 +49,8 @@ export function check(entries: readonly string[], host: Host, registry: Registry
     el.entryPath = entry.path;
     el.elaborateModule(entry, "");
     el.checkUninstantiatedRecipes(entry);
-    el.reportUnused(entry);
-    el.reportUnmatchedOverrides();
+    reportUnused(el, entry, ds);
+    reportUnmatchedOverrides(el, registry, ds);
     let fileHasErrors = hasErrors(ds) || hasErrors(modules.diagnostics.filter((d) => d.range?.file.path === entry.path));
     // Whether it can run is asked only of a program that is otherwise correct, imports included (no follow-on errors).
     const imported = reachable(modules, entry.path);

@@ -31,14 +31,14 @@ export interface Manifest {
   readonly duration_ms: number;
   readonly attempts: number;
   /**
-   * The data: records (jsonl), one value (json), or a folder of files (tree: `digest` and `bytes` are its listing's,
+   * The data: records (jsonl), one value (json), a safetensors file (a token artifact), or a folder of files (tree: `digest` and `bytes` are its listing's,
    * `tree` counts its files and their bytes; the files are under `trees/`).
    */
   readonly output: {
     readonly digest: string;
     readonly bytes: number;
     readonly records: number | null;
-    readonly format: "jsonl" | "json" | "tree";
+    readonly format: "jsonl" | "json" | "tree" | "safetensors";
     readonly tree?: { readonly files: number; readonly bytes: number };
   };
   readonly counts: Readonly<Record<string, number>>;
