@@ -39,13 +39,9 @@ describe("the shipped recipes", () => {
   // run. Everything else in pipelines/ and stdlib/ passes. When a kind gets its implementation, its entries go.
   const expected: Record<string, string[]> = {
     "pipelines/alpaca.itp": ["E070 evaluate"],
-    "pipelines/evol_sft_eval.itp": ["E070 lora", "E070 evaluate"],
-    "pipelines/tulu_remix.itp": ["E070 lora"],
-    "stdlib/alpaca.itp": ["E070 sft"],
+    "pipelines/evol_sft_eval.itp": ["E070 evaluate"],
     "stdlib/evals.itp": ["E070 evaluate"],
-    "stdlib/humpback.itp": ["E070 sft"],
-    "stdlib/lima.itp": ["E070 sft"],
-    "stdlib/tulu.itp": ["E070 sft", "E071 slurm"],
+    "stdlib/tulu.itp": ["E071 slurm"],
   };
 
   it("fail `itp check` exactly where a kind or executor is missing, and nowhere else", () => {

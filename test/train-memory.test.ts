@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { diskHost } from "../src/cli/host.js";
+import { itp, tempTree } from "./support/cli.js";
 import { check } from "../src/compile/check.js";
 import { LocalProcessExecutor } from "../src/executors/local.js";
 import { defaultRegistry } from "../src/stages/index.js";
@@ -129,5 +130,24 @@ train b = qlora(data, base: "meta-llama/Llama-2-7b-hf") { gpus = 1 }`), dir);
     expect(parseMemory("80G")).toBe(80 * 1024 ** 3);
     expect(parseMemory("24GiB")).toBe(24 * 1024 ** 3);
     expect(parseMemory("lots")).toBeUndefined();
+  });
+});
+
+describe("itp plan on training stages", () => {
+  it("shows resources, tokens, where it runs and memory; a job that does not fit --gpu-memory is an error naming what fits", () => {
+    const dir = tempTree({
+      "r.itp": `dataset data: Instruction = jsonl("data.jsonl")\n\ntrain tuned = sft(data, base: "models/small") { gpus = 0 }\n\ntrain big = sft(data, base: "models/small") { gpus = 1 }\n`,
+      "data.jsonl": '{"instruction": "a", "output": "b"}\n',
+      "models/small/config.json": JSON.stringify({ model_type: "llama", hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 32, vocab_size: 32000 }),
+    });
+    const cpu = itp(["plan", "r.itp", "--only", "tuned", "--store", "s"], { cwd: dir });
+    expect(cpu.code, cpu.stderr).toBe(0);
+    expect(cpu.stdout).toContain("resources: CPU; sft, bf16, adamw;");
+    expect(cpu.stdout).toContain("runs on: local: CPU, 1 process");
+    expect(cpu.stdout).toMatch(/memory per process \(CPU\): ~\d+\.\d GiB/);
+    const big = itp(["plan", "r.itp", "--only", "big", "--store", "s", "--gpu-memory", "80G"], { cwd: dir, env: { CUDA_VISIBLE_DEVICES: "0" } });
+    expect(big.code).toBe(1);
+    expect(big.stderr).toMatch(/itp plan: error: stage `big` needs ~10\d\.\d GiB per GPU, more than the 80\.0 GiB of a device \(--gpu-memory 80G\)\n {2}hint: what would fit: gpus = 2 /);
+    expect(itp(["plan", "r.itp", "--gpu-memory", "lots", "--store", "s"], { cwd: dir }).code).toBe(2);
   });
 });

@@ -1,5 +1,6 @@
 import { Effect, Fiber } from "effect";
 import { availableParallelism } from "node:os";
+import { machineGpus } from "../executors/gpus.js";
 import { LocalExecutor } from "../runtime/executor.js";
 import { parseFaults, runProgram } from "../runtime/scheduler.js";
 import { UsageError } from "./host.js";
@@ -54,7 +55,8 @@ export async function runVerb(args: string[]): Promise<number> {
       recipe,
       baseDir,
       concurrency,
-      gpus: Number(process.env["ITP_GPUS"] ?? 0),
+      // GPU slots: this machine's (CUDA_VISIBLE_DEVICES, else nvidia-smi), or ITP_GPUS to say otherwise.
+      gpus: process.env["ITP_GPUS"] !== undefined ? Number(process.env["ITP_GPUS"]) : machineGpus().ids.length,
       force: new Set(force),
       ...(only.length > 0 ? { only: new Set(only) } : {}),
       reporter,

@@ -58,6 +58,8 @@ export async function showVerb(args: string[]): Promise<number> {
     bytes: m.output.bytes,
     schema: Object.fromEntries([...fields].map(([k, ts]) => [k, [...ts].join(" | ")])),
     counts: m.counts,
+    ...(m.output.format === "tree" ? { files: m.output.tree } : {}),
+    ...(m.summary ? { summary: m.summary } : {}),
     made: { started_at: m.started_at, duration_ms: m.duration_ms, attempts: m.attempts, impl_version: m.impl_version },
     inputs: m.inputs,
     lineage,
@@ -71,7 +73,9 @@ export async function showVerb(args: string[]): Promise<number> {
   out.push(`${stageId} (${stage.kind}) : ${showType(stage.type)}${stage.doc ? `\n  ${stage.doc.replace(/\n/g, "\n  ")}` : ""}`);
   out.push(`artifact  ${info.path}`);
   out.push(`key       ${m.key}`);
-  out.push(`records   ${m.output.records ?? "(a value)"}; ${m.output.bytes.toLocaleString("en-US")} bytes`);
+  if (m.output.format === "tree") out.push(`files     ${m.output.tree?.files ?? "?"} files, ${(m.output.tree?.bytes ?? 0).toLocaleString("en-US")} bytes (a folder: load it with transformers, PEFT or vLLM from the path above)`);
+  else out.push(`records   ${m.output.records ?? "(a value)"}; ${m.output.bytes.toLocaleString("en-US")} bytes`);
+  out.push(...trainingSummary(m));
   const rec = stage.type.k === "dataset" ? stage.type.of : undefined;
   out.push(`schema    ${rec ? showShape(rec) : showType(stage.type)}`);
   if (fields.size > 0) out.push(`observed  ${[...fields].map(([k, ts]) => `${k}: ${[...ts].join(" | ")}`).join(", ")}`);
@@ -83,6 +87,18 @@ export async function showVerb(args: string[]): Promise<number> {
   for (const r of sample) out.push(`  ${JSON.stringify(r)}`);
   process.stdout.write(out.join("\n") + "\n");
   return 0;
+}
+
+/** A training stage's loss summary (from its manifest): steps, first, last and lowest loss, tokens/s, time. */
+export function trainingSummary(m: Manifest): string[] {
+  const s = m.summary as { steps?: number; loss_first?: number; loss_last?: number; loss_min?: number; tokens_per_s?: number; seconds?: number; tokens?: number; reward_accuracy?: number; resumed_from?: number | null } | undefined;
+  if (!s || s.loss_last === undefined) return [];
+  const f = (x: number | undefined) => (x === undefined ? "?" : x.toFixed(4));
+  const parts = [`${s.steps ?? "?"} steps`, `loss ${f(s.loss_first)} -> ${f(s.loss_last)} (lowest ${f(s.loss_min)})`];
+  if (s.tokens_per_s !== undefined) parts.push(`${Math.round(s.tokens_per_s).toLocaleString("en-US")} tokens/s`);
+  if (s.seconds !== undefined) parts.push(`${s.seconds.toFixed(1)} s of training`);
+  if (s.reward_accuracy !== undefined) parts.push(`reward accuracy ${s.reward_accuracy.toFixed(2)}`);
+  return [`training  ${parts.join(", ")}`];
 }
 
 /** The records a stage dropped, with their reasons: what a filter removed, and why. */

@@ -16,13 +16,14 @@ import { selfInstructImpls } from "./generate/self-instruct.js";
 import { sourceImpls } from "./sources/files.js";
 import { templateImpls } from "./template/templates.js";
 import { transformImpls } from "./transform/transforms.js";
+import { trainImpls } from "./train/train.js";
 
 /**
  * The implementations of the stage kinds, by kind name. Loaded only by the commands that run things, so
  * `itp check` never pays for them.
  */
 export function implementations(): Map<string, StageImpl> {
-  return new Map(Object.entries({ ...sourceImpls, ...hubImpls, ...transformImpls, ...converterImpls, ...filterImpls, ...mixImpls, ...templateImpls, ...exportImpls, ...modelImpls, ...generateImpls, ...alpacaImpls, ...selfInstructImpls, ...evolInstructImpls, ...selfChatImpls, ...backtranslateImpls, ...judgeImpls }));
+  return new Map(Object.entries({ ...sourceImpls, ...hubImpls, ...transformImpls, ...converterImpls, ...filterImpls, ...mixImpls, ...templateImpls, ...exportImpls, ...modelImpls, ...generateImpls, ...alpacaImpls, ...selfInstructImpls, ...evolInstructImpls, ...selfChatImpls, ...backtranslateImpls, ...judgeImpls, ...trainImpls }));
 }
 
 /** Kinds of the registry that have an implementation, checked against the registry (a typo here is a bug). */

@@ -18,6 +18,34 @@ export class LossCurve {
   private seconds: number | undefined;
   private tokens: number | undefined;
 
+  /**
+   * The curve of a whole job from its log, every attempt included (the log is appended to): a step redone after a
+   * resume counts once, as its last attempt ran it; `resumed_from` is the first resume's.
+   */
+  static fromLog(text: string): LossCurve {
+    const c = new LossCurve();
+    const steps = new Map<number, ProgramEvent>();
+    let resumed: number | null = null;
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      let e: ProgramEvent;
+      try {
+        e = JSON.parse(line) as ProgramEvent;
+      } catch {
+        continue;
+      }
+      if (e["event"] === "step") steps.set(Number(e["step"]), e);
+      else if (e["event"] === "start") {
+        c.start(e);
+        if (resumed === null && typeof e["resumed_from"] === "number") resumed = e["resumed_from"];
+      } else if (e["event"] === "dpo") c.dpo(e);
+      else if (e["event"] === "done") c.done(e);
+    }
+    for (const step of [...steps.keys()].sort((a, b) => a - b)) c.step(steps.get(step)!);
+    c.resumedFrom = resumed;
+    return c;
+  }
+
   start(e: ProgramEvent): void {
     if (typeof e["resumed_from"] === "number") this.resumedFrom = e["resumed_from"];
     if (typeof e["steps"] === "number") this.totalSteps = e["steps"];
