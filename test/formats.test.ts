@@ -432,6 +432,15 @@ describe("glob", () => {
       ["**", "x/y/z", true],
       ["(x)+[y].jsonl", "(x)+[y].jsonl", true],
       ["(x)+[y].jsonl", "xx[y].jsonl", false],
+      // A leading `**` glued to a name is a `*` too; characters that picomatch would read as syntax are plain.
+      ["**.jsonl", "a.jsonl", true],
+      ["**.jsonl", "x/a.jsonl", false],
+      ["{a,b}.jsonl", "{a,b}.jsonl", true],
+      ["{a,b}.jsonl", "a.jsonl", false],
+      ["!a.jsonl", "b.jsonl", false],
+      ["a\\\\b|$^@.jsonl", "a\\\\b|$^@.jsonl", true],
+      ["a\\*", "a\\\\x", true],
+      ["'a'.jsonl", "a.jsonl", false],
     ];
     for (const [pattern, path, want] of cases) expect(globMatcher(pattern)(path), `${pattern} ~ ${path}`).toBe(want);
   });
