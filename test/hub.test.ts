@@ -12,7 +12,7 @@ import { hubSettings } from "../src/hub/settings.js";
 import { nextLink, type TreeFile } from "../src/hub/tree.js";
 import { TransientError, UserError } from "../src/runtime/impl.js";
 import type { RecordValue } from "../src/runtime/records.js";
-import { hubImpls } from "../src/stages/impl/hub.js";
+import { hubImpls } from "../src/stages/sources/hub.js";
 import { itpBin, stackTrace, tempTree, type CliResult } from "./support/cli.js";
 import { HubServer } from "./support/hub-server.js";
 import { runImpl } from "./support/stage-ctx.js";
