@@ -16,5 +16,5 @@ describe("crash safety", () => {
     expect({ corrupt: t.corrupt, mismatch: t.mismatch, redone: t.redone }).toEqual({ corrupt: 0, mismatch: 0, redone: 0 });
     // The kills land inside the run: some after some stages committed.
     expect(t.committedHistogram.slice(1, crashStages.length).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
-  }, 180_000);
+  }, 600_000);
 });
