@@ -11,7 +11,8 @@ import { defaultRegistry } from "../src/stages/index.js";
 // (pipelines/models/tiny-llama: a config and a tokenizer, initialized at random from the seed): sft, lora, qlora and
 // dpo train from a recipe, the loss goes down, the saved model is the trained one (the trainer's Python reloads it
 // and gives the logits of the ONNX export written from memory), a LoRA adapter on its base gives the merged model's
-// logits; Ctrl-C stops the job and the next run resumes it.
+// logits; Ctrl-C stops the job and the next run resumes it; kill -9 of itp or of the trainer at 10 points ends with
+// the weights of an uninterrupted run.
 
 const py = torchPython();
 const dpoReady = defaultRegistry().stage("dpo")?.implemented !== false;
@@ -183,13 +184,68 @@ describe.skipIf(!py)("training on the CPU", () => {
   }, 300_000);
 });
 
-/** Processes still running the trainer on this test's folder. */
-function trainerProcesses(dir: string): number[] {
+describe.skipIf(!py)("training survives kill -9", () => {
+  it("kill -9 of itp or of the trainer at 10 points, then a rerun: the weights of an uninterrupted run, bit for bit", async () => {
+    // 46 records, 2 epochs, batch 2: about 44 steps, enough for 10 kills of at most 2 steps each.
+    const body = `train tuned = sft(data, base: "tiny") {\n  ${settings(2, 2)}\n  lr = 3e-3\n  checkpoint_every = 1\n}`;
+    const ref = project(body);
+    expect(run(ref).code).toBe(0);
+    const want = readFileSync(join(ref, show(ref, "tuned").path, "model.safetensors"));
+    const dir = project(body);
+    const steps = () => {
+      const work = join(dir, "s/work");
+      const k = existsSync(work) ? readdirSync(work)[0] : undefined;
+      const log = k && existsSync(join(work, k, "train.log")) ? readFileSync(join(work, k, "train.log"), "utf8") : "";
+      return log.split("\n").filter((l) => l.includes('"event": "step"')).length;
+    };
+    const kills: string[] = [];
+    for (let k = 0; k < 10; k++) {
+      const child = spawn(process.execPath, [itpBin, "run", "r.itp", "--store", "s"], { cwd: dir, env: { ...process.env, ...env(), NO_COLOR: "1" }, stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+      let how = "";
+      const closed = new Promise<number | null>((res) => child.on("close", (c, sig) => ((how = `exit ${c} ${sig}`), res(c))));
+      let done = false;
+      void closed.then(() => (done = true));
+      // Kill points: 0 to 2.7 s after the trainer started (it loads torch and the data first, then steps).
+      const mine = () => trainerProcesses(dir, child.pid);
+      for (let i = 0; i < 1200 && !done && mine().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, (k % 4) * 900));
+      if (done) {
+        // The run finished before this kill point: it must have succeeded.
+        expect(stderr, kills.join("; ") + "\n" + how + "\n" + stderr).toMatch(/ran 1, cached 2, failed 0/);
+        break;
+      }
+      if (k % 2 === 0) {
+        child.kill("SIGKILL");
+        kills.push(`itp after ${steps()} steps`);
+      } else {
+        for (const pid of mine()) process.kill(pid, "SIGKILL");
+        kills.push(`trainer after ${steps()} steps`);
+      }
+      await closed;
+    }
+    expect(kills.length, kills.join("; ")).toBeGreaterThanOrEqual(10);
+    const last = run(dir);
+    expect(last.code, JSON.stringify(last.j.stages)).toBe(0);
+    const got = readFileSync(join(dir, show(dir, "tuned").path, "model.safetensors"));
+    expect(got.equals(want), `weights differ after kills: ${kills.join("; ")}`).toBe(true);
+    expect(itp(["cache", "verify", "--store", "s"], { cwd: dir }).code).toBe(0);
+    // What the killed itp left running is gone.
+    expect(trainerProcesses(dir)).toEqual([]);
+  }, 900_000);
+});
+
+/** Processes still running the trainer on this test's folder (started by the itp of pid `parent`, if given). */
+function trainerProcesses(dir: string, parent?: number): number[] {
   const out: number[] = [];
   for (const p of readdirSync("/proc").filter((x) => /^\d+$/.test(x))) {
     try {
       const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8");
-      if (cmd.includes("itp_trainer") && cmd.includes(dir)) out.push(Number(p));
+      if (!cmd.includes("itp_trainer") || !cmd.includes(dir)) continue;
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === undefined || ppid === parent) out.push(Number(p));
     } catch {
       // gone
     }
