@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { candidateProbability, detectionProbability, optimalBanding, resolveBanding } from "../src/stages/dedup/lsh-bands.js";
-import { clusterSignatures, MAX_BUCKET, minhashClusters } from "../src/stages/impl/minhash.js";
+import { clusterSignatures, MAX_BUCKET, minhashClusters } from "../src/stages/dedup/minhash.js";
 import { mulberry32 } from "../src/runtime/random.js";
 import { editedCopy, exactJaccard, shingleSet, zipfWords } from "./support/planted.js";
 

@@ -24,7 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mulberry32 } from "../../src/runtime/random.js";
 import { detectionProbability, optimalBanding } from "../../src/stages/dedup/lsh-bands.js";
-import { clusterSignatures, MAX_BUCKET, shingleHashes, SignatureBuilder, type Clusters } from "../../src/stages/impl/minhash.js";
+import { clusterSignatures, MAX_BUCKET, shingleHashes, SignatureBuilder, type Clusters } from "../../src/stages/dedup/minhash.js";
 import { measured } from "../support/measured.js";
 import { editedCopy, exactJaccard, shingleSet, zipfWords } from "../support/planted.js";
 
