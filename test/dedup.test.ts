@@ -208,7 +208,7 @@ describe("minhash_dedup stage", () => {
       [3, "near duplicate", "of record 1"],
       [4, "near duplicate", "of record 1"],
     ]);
-    expect(r.counts).toEqual({ kept: 4, "dropped: near duplicate": 2, clusters: 1, "largest cluster": 3 });
+    expect(r.counts).toEqual({ kept: 4, "dropped: near duplicate": 2, clusters: 1, "largest cluster": 3, "LSH bands": 32, "LSH rows per band": 4 });
   });
 
   it("a field that is not text is an error naming the record", async () => {

@@ -1,7 +1,9 @@
+import { rmSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { candidateProbability, detectionProbability, optimalBanding, resolveBanding } from "../src/stages/dedup/lsh-bands.js";
 import { clusterSignatures, MAX_BUCKET, minhashClusters } from "../src/stages/dedup/minhash.js";
 import { mulberry32 } from "../src/runtime/random.js";
+import { itp, tempTree } from "./support/cli.js";
 import { editedCopy, exactJaccard, shingleSet, zipfWords } from "./support/planted.js";
 
 /**
@@ -223,6 +225,59 @@ describe("kept-record clustering", () => {
       const sub = sigsOf([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [1, 2, 3, 4, 5, 6, 7, 8, 9, 11]]);
       expect([...clusterSignatures(sub, 2, new Uint8Array(2), { permutations: 10, bands: 3, rows: 3, threshold: 0.9, clustering }).root]).toEqual([0, 0]);
       expect([...clusterSignatures(sub, 2, new Uint8Array(2), { permutations: 10, bands: 3, rows: 3, threshold: 1, clustering }).root]).toEqual([0, 1]);
+    }
+  });
+});
+
+describe("minhash_dedup through the CLI", () => {
+  // A chain: A ~ B (Jaccard 0.6) and B ~ C (0.6), A and C apart (0.33).
+  const w = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `w${from + i}`).join(" ");
+  const docs = [
+    { id: "a", text: w(1, 20) },
+    { id: "b", text: w(6, 25) },
+    { id: "c", text: w(11, 30) },
+    { id: "d", text: w(100, 130) },
+  ];
+  const recipe = `type Doc = {
+  id: string
+  text: string
+}
+
+dataset docs: Doc = jsonl("docs.jsonl")
+
+filter chained = minhash_dedup(docs) {
+  field = text
+  shingle = 1
+  permutations = 256
+  threshold = 0.45
+}
+
+filter direct = minhash_dedup(docs) {
+  field = text
+  shingle = 1
+  permutations = 256
+  threshold = 0.45
+  bands = 64
+  clustering = "kept_record"
+}
+`;
+
+  it("the banding chosen for the threshold (or given) is in `itp show`; kept_record does not follow chains", () => {
+    const dir = tempTree({ "r.itp": recipe, "docs.jsonl": docs.map((d) => JSON.stringify(d)).join("\n") + "\n" });
+    try {
+      const r = itp(["run", "r.itp", "--store", "store"], { cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      const chosen = optimalBanding(0.45, 256);
+      const chained = itp(["show", "r.itp", "chained", "--store", "store"], { cwd: dir }).stdout;
+      expect(chained).toContain(`LSH bands (chosen for the threshold) ${chosen.bands}, LSH rows per band ${chosen.rows}`);
+      expect(chained).toMatch(/records +2;/);
+      const direct = itp(["show", "r.itp", "direct", "--store", "store"], { cwd: dir }).stdout;
+      expect(direct).toContain("LSH bands 64, LSH rows per band 4");
+      expect(direct).toMatch(/records +3;/);
+      const dropped = itp(["show", "r.itp", "direct", "--dropped", "--store", "store", "--json"], { cwd: dir }).stdout;
+      expect((JSON.parse(dropped) as { records: { record: { id: string }; detail: string }[] }).records.map((d) => [d.record.id, d.detail])).toEqual([["b", expect.stringMatching(/^of record 1\b/)]]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -4,7 +4,8 @@ import type { RecordValue } from "../../runtime/records.js";
 import { SELF_INSTRUCT_BLOCKLIST, TULU_MENTION_TERMS } from "../common.js";
 import { loadTokenizer } from "../../tokenize/load.js";
 import { tokenizerFiles } from "../../tokenize/locate.js";
-import { clusterSignatures, SignatureBuilder } from "../dedup/minhash.js";
+import { resolveBanding } from "../dedup/lsh-bands.js";
+import { clusterSignatures, SignatureBuilder, type Clustering } from "../dedup/minhash.js";
 import { asyncImpl, checkAbort, mapRecords } from "../support/records.js";
 import {
   codePoints,
@@ -298,10 +299,12 @@ export const filterImpls: Record<string, StageImpl> = {
   minhash_dedup: asyncImpl(async (ctx, out) => {
     const field = String(ctx.params["field"]);
     const permutations = param(ctx, "permutations", 128);
-    const opts = { shingle: param(ctx, "shingle", 5), permutations, bands: param(ctx, "bands", 16), threshold: param(ctx, "threshold", 0.8) };
+    const threshold = param(ctx, "threshold", 0.8);
+    const banding = resolveBanding(permutations, threshold, ctx.params["bands"] as number | undefined, ctx.params["rows"] as number | undefined);
+    const clustering = (ctx.params["clustering"] ?? "union_find") as Clustering;
     // Pass 1: signatures only (the records are read again to write), so memory is 4 x permutations bytes a record.
     const input = ctx.inputs.get("data")!;
-    const sb = new SignatureBuilder(opts.shingle, permutations, param(ctx, "seed", 42), input.records ?? 1024);
+    const sb = new SignatureBuilder(param(ctx, "shingle", 5), permutations, param(ctx, "seed", 42), input.records ?? 1024);
     for await (const r of input.read()) {
       sb.add(fieldText(r, field, at(ctx, sb.n)));
       if (sb.n % 4096 === 0) {
@@ -309,7 +312,7 @@ export const filterImpls: Record<string, StageImpl> = {
         ctx.progress(sb.n, input.records ?? undefined);
       }
     }
-    const c = clusterSignatures(sb.signatures, sb.n, sb.empty, { ...opts, onProgress: () => checkAbort(ctx) });
+    const c = clusterSignatures(sb.signatures, sb.n, sb.empty, { permutations, bands: banding.bands, rows: banding.rows, threshold, clustering, onProgress: () => checkAbort(ctx) });
     let kept = 0;
     await mapRecords(ctx, out, (r, i) => {
       const root = c.root[i]!;
@@ -323,6 +326,9 @@ export const filterImpls: Record<string, StageImpl> = {
     ctx.count("kept", kept);
     ctx.count("clusters", c.clusters);
     ctx.count("largest cluster", c.largest);
+    // The banding used, and whether it was chosen from the threshold: what `itp show` tells.
+    ctx.count(banding.chosen ? "LSH bands (chosen for the threshold)" : "LSH bands", banding.bands);
+    ctx.count("LSH rows per band", banding.rows);
     if (c.overflows) ctx.count("full LSH buckets skipped", c.overflows);
   }),
 
