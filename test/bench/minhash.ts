@@ -1,6 +1,6 @@
 // npm run bench -- minhash: near-duplicate removal at scale through `itp run` (jsonl -> minhash_dedup), on data
 // that exercises the threshold and the bucket cap. 100,000 generated documents (Zipf-distributed pseudo-words,
-// seeded): 95,000 originals of 100-300 words, 60% of them opening with one of four boilerplate passages of 20-60
+// seeded): 95,000 originals of 100-300 words, 60% of them opening with one of four boilerplate passages of 30-120
 // words, and 5,000 planted copies of distinct originals edited to a true Jaccard similarity spread over 0.3-0.95,
 // all shuffled. 2-word shingles, 128 permutations, threshold 0.5, the banding chosen for the threshold (the
 // stage's default).
@@ -43,7 +43,7 @@ const word = zipfWords(r, VOCAB);
 const words = (n: number) => Array.from({ length: n }, word);
 
 // Four boilerplate passages (an instruction preamble, say) opening 60% of the originals.
-const boilerplate = [20, 35, 50, 60].map(words);
+const boilerplate = [30, 60, 90, 120].map(words);
 const original = (): string[] => {
   const own = words(100 + Math.floor(r() * 201));
   return r() < 0.6 ? [...boilerplate[Math.floor(r() * boilerplate.length)]!, ...own] : own;
