@@ -34,12 +34,13 @@ const storedOf = (dir: string, store: string, shown = true) => ({
   }),
 });
 
-/** The events of every run in a store's log, by type. */
+/** The shortcuts the runs of a store took, from their logs' stage notes: [stage, which]. */
 const events = (store: string) =>
   readdirSync(join(store, "runs"))
     .flatMap((f) => readFileSync(join(store, "runs", f), "utf8").trim().split("\n"))
-    .map((l) => JSON.parse(l) as { type: string; stage?: string; input?: string })
-    .filter((e) => !e.type.startsWith("stage_") && !e.type.startsWith("run_"));
+    .map((l) => JSON.parse(l) as { type: string; stage?: string; note?: string })
+    .filter((e) => e.type === "stage_note" && !/worker threads$/.test(e.note!))
+    .map((e) => ({ stage: e.stage, type: /stored as it is/.test(e.note!) ? "source_copied" : /verdicts came from/.test(e.note!) ? "where_by_reader_verdicts" : e.note! }));
 
 const recipe = `type Rec = {
   i: int

@@ -421,11 +421,11 @@ function contextFor(
     count: (name, n = 1) => count(name, n),
     drop,
     dropLine: (line, reason, detail) => drop(undefined, reason, detail, line),
+    note: (message) => o.log?.("stage_note", { stage: s.id, note: message }),
     requests: () => o.store.requests(),
     progress,
     ...(run ? { downstream: run.downstream, files: run.files } : {}),
     sourceDigest: (path) => o.store.sourceDigest(path),
-    note: (event, data = {}) => o.log?.(event, { stage: s.id, ...data }),
   };
 }
 

@@ -106,9 +106,10 @@ const bare = timed("bare node", process.execPath, ["bare.mjs"]);
 const [itpS, jqS, bareS] = [itp.s, jq.s, bare.s];
 
 // Where itp's time went: each stage's time and the paths taken (the run's event log in the store).
-const events = readdirSync(join(dir, "store", "runs")).flatMap((f) => readFileSync(join(dir, "store", "runs", f), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string; stage?: string; ms?: number }));
+const events = readdirSync(join(dir, "store", "runs")).flatMap((f) => readFileSync(join(dir, "store", "runs", f), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string; stage?: string; ms?: number; note?: string }));
 const stageS = (id: string) => ((events.find((e) => e.type === "stage_ran" && e.stage === id)?.ms ?? NaN) / 1000).toFixed(2);
-const fused = events.some((e) => e.type === "source_copied") && events.some((e) => e.type === "where_by_reader_verdicts");
+const noted = (stage: string, re: RegExp) => events.some((e) => e.type === "stage_note" && e.stage === stage && re.test(e.note ?? ""));
+const fused = noted("src", /stored as it is/) && noted("long", /verdicts came from/);
 
 const counts = { itp: lines(join(dir, "itp.jsonl")), jq: lines(join(dir, "jq.jsonl")), bare: lines(join(dir, "bare.jsonl")) };
 console.log(`kept: itp ${counts.itp}, jq ${counts.jq}, bare ${counts.bare}`);

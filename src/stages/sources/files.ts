@@ -7,7 +7,7 @@ import { globFiles } from "../../formats/glob.js";
 import { recordCheck } from "../../formats/record-type.js";
 import { JsonlFileRecords } from "../../formats/jsonl.js";
 import { leaveVerdicts } from "../../formats/line-verdicts.js";
-import { BAD, ChunkLines, classifiedChunks, KEEP, MAX_ALSO, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
+import { BAD, ChunkLines, classifiedChunks, KEEP, MAX_ALSO, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { readRecordsFile, type RecordFormat, type RecordsFileOptions } from "../../formats/records-file.js";
 import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
@@ -109,6 +109,7 @@ async function parallelJsonl(ctx: StageContext, out: OutputSink, file: string, s
   let offset = 0;
   let before = 0;
   let n = 0;
+  ctx.note(`${shown} read by ${readerThreads()} worker threads`);
   for await (const { chunk, verdict } of classifiedChunks(file, { ...(ctx.stage.type ? { type: ctx.stage.type } : {}), ...(also.length > 0 ? { also } : {}) })) {
     checkAbort(ctx);
     alsoFailed |= verdict.alsoFailed ?? 0;
@@ -145,7 +146,7 @@ async function parallelJsonl(ctx: StageContext, out: OutputSink, file: string, s
     throw new UserError(`${shown} changed while it was being read`, "run again once nothing writes to it");
   }
   await out.copyFile!(file, keyDigest!, n);
-  ctx.note?.("source_copied", { file: shown, bytes: offset, records: n });
+  ctx.note(`${shown} stored as it is (${offset} bytes): copied, not hashed again`);
   for (let k = 0; k < also.length; k++) {
     if (alsoFailed & (1 << k)) continue;
     const keep = new Uint8Array(n);

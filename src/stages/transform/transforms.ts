@@ -1,4 +1,4 @@
-import { ChunkLines, classifiedChunks, DROP, KEEP, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
+import { ChunkLines, classifiedChunks, DROP, KEEP, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { takeVerdicts } from "../../formats/line-verdicts.js";
 import type { InputArtifact, OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
@@ -53,7 +53,7 @@ export const transformImpls: Record<string, StageImpl> = {
     const verdicts = takeVerdicts(input.digest, expr, input.records);
     if (verdicts) {
       ctx.count("kept", await whereByVerdicts(ctx, out, input, verdicts));
-      ctx.note?.("where_by_reader_verdicts", { input: input.stage });
+      ctx.note(`the predicate's verdicts came from ${input.stage}'s reader: lines split, not parsed`);
       return;
     }
     if (readsInParallel(input.path)) {
@@ -275,6 +275,7 @@ async function parallelWhere(ctx: StageContext, out: OutputSink, path: string, e
   const total = dataInput(ctx).records ?? undefined;
   let kept = 0;
   let n = 0;
+  ctx.note(`input read by ${readerThreads()} worker threads`);
   for await (const { chunk, verdict } of classifiedChunks(path, { predicate: expr })) {
     checkAbort(ctx);
     if (verdict.fatal) throw new UserError(verdict.fatal.message, verdict.fatal.hint);
