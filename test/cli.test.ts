@@ -1,8 +1,8 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { itp, itpBin, stackTrace, tempTree } from "./support/cli.js";
+import { itp, itpBin, repoRoot, stackTrace, tempTree } from "./support/cli.js";
 
 const recipe = `type Qa = {
   question: string
@@ -138,6 +138,22 @@ filter short = seeds |> take(n: 3)
     expect(d.stdout).toContain("-filter short=seeds|>take(n:3)");
     expect(readFileSync(join(dir, "r.itp"), "utf8")).toBe(messy);
   });
+  it("--diff is a patch git apply takes as it is (hunk ranges exact, with and without a final newline)", () => {
+    const sixLines = 'dataset seeds: Instruction = jsonl("seeds.jsonl")\n\nfilter short=seeds|>take(n:3)\n\nfilter shorter = short |> take(n: 2)\n// end\n';
+    for (const text of [messy, sixLines]) {
+      const dir = tempTree({ "r.itp": text });
+      const git = (...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8", env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir } });
+      git("init", "-q");
+      const d = itp(["fmt", "--diff", "r.itp"], { cwd: dir });
+      expect(d.code).toBe(0);
+      writeFileSync(join(dir, "fmt.diff"), d.stdout);
+      git("apply", "--check", "fmt.diff");
+      git("apply", "fmt.diff");
+      expect(itp(["fmt", "--check", "r.itp"], { cwd: dir }).code).toBe(0);
+    }
+    const d = itp(["fmt", "--diff", "r.itp"], { cwd: tempTree({ "r.itp": sixLines }) });
+    expect(d.stdout).toContain("--- a/r.itp\n+++ b/r.itp\n@@ -1,6 +1,7 @@\n");
+  });
   it("rewrites in place, then --check passes", () => {
     const dir = tempTree({ "r.itp": messy });
     expect(itp(["fmt", "r.itp"], { cwd: dir }).code).toBe(0);
@@ -184,6 +200,41 @@ describe("itp diff", () => {
     expect(out).toContain("itp diff r.itp");
     expect(out).toContain("component short: take(n: 100) -> take(n: 80)");
     expect(out).toContain("+ final (take)");
+  });
+});
+
+describe("itp diff as git's driver, installed from the checkout", () => {
+  it("`npm install -g .` puts itp on the PATH; git diff works in any repository and survives a broken version", () => {
+    const prefix = tempTree({});
+    execFileSync("npm", ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", repoRoot], { encoding: "utf8", stdio: "pipe" });
+    const dir = tempTree({ "r.itp": recipe, ".gitattributes": "*.itp diff=itp\n" });
+    const env = { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir, NO_COLOR: "1", PATH: `${join(prefix, "bin")}:${process.env["PATH"]}` };
+    const git = (...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8", env, stdio: "pipe" });
+    git("init", "-q");
+    git("config", "user.email", "t@example.com");
+    git("config", "user.name", "t");
+    git("config", "diff.itp.command", "itp diff");
+    git("add", ".");
+    git("commit", "-qm", "v1");
+    writeFileSync(join(dir, "r.itp"), recipe.replace("take(100)", "take(80)"));
+    expect(git("diff")).toContain("component short: take(n: 100) -> take(n: 80)");
+    // A version that does not parse: a plain text diff and a warning, and git diff still succeeds.
+    writeFileSync(join(dir, "r.itp"), recipe.replace("take(100)", "take(80").replace("min: 4", "min: 5"));
+    const r = spawnSync("git", ["diff"], { cwd: dir, encoding: "utf8", env });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain("warning: the new version does not check, so this is a plain text diff");
+    expect(r.stdout).toContain("itp diff r.itp (text)\n--- a/r.itp\n+++ b/r.itp\n");
+    expect(r.stdout).toContain("-  short: take(100)\n+  short: take(80\n");
+    expect(r.stdout).toContain("+filter short = seeds |> length(field: instruction, unit: \"words\", min: 5, max: 150)");
+  }, 120_000);
+
+  it("two files, one broken: its errors, a warning and the text diff, exit 1", () => {
+    const dir = tempTree({ "old.itp": recipe, "new.itp": recipe.replace("take(100)", "take(") });
+    const r = itp(["diff", "old.itp", "new.itp"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("new.itp:");
+    expect(r.stderr).toContain("warning: the new version does not check");
+    expect(r.stdout).toContain("+  short: take(\n");
   });
 });
 
