@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { itp, itpBin, repoRoot, stackTrace, tempTree } from "./support/cli.js";
@@ -26,7 +26,7 @@ filter deduped = exact_dedup(data, fields: [instruction])
 
 describe("itp check", () => {
   it("accepts a valid recipe: exit 0, a summary on stdout", () => {
-    const dir = tempTree({ "r.itp": recipe.replace('dataset qa: Qa = jsonl("qa.jsonl")\n', "") });
+    const dir = tempTree({ "r.itp": recipe.replace('dataset qa: Qa = jsonl("qa.jsonl")\n', ""), "seeds.jsonl": "" });
     const r = itp(["check", "r.itp"], { cwd: dir });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -235,6 +235,32 @@ describe("itp diff as git's driver, installed from the checkout", () => {
     expect(r.stderr).toContain("new.itp:");
     expect(r.stderr).toContain("warning: the new version does not check");
     expect(r.stdout).toContain("+  short: take(\n");
+  });
+});
+
+describe("a local input that does not exist", () => {
+  const r2 = 'dataset a = jsonl("data/a.jsonl")\n\ndataset b = jsonl("b.jsonl")\n\ndataset c = concat(a, b)\n';
+  it("is a warning at check (exit 0), naming the stage and the file", () => {
+    const dir = tempTree({ "r.itp": r2, "b.jsonl": '{"x": 1}\n' });
+    const r = itp(["check", "r.itp"], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("r.itp:1:1: warning[W002]: stage `a` reads data/a.jsonl, which does not exist");
+    expect(r.stderr).not.toContain("b.jsonl");
+    expect(r.stdout).toMatch(/^ok: 1 file/);
+  });
+  it("is an error at plan and run, before anything runs (exit 1, no store written)", () => {
+    const dir = tempTree({ "r.itp": r2, "b.jsonl": '{"x": 1}\n' });
+    for (const verb of ["plan", "run"]) {
+      const r = itp([verb, "r.itp", "--store", "st"], { cwd: dir });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain("error[E070]: stage `a` reads data/a.jsonl, which does not exist");
+      expect(r.stderr).not.toContain("W002");
+      expect(r.stderr + r.stdout).not.toMatch(stackTrace);
+    }
+    expect(existsSync(join(dir, "st", "refs"))).toBe(false);
+    // --only a stage that does not need the file: it runs.
+    const only = itp(["run", "r.itp", "--store", "st", "--only", "b"], { cwd: dir });
+    expect(only.code, only.stderr).toBe(0);
   });
 });
 

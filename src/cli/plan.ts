@@ -1,7 +1,7 @@
 import { planProgram } from "../runtime/plan.js";
 import { UsageError } from "./host.js";
 import { parseVerbArgs } from "./main.js";
-import { loadForRun } from "./runtime-setup.js";
+import { loadForRun, refuseMissingFiles } from "./runtime-setup.js";
 
 const help = `
 usage: itp plan <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]... [--store DIR] [--json]
@@ -18,6 +18,8 @@ export async function planVerb(args: string[]): Promise<number> {
   const force = p.values.force ?? [];
   const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force] });
   if (typeof loaded === "number") return loaded;
+  const missing = refuseMissingFiles(loaded, only, p.values.json ?? false);
+  if (missing !== undefined) return missing;
   const plan = await planProgram(loaded.program, { ...loaded, force: new Set(force), ...(only.length > 0 ? { only: new Set(only) } : {}) });
   const shown = plan.filter((s) => s.status !== "excluded");
   if (p.values.json) {
