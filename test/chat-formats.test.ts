@@ -8,7 +8,7 @@ import {
   renderInstruction,
   renderPromptTemplate,
   type Message,
-} from "../src/stages/impl/chat-formats.js";
+} from "../src/stages/support/chat-formats.js";
 
 // Expected strings are written out by hand from the domain facts (sections 4 and 8), not built from the module's
 // constants, so a typo in either shows.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { filterImpls, rougeDedup } from "../src/stages/impl/filters.js";
-import { clusterSignatures, estimatedJaccard, MAX_BUCKET, minhashClusters, permutations, shingleHashes, SignatureBuilder, signatureInto } from "../src/stages/impl/minhash.js";
-import { rougeLF1, rougeTokens, Vocabulary } from "../src/stages/impl/text.js";
+import { filterImpls, rougeDedup } from "../src/stages/filter/filters.js";
+import { clusterSignatures, estimatedJaccard, MAX_BUCKET, minhashClusters, permutations, shingleHashes, SignatureBuilder, signatureInto } from "../src/stages/dedup/minhash.js";
+import { rougeLF1, rougeTokens, Vocabulary } from "../src/stages/support/text.js";
 import { rng } from "./support/fuzz.js";
 import { runImpl } from "./support/stage-ctx.js";
 

@@ -13,7 +13,7 @@ import { nextLink, type TreeFile } from "../src/hub/tree.js";
 import { parseYaml } from "../src/hub/yaml.js";
 import { TransientError, UserError } from "../src/runtime/impl.js";
 import type { RecordValue } from "../src/runtime/records.js";
-import { hubImpls } from "../src/stages/impl/hub.js";
+import { hubImpls } from "../src/stages/sources/hub.js";
 import { itpBin, stackTrace, tempTree, type CliResult } from "./support/cli.js";
 import { HubServer } from "./support/hub-server.js";
 import { runImpl } from "./support/stage-ctx.js";

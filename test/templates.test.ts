@@ -3,11 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { UserError } from "../src/runtime/impl.js";
-import { renderChat, renderInstruction, type ChatFormat, type Message } from "../src/stages/impl/chat-formats.js";
-import { optionsBlock, parseTemplateSets, renderFlan, stdTemplateSets, type FlanVariant } from "../src/stages/impl/flan-templates.js";
-import { readHfChatTemplate, renderHfChat, strftime, type HfChatTemplate } from "../src/stages/impl/hf-chat-template.js";
-import { templateImpls } from "../src/stages/impl/templates.js";
-import { FLAN_VARIANTS } from "../src/stages/templates.js";
+import { renderChat, renderInstruction, type ChatFormat, type Message } from "../src/stages/support/chat-formats.js";
+import { optionsBlock, parseTemplateSets, renderFlan, stdTemplateSets, type FlanVariant } from "../src/stages/template/flan-templates.js";
+import { readHfChatTemplate, renderHfChat, strftime, type HfChatTemplate } from "../src/stages/template/hf-chat-template.js";
+import { templateImpls } from "../src/stages/template/templates.js";
+import { FLAN_VARIANTS } from "../src/stages/template/kinds.js";
 import { runImpl } from "./support/stage-ctx.js";
 
 const dir = mkdtempSync(join(tmpdir(), "itp-templates-"));

@@ -7,7 +7,7 @@ import { loadCompiled, saveCompiled } from "../runtime/compiled.js";
 import { missingLocalFiles } from "../runtime/preflight.js";
 import { Store, StoreUnavailable } from "../runtime/store.js";
 import { defaultRegistry } from "../stages/index.js";
-import { checkedImplementations } from "../stages/impl/index.js";
+import { checkedImplementations } from "../stages/impls.js";
 import type { Registry } from "../stages/registry.js";
 import { compileFiles, diagnosticsJson, printDiagnostics } from "./compile.js";
 import { displayPath, InputError, UsageError } from "./host.js";

@@ -3,7 +3,7 @@
 // Records never cross the thread boundary: the main thread writes the lines' own bytes.
 import { isUtf8 } from "node:buffer";
 import { parentPort, workerData } from "node:worker_threads";
-import { compilePredicate } from "../stages/impl/predicate.js";
+import { compilePredicate } from "./predicate.js";
 import { LineFault, parseLine } from "../runtime/records.js";
 import { recordCheck } from "./record-type.js";
 import { BAD, BLANK, DROP, KEEP, REENCODE, type LinesJob, type LinesReply, type LinesSettings, type LinesVerdict, type LineProblem } from "./parallel-lines.js";

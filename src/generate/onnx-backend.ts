@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from "node:path";
 import { fileDigest, sha256 } from "../runtime/digest.js";
 import { resolveParams } from "../runtime/keys.js";
 import { atRunEnd } from "../runtime/run-end.js";
-import { onnxFile } from "../stages/impl/models.js";
+import { onnxFile } from "../stages/model/handles.js";
 import type { OnnxCausalLM } from "../models/onnx.js";
 import { completionPrompt, type ModelArtifact, type ModelBackend } from "./backend.js";
 

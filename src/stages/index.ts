@@ -1,15 +1,15 @@
 import { Registry } from "./registry.js";
-import { sourceStages } from "./sources.js";
-import { converterStages } from "./converters.js";
-import { templateStages } from "./templates.js";
-import { transformStages } from "./transforms.js";
-import { filterStages } from "./filters.js";
-import { mixRules, mixStages } from "./mix.js";
-import { modelStages } from "./models.js";
-import { generateStages } from "./generate.js";
-import { trainStages } from "./train.js";
-import { evalStages, evalTasks } from "./evaluate.js";
-import { exportStages } from "./export.js";
+import { sourceStages } from "./sources/kinds.js";
+import { converterStages } from "./convert/kinds.js";
+import { templateStages } from "./template/kinds.js";
+import { transformStages } from "./transform/kinds.js";
+import { filterStages } from "./filter/kinds.js";
+import { mixRules, mixStages } from "./mix/kinds.js";
+import { modelStages } from "./model/kinds.js";
+import { generateStages } from "./generate/kinds.js";
+import { trainStages } from "./train/kinds.js";
+import { evalStages, evalTasks } from "./eval/kinds.js";
+import { exportStages } from "./export/kinds.js";
 import { otherValues } from "./values.js";
 
 let memo: Registry | undefined;

@@ -13,7 +13,7 @@ import { once } from "node:events";
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { shingleHashes } from "../../src/stages/impl/minhash.js";
+import { shingleHashes } from "../../src/stages/dedup/minhash.js";
 import { measured } from "../support/measured.js";
 import { rng } from "../support/fuzz.js";
 

@@ -6,8 +6,8 @@
 // table for every pair of token lists, every kept text scored, as Self-Instruct's script does), timed on the first
 // 5,000 and extrapolated quadratically to 50,000; on those 5,000 both must keep exactly the same records.
 // Target: 50,000 in under 120 s.
-import { filterImpls, rougeDedup } from "../../src/stages/impl/filters.js";
-import { rougeTokens } from "../../src/stages/impl/text.js";
+import { filterImpls, rougeDedup } from "../../src/stages/filter/filters.js";
+import { rougeTokens } from "../../src/stages/support/text.js";
 import { rng } from "../support/fuzz.js";
 import { runImpl } from "../support/stage-ctx.js";
 

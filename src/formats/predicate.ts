@@ -1,0 +1,118 @@
+import { UserError } from "../runtime/impl.js";
+import type { RecordValue } from "../runtime/records.js";
+
+/**
+ * The record predicates of `where(expr: ...)`: comparisons `field op literal` (op: == != < <= > >= contains
+ * startswith endswith), `len(field)` on the left for lengths, combined with `and`, `or`, `not` and parentheses.
+ * Fields may be dotted (`meta.lang`). Literals are JSON: strings in double quotes, numbers, true, false, null.
+ */
+export type Predicate = (r: RecordValue) => boolean;
+
+const tokenRe = /\s*(?:(\(|\)|==|!=|<=|>=|<|>)|("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|([A-Za-z_][A-Za-z0-9_.]*))/y;
+
+export function compilePredicate(src: string): Predicate {
+  const toks: string[] = [];
+  tokenRe.lastIndex = 0;
+  let pos = 0;
+  while (pos < src.length) {
+    if (/^\s*$/.test(src.slice(pos))) break;
+    tokenRe.lastIndex = pos;
+    const m = tokenRe.exec(src);
+    if (!m) throw new UserError(`where: cannot read \`${src}\` at column ${pos + 1}`, 'write conditions like `lang == "en" and len(output) > 10`');
+    toks.push(m[1] ?? m[2] ?? m[3] ?? m[4]!);
+    pos = tokenRe.lastIndex;
+  }
+  let i = 0;
+  const peek = () => toks[i];
+  const next = () => toks[i++];
+  const expect = (t: string) => {
+    if (next() !== t) throw new UserError(`where: expected \`${t}\` in \`${src}\``);
+  };
+  const literal = (t: string | undefined): unknown => {
+    if (t === undefined) throw new UserError(`where: \`${src}\` ends too early`);
+    if (t === "true") return true;
+    if (t === "false") return false;
+    if (t === "null") return null;
+    if (t.startsWith('"') || /^-?\d/.test(t)) return JSON.parse(t);
+    throw new UserError(`where: expected a value (a string in quotes, a number, true, false or null), found \`${t}\``);
+  };
+  const get = (r: RecordValue, path: string): unknown => path.split(".").reduce<unknown>((v, k) => (v !== null && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), r);
+  const ops = new Set(["==", "!=", "<", "<=", ">", ">=", "contains", "startswith", "endswith"]);
+  const comparison = (): Predicate => {
+    let left: (r: RecordValue) => unknown;
+    const t = next();
+    if (t === "len") {
+      expect("(");
+      const f = next()!;
+      expect(")");
+      left = (r) => {
+        const v = get(r, f);
+        return typeof v === "string" || Array.isArray(v) ? v.length : 0;
+      };
+    } else if (t && /^[A-Za-z_]/.test(t)) left = (r) => get(r, t);
+    else throw new UserError(`where: expected a field name, found \`${t ?? "the end"}\` in \`${src}\``);
+    const op = next();
+    if (!op || !ops.has(op)) throw new UserError(`where: expected a comparison (== != < <= > >= contains startswith endswith) after \`${t}\``);
+    const v = literal(next());
+    const cmp = (a: unknown): boolean => {
+      switch (op) {
+        case "==":
+          return a === v;
+        case "!=":
+          return a !== v;
+        case "<":
+          return (a as number) < (v as number);
+        case "<=":
+          return (a as number) <= (v as number);
+        case ">":
+          return (a as number) > (v as number);
+        case ">=":
+          return (a as number) >= (v as number);
+        case "contains":
+          return typeof a === "string" ? a.includes(String(v)) : Array.isArray(a) && a.includes(v);
+        case "startswith":
+          return typeof a === "string" && a.startsWith(String(v));
+        default:
+          return typeof a === "string" && a.endsWith(String(v));
+      }
+    };
+    return (r) => cmp(left(r));
+  };
+  const unary = (): Predicate => {
+    if (peek() === "not") {
+      next();
+      const p = unary();
+      return (r) => !p(r);
+    }
+    if (peek() === "(") {
+      next();
+      const p = disj();
+      expect(")");
+      return p;
+    }
+    return comparison();
+  };
+  const conj = (): Predicate => {
+    let p = unary();
+    while (peek() === "and") {
+      next();
+      const a = p;
+      const b = unary();
+      p = (r) => a(r) && b(r);
+    }
+    return p;
+  };
+  const disj = (): Predicate => {
+    let p = conj();
+    while (peek() === "or") {
+      next();
+      const a = p;
+      const b = conj();
+      p = (r) => a(r) || b(r);
+    }
+    return p;
+  };
+  const p = disj();
+  if (i < toks.length) throw new UserError(`where: unexpected \`${toks[i]}\` in \`${src}\``);
+  return p;
+}

@@ -1,0 +1,27 @@
+import { join } from "node:path";
+import type { StageImpl } from "../../runtime/impl.js";
+import { resolveParams } from "../../runtime/keys.js";
+import type { ModelArtifact } from "../../generate/backend.js";
+import { asyncImpl } from "../support/records.js";
+
+/**
+ * Model stages produce a handle, not weights: the model's kind and parameters (env() resolved, secrets left as
+ * references), which the stages that use it connect with. The handle's digest is the model's identity in the cache
+ * keys of those stages.
+ */
+const handle: StageImpl = asyncImpl(async (ctx, out) => {
+  const artifact: ModelArtifact = { kind: ctx.stage.kind, stage: ctx.stage.id, params: resolveParams(ctx.stage.params, "keep") };
+  await out.writeValue(artifact);
+});
+
+export const modelImpls: Record<string, StageImpl> = {
+  openai_compatible: handle,
+  // The weights are the identity: editing the .onnx file reruns what used the model.
+  onnx_model: { ...handle, files: (p) => [onnxFile(String(p["path"]))] },
+  hf_model: handle,
+};
+
+/** The .onnx file of an `onnx_model` path: the file itself, or `model.onnx` in the directory it names. */
+export function onnxFile(path: string): string {
+  return path.endsWith(".onnx") ? path : join(path, "model.onnx");
+}

@@ -1,0 +1,164 @@
+import { isAbsolute, join, resolve } from "node:path";
+import type { Json } from "../../compile/ir.js";
+import { droppedRecord, location, reportBad, type RecordReadOptions } from "../../formats/bad-record.js";
+import { globFiles } from "../../formats/glob.js";
+import { recordCheck } from "../../formats/record-type.js";
+import { JsonlFileRecords } from "../../formats/jsonl.js";
+import { BAD, ChunkLines, classifiedChunks, KEEP, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
+import { readRecordsFile, type RecordFormat, type RecordsFileOptions } from "../../formats/records-file.js";
+import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
+import { UserError } from "../../runtime/impl.js";
+import type { RecordValue } from "../../runtime/records.js";
+import { asyncImpl, checkAbort } from "../support/records.js";
+
+const at = (baseDir: string, p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+
+/**
+ * How a file source reads: records checked against the type the declaration annotates (`dataset d: Instruction =
+ * jsonl(...)`), and with `on_error: "skip"` bad records dropped (counted by reason, located in the detail)
+ * instead of failing the stage. Shared with the other sources of files (the hub's).
+ */
+export function recordReadOptions(ctx: StageContext): RecordReadOptions {
+  const check = recordCheck(ctx.stage.type);
+  return {
+    ...(check ? { check } : {}),
+    ...(ctx.params["on_error"] === "skip" ? { onBad: (b) => ctx.drop(droppedRecord(b), b.reason, `${location(b)}: ${b.problem}`) } : {}),
+  };
+}
+
+/** Write records to the output up to the `limit` parameter (not reading past it), with progress. */
+export async function writeRecords(ctx: StageContext, out: OutputSink, records: AsyncIterable<RecordValue>, total?: number): Promise<number> {
+  const limit = ctx.params["limit"] as number | undefined;
+  let n = 0;
+  if (limit === 0) return 0;
+  // JSON Lines records are stored as the bytes they were read from (parsing them gives the record): no second
+  // serialization.
+  const lined = records instanceof JsonlFileRecords ? records : undefined;
+  for await (const r of records) {
+    const line = lined?.rawLine();
+    if (line) await out.writeLine(line);
+    else await out.write(r);
+    if (++n === limit) break;
+    if (n % 4096 === 0) {
+      checkAbort(ctx);
+      ctx.progress(n, total);
+    }
+  }
+  return n;
+}
+
+/** The reader options a single-file source's parameters give. */
+function fileOptions(kind: RecordFormat, p: Readonly<Record<string, Json>>): RecordsFileOptions {
+  const o: { -readonly [K in keyof RecordsFileOptions]: RecordsFileOptions[K] } = {};
+  if (kind === "json" && typeof p["key"] === "string") o.key = p["key"];
+  if (kind === "csv" || kind === "tsv") o.header = p["header"] !== false;
+  if (kind === "csv") {
+    if (typeof p["delimiter"] === "string") o.delimiter = p["delimiter"];
+    if (typeof p["quote"] === "string") o.quote = p["quote"];
+  }
+  if (kind === "parquet" && Array.isArray(p["columns"])) o.columns = p["columns"] as string[];
+  return o;
+}
+
+function fileSource(kind: RecordFormat): StageImpl {
+  return asyncImpl(
+    async (ctx, out) => {
+      const path = String(ctx.params["path"]);
+      if (kind === "jsonl" && ctx.params["limit"] === undefined && readsInParallel(at(ctx.baseDir, path))) {
+        const n = await parallelJsonl(ctx, out, at(ctx.baseDir, path), path, recordReadOptions(ctx));
+        ctx.progress(n, n);
+        return;
+      }
+      const n = await writeRecords(ctx, out, readRecordsFile(at(ctx.baseDir, path), path, kind, { ...fileOptions(kind, ctx.params), ...recordReadOptions(ctx) }));
+      ctx.progress(n, n);
+    },
+    { files: (p) => [String(p["path"])] },
+  );
+}
+
+/**
+ * A large JSON Lines file read by worker threads: the same records, errors and drops as the serial reader, the
+ * lines stored as their own bytes. The number of records written.
+ */
+async function parallelJsonl(ctx: StageContext, out: OutputSink, file: string, shown: string, opts: RecordReadOptions): Promise<number> {
+  let before = 0;
+  let n = 0;
+  for await (const { chunk, verdict } of classifiedChunks(file, ctx.stage.type ? { type: ctx.stage.type } : {})) {
+    checkAbort(ctx);
+    if (verdict.clean) {
+      await out.writeBytes(chunk, verdict.lines);
+    } else {
+      const lines = new ChunkLines(chunk);
+      let p = 0;
+      for (let i = 0; lines.advance(); i++) {
+        const flag = verdict.flags[i];
+        if (flag === KEEP) await out.writeLine(chunk.subarray(lines.start, lines.end));
+        else if (flag === REENCODE) await out.write(JSON.parse(chunk.toString("utf8", lines.start, lines.end)) as RecordValue);
+        else if (flag === BAD) {
+          const q = verdict.problems[p++]!;
+          const text = chunk.toString("utf8", lines.start, lines.end);
+          reportBad({ file: shown, at: { line: before + i + 1 }, problem: q.problem, reason: q.reason, raw: q.parsed ? (JSON.parse(text) as RecordValue) : text, ...(q.hint ? { hint: q.hint } : {}) }, opts.onBad);
+        }
+      }
+    }
+    before += verdict.lines;
+    n += verdict.kept;
+    ctx.progress(n);
+  }
+  return n;
+}
+
+/** The shard files of a `shards` stage, relative to the recipe's folder, in the order they are read. */
+function shardFiles(p: Readonly<Record<string, Json>>, baseDir: string): string[] {
+  const dir = String(p["dir"]);
+  const pattern = String(p["pattern"] ?? "*.jsonl");
+  return globFiles(at(baseDir, dir), pattern, dir).map((f) => join(dir, f));
+}
+
+export const sourceImpls: Record<string, StageImpl> = {
+  jsonl: fileSource("jsonl"),
+  json: fileSource("json"),
+  csv: fileSource("csv"),
+  tsv: fileSource("tsv"),
+  parquet: fileSource("parquet"),
+
+  shards: asyncImpl(
+    async (ctx, out) => {
+      const format = (ctx.params["format"] ?? "jsonl") as RecordFormat;
+      const shards = shardFiles(ctx.params, ctx.baseDir);
+      if (shards.length === 0) {
+        throw new UserError(`no file in ${String(ctx.params["dir"])} matches \`${String(ctx.params["pattern"])}\``, "`*` and `?` stay within a folder, `**/` goes into subfolders; names starting with `.` match only a pattern that starts with `.`");
+      }
+      const opts = { ...fileOptions(format, ctx.params), ...recordReadOptions(ctx) };
+      async function* all(): AsyncGenerator<RecordValue> {
+        for (const f of shards) yield* readRecordsFile(at(ctx.baseDir, f), f, format, opts);
+      }
+      const n = await writeRecords(ctx, out, all());
+      ctx.count("shards", shards.length);
+      ctx.progress(n, n);
+    },
+    {
+      // Every shard enters the cache key, so adding, removing or editing one reruns the stage. Listing a relative
+      // dir needs the recipe's folder: a runtime that passes only the parameters gets no files for it.
+      files: (p: Readonly<Record<string, Json>>, baseDir?: string) => {
+        if (baseDir === undefined && !isAbsolute(String(p["dir"]))) return [];
+        try {
+          return shardFiles(p, baseDir ?? "/");
+        } catch {
+          return []; // the run reports a folder it cannot list
+        }
+      },
+    },
+  ),
+
+  records: asyncImpl(async (ctx, out) => {
+    const items = ctx.params["items"] as RecordValue[];
+    const check = recordCheck(ctx.stage.type);
+    for (const [element, r] of items.entries()) {
+      const p = check?.(r);
+      if (p) throw new UserError(`${ctx.stage.id}: record ${element}: ${p.problem}`, "fix the record in the recipe");
+      await out.write(r);
+    }
+    ctx.progress(items.length, items.length);
+  }),
+};
