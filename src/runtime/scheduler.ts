@@ -24,7 +24,8 @@ export type Outcome =
 export interface Reporter {
   start(stages: readonly IrStage[]): void;
   stageStarted(id: string, attempt: number): void;
-  progress(id: string, done: number, total?: number): void;
+  /** Records done, the total when known, and for a reader the bytes of its file read so far. */
+  progress(id: string, done: number, total?: number, bytes?: { readonly done: number; readonly total: number }): void;
   stageFinished(id: string, outcome: Outcome): void;
   retrying(id: string, attempt: number, error: string): void;
   end(summary: RunSummary): void;
@@ -400,7 +401,7 @@ function contextFor(
   params: Record<string, Json>,
   o: RunOptions,
   count: (name: string, n: number) => void,
-  progress: (done: number, total?: number) => void,
+  progress: StageContext["progress"],
   signal: AbortSignal,
   drop: (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
 ): StageContext {
@@ -446,7 +447,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           w.dropped ??= new DropLog(o.store);
           w.dropped.add(record, reason, detail, line);
         };
-        const ctx = contextFor(s, inputs, params, o, count, (d, t) => o.reporter.progress(s.id, d, t), signal, drop);
+        const ctx = contextFor(s, inputs, params, o, count, (d, t, b) => o.reporter.progress(s.id, d, t, b), signal, drop);
         const sink: OutputSink = {
           write: (r: RecordValue) => w.writer.write(r),
           writeLine: (line: Buffer) => w.writer.writeLine(line),
