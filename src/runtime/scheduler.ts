@@ -9,7 +9,7 @@ import { runEnd } from "./run-end.js";
 import { Slots } from "./slots.js";
 import type { InputArtifact, OutputSink, StageContext, StageImpl } from "./impl.js";
 import { TransientError, UserError } from "./impl.js";
-import { explainMiss, keyStage, resolveParams, type KeyedStage } from "./keys.js";
+import { explainMiss, keyStage, lastArtifact, resolveParams, type KeyedStage } from "./keys.js";
 import { JsonlWriter, readJsonl, readJsonlBuffer, RecordError, type RecordValue } from "./records.js";
 import { PACK_LIMIT, type Manifest, type Store } from "./store.js";
 
@@ -221,9 +221,8 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
             yield* Effect.promise(() => o.store.quarantine(k.key, verdict.reason));
             reasons = [`artifact was corrupt (${verdict.reason}); recomputed`];
           } else {
-            const lastKey = o.store.getRef(o.recipe, s.id);
-            const last = lastKey ? yield* Effect.promise(() => o.store.readManifest(lastKey)) : undefined;
-            reasons = explainMiss(k, typeof last === "object" ? last : undefined);
+            const last = lastArtifact(o.store, o.recipe, s);
+            reasons = explainMiss(k, last?.manifest, last?.from);
           }
         }
         if (!impl) return yield* finish(s, { status: "failed", error: `stage kind \`${s.kind}\` has no implementation in this version of itp` }, { ok: false, root: s.id });
