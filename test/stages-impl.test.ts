@@ -435,6 +435,9 @@ describe("quickstart end to end", () => {
     const train = readFileSync(join(outDir, "train.jsonl"), "utf8").trim().split("\n");
     const validation = readFileSync(join(outDir, "validation.jsonl"), "utf8").trim().split("\n");
     expect(train.length + validation.length).toBe(39);
-    expect(readFileSync(join(outDir, "train_alpaca_text.jsonl"), "utf8")).toContain("### Response:\\n");
+    // Stanford Alpaca's training string: the output follows "### Response:" with nothing between.
+    const texts = readFileSync(join(outDir, "train_alpaca_text.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string });
+    const trainRecords = train.map((l) => JSON.parse(l) as { output: string });
+    expect(texts.map((t) => t.text.slice(t.text.indexOf("### Response:") + "### Response:".length))).toEqual(trainRecords.map((r) => `${r.output}</s>`));
   });
 });

@@ -7,7 +7,7 @@ import type { StageKind } from "../registry.js";
  * Converters: one-input stages that map a dataset's native record shape onto one of the built-in types. The input
  * type is exactly `Dataset<Record>` so that `Registry.convertersFrom` can suggest them on a type mismatch.
  */
-function converter(name: string, from: string, to: string, description: string, params: () => z.ZodObject = () => z.object({})): Declared<StageKind> {
+function converter(name: string, from: string, to: string, description: string, params: () => z.ZodObject = () => z.object({}), version = "1"): Declared<StageKind> {
   return {
     name,
     category: "convert",
@@ -15,7 +15,7 @@ function converter(name: string, from: string, to: string, description: string, 
     inputs: [dataInput(`Dataset<${from}>`, `Records of type ${from}.`)],
     output: `Dataset<${to}>`,
     params,
-    version: "1",
+    version,
   };
 }
 
@@ -48,8 +48,9 @@ export function converterStages(): StageKind[] {
       "PromptCompletion",
       "Instruction records to prompt/completion pairs by rendering the prompt with a template (the completion is the output).",
       () => z.object({
-        template: ref("Template").optional().describe("Template that renders the prompt; default the Alpaca prompt (with or without the Input section)."),
+        template: ref("Template").optional().describe("Template that renders the prompt; default the Alpaca prompt of train.py (with or without the Input section, ending `### Response:`)."),
       }),
+      "2", // 2: the Alpaca prompt without a newline after "### Response:"
     ),
     converter(
       "instruction_to_chat",
