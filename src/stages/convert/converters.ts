@@ -233,6 +233,12 @@ const simple = (f: (ctx: StageContext, r: RecordValue, i: number) => RecordValue
 export const converterImpls: Record<string, StageImpl> = {
   dolly_to_instruction: simple((ctx, r, i) => instruction(str(ctx, r, "instruction", i), optStr(ctx, r, "context", i), str(ctx, r, "response", i))),
 
+  seed_task_to_instruction: simple((ctx, r, i) => {
+    const first = Array.isArray(r["instances"]) ? (r["instances"][0] as RecordValue | undefined) : undefined;
+    if (!first || typeof first !== "object") throw new UserError(`${where(ctx, i)}: the task has no instance`, "a seed task needs at least one instance (input, output)");
+    return instruction(str(ctx, r, "instruction", i), optStr(ctx, first, "input", i), str(ctx, first, "output", i));
+  }),
+
   flan_to_instruction: simple((ctx, r, i) => instruction(str(ctx, r, "inputs", i), undefined, str(ctx, r, "targets", i))),
 
   prompt_completion_to_instruction: simple((ctx, r, i) => {

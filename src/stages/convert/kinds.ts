@@ -28,6 +28,12 @@ export function converterStages(): StageKind[] {
       "Databricks Dolly records to Instruction: instruction -> instruction, context -> input (omitted when empty), response -> output.",
     ),
     converter(
+      "seed_task_to_instruction",
+      "SeedTask",
+      "Instruction",
+      "Self-Instruct's seed tasks (data/seed_tasks.jsonl as published) to Instruction, as Stanford Alpaca's generate_instruction.py reads them: instruction, and the input and output of the task's first instance (input omitted when empty).",
+    ),
+    converter(
       "flan_to_instruction",
       "FlanExample",
       "Instruction",
