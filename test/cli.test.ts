@@ -244,7 +244,7 @@ describe("a local input that does not exist", () => {
     const dir = tempTree({ "r.itp": r2, "b.jsonl": '{"x": 1}\n' });
     const r = itp(["check", "r.itp"], { cwd: dir });
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain("r.itp:1:1: warning[W002]: stage `a` reads data/a.jsonl, which does not exist");
+    expect(r.stderr).toContain("r.itp:1:1: warning[W002]: input file data/a.jsonl does not exist");
     expect(r.stderr).not.toContain("b.jsonl");
     expect(r.stdout).toMatch(/^ok: 1 file/);
   });

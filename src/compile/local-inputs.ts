@@ -16,7 +16,8 @@ export function missingLocalInputs(program: IrProgram, registry: Registry, host:
     for (const f of registry.stage(s.kind)?.localInputs?.(s.params) ?? []) {
       const at = isAbsolute(f) ? f : join(baseDir, f);
       if (host.exists(at)) continue;
-      out.push(warning("W002", `stage \`${s.id}\` reads ${f}, which does not exist`, s.range, `paths are relative to the recipe's folder${baseDir === "." ? "" : `, ${baseDir}`}; \`itp run\` refuses to start without it`));
+      // Named by the file alone: a module shared by several entries gives one warning.
+      out.push(warning("W002", `input file ${f} does not exist`, s.range, `paths are relative to the recipe's folder${baseDir === "." ? "" : `, ${baseDir}`}; \`itp run\` refuses to start without it`));
     }
   }
   return out;

@@ -82,15 +82,17 @@ export function converterStages(): StageKind[] {
       "sharegpt_to_chat",
       "ShareGPT",
       "Chat",
-      "ShareGPT conversations ({from, value} turns) to Chat, mapping `from` to roles. A conversation with an unknown role, non-alternating turns or an empty turn is dropped (drop_invalid) or else an error naming the record.",
+      "ShareGPT conversations ({from, value} turns) to Chat, by default as open-instruct's convert_sharegpt_data: human/user -> user, gpt/chatgpt -> assistant; a conversation with a system or bing turn is dropped whole (kept with the dropped records); turns need not alternate; an empty conversation is dropped; another speaker is an error unless drop_invalid. `rules = \"strict\"` also drops conversations whose turns do not alternate, or that have an empty turn, and drops leading assistant turns.",
       () => z.object({
         roles: z
-          .record(z.string(), z.enum(["system", "user", "assistant"]))
-          .default({ system: "system", human: "user", user: "user", gpt: "assistant", chatgpt: "assistant", bing: "assistant", bard: "assistant" })
-          .describe("Mapping from ShareGPT `from` values to chat roles."),
-        drop_invalid: z.boolean().default(true).describe("Drop conversations with unknown roles, non-alternating turns or an empty turn (otherwise they are an error)."),
+          .record(z.string(), z.enum(["system", "user", "assistant", "drop"]))
+          .default({ human: "user", user: "user", gpt: "assistant", chatgpt: "assistant", system: "drop", bing: "drop" })
+          .describe("Mapping from ShareGPT `from` values to chat roles; \"drop\" drops the whole conversation (open-instruct's rule for system and bing)."),
+        rules: z.enum(["open_instruct", "strict"]).default("open_instruct").describe("open_instruct: open-instruct's conversion (turns need not alternate); strict: also drop non-alternating conversations and those with an empty turn."),
+        drop_invalid: z.boolean().default(false).describe("Drop conversations with a speaker `roles` does not name, or a malformed turn, instead of stopping with an error as open-instruct does (dropped conversations are kept with the dropped records)."),
         source: z.string().min(1).optional().describe("Value for each chat's `source` field."),
       }),
+      "2", // 2: open-instruct's rules by default; dropped conversations kept
     ),
     converter(
       "oasst_to_chat",
