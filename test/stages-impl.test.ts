@@ -144,6 +144,20 @@ describe("filters", () => {
     expect(si("¿Cómo se dice hola en francés?")).toBe("starts with a non-ASCII character");
   });
 
+  it("a blocklist drop names the word that matched (blocklist and self_instruct_filter)", async () => {
+    const data = [{ instruction: "Describe the IMAGE shown below." }, { instruction: "Tell me how to go to the station." }, { instruction: "Tell me a story about a cat." }];
+    const b = await run(filterImpls["blocklist"]!, { field: "instruction", words: ["image", "go to"] }, { data });
+    expect(b.dropped.map((d) => [d.reason, d.detail])).toEqual([
+      ["blocklisted word", '"IMAGE" in instruction'],
+      ["blocklisted word", '"go to" in instruction'],
+    ]);
+    const s = await run(filterImpls["self_instruct_filter"]!, {}, { data });
+    expect(s.dropped.map((d) => [d.reason, d.detail])).toEqual([
+      ["blocklisted word", '"IMAGE"'],
+      ["blocklisted word", '"go to"'],
+    ]);
+  });
+
   it("blocklist phrases and case options", () => {
     expect(wordsRegex(["go to"], true, true).test("Go To the park")).toBe(true);
     expect(wordsRegex(["go to"], true, false).test("Go To the park")).toBe(false);
@@ -163,9 +177,10 @@ describe("filters", () => {
     const r = await run(filterImpls["mention_filter"]!, { terms: ["OpenAI", "GPT-4", "Claude"], exempt_sources: ["hard_coded"], case_insensitive: true }, { data });
     expect(r.records).toEqual([data[1], data[3]]);
     expect(r.counts).toEqual({ kept: 2, "kept: exempt source": 1, "dropped: mentions OpenAI": 1, "dropped: mentions GPT-4": 1 });
+    // The detail shows the matched text where it was found.
     expect(r.dropped).toEqual([
-      { reason: "mentions OpenAI", record: data[0] },
-      { reason: "mentions GPT-4", record: data[2] },
+      { reason: "mentions OpenAI", detail: 'term "OpenAI" matched "openai" in text 2: "I was trained by openai."', record: data[0] },
+      { reason: "mentions GPT-4", detail: 'term "GPT-4" matched "GPT-4" in text 1: "Compare GPT-4 and me."', record: data[2] },
     ]);
   });
 

@@ -234,7 +234,7 @@ describe("std/tulu offline", () => {
     const text = itp(["show", "tulu2.itp", "tulu2", "--dropped", "--reason", "Claude"], { cwd: dir });
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`tulu2: ${drawn} dropped`);
-    expect(text.stdout).toContain("[mentions Claude]");
+    expect(text.stdout).toContain('[mentions Claude, term "Claude" matched "');
   });
 });
 
