@@ -186,6 +186,17 @@ describe("itp diff", () => {
     expect(j.changed.map((c: { id: string }) => c.id)).toEqual(["short", "data"]);
     expect(j.invalidated).toEqual(["deduped"]);
   });
+  it("a changed recipe parameter is shown as written (rouge_max) and as the inner parameter it sets (max)", () => {
+    const old = 'import std/alpaca { alpaca_filters }\n\ndataset seeds: Instruction = jsonl("s.jsonl")\n\nfilter clean = alpaca_filters(seeds, rouge_max: 0.7)\n';
+    const dir = tempTree({ "old.itp": old, "new.itp": old.replace("rouge_max: 0.7", "rouge_max: 0.5") });
+    const r = itp(["diff", "old.itp", "new.itp"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("itp diff old.itp -> new.itp\n~ recipe parameter clean.rouge_max: 0.7 -> 0.5 (sets clean.max)\n~ clean (rouge_dedup)\n    max: 0.7 -> 0.5 (from recipe parameter clean.rouge_max)\n");
+    const j = JSON.parse(itp(["diff", "old.itp", "new.itp", "--json"], { cwd: dir }).stdout);
+    expect(j.recipeParams).toEqual([{ param: "clean.rouge_max", old: 0.7, new: 0.5, sets: ["clean.max"] }]);
+    expect(j.changed[0].params).toEqual([{ param: "max", old: 0.7, new: 0.5, from: "clean.rouge_max" }]);
+  });
+
   it("works as git's external diff driver", () => {
     const dir = tempTree({ "r.itp": recipe, ".gitattributes": "*.itp diff=itp\n" });
     const git = (...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8", env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir } });
