@@ -5,7 +5,7 @@ import { droppedRecord, location, reportBad, type RecordReadOptions } from "../.
 import { globFiles } from "../../formats/glob.js";
 import { recordCheck } from "../../formats/record-type.js";
 import { JsonlFileRecords } from "../../formats/jsonl.js";
-import { BAD, ChunkLines, classifiedChunks, KEEP, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
+import { BAD, ChunkLines, classifiedChunks, KEEP, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { readRecordsFile, type RecordFormat, type RecordsFileOptions } from "../../formats/records-file.js";
 import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
@@ -98,6 +98,7 @@ async function parallelJsonl(ctx: StageContext, out: OutputSink, file: string, s
   let n = 0;
   let bytes = 0;
   const size = fileSize(file);
+  ctx.note(`${shown} read by ${readerThreads()} worker threads`);
   for await (const { chunk, verdict } of classifiedChunks(file, ctx.stage.type ? { type: ctx.stage.type } : {})) {
     checkAbort(ctx);
     if (verdict.clean) {
