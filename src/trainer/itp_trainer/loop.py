@@ -83,7 +83,7 @@ class Trainer:
             for p in base_model.parameters():
                 p.requires_grad_(False)
             lora.apply_lora(base_model, r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
-                            target_modules=cfg.lora.target_modules)
+                            target_modules=cfg.lora.target_modules, seed=cfg.seed)
             for n, p in base_model.named_parameters():
                 if p.requires_grad and p.dtype != torch.float32:
                     p.data = p.data.float()
@@ -101,13 +101,10 @@ class Trainer:
         full_bytes = 16 * n_params
         self.strategy = distmod.choose_strategy(d, cfg.parallel, cfg.method, full_bytes)
         from .model import DecoderLayer
+        if cfg.compile:
+            self._compile(base_model)
         self.wrapped = distmod.wrap(base_model, d, self.strategy, DecoderLayer, self.autocast_dtype == torch.bfloat16)
         self.model = self.wrapped
-        if cfg.compile:
-            if hasattr(torch, "compile"):
-                self.model = torch.compile(self.wrapped)
-            else:
-                self.emit.log("compile: this PyTorch has no torch.compile; running eagerly")
         self.optimizer = build_optimizer(cfg.optimizer, [(n, p) for n, p in self.wrapped.named_parameters() if p.requires_grad],
                                          cfg.lr, cfg.weight_decay, cfg.adam_betas, self.device.type)
         self.schedule = Schedule(self.optimizer, cfg.schedule, cfg.lr, self.total_steps,
@@ -123,6 +120,16 @@ class Trainer:
         self.resumed_from = None
         if cfg.checkpoint_dir:
             self._resume()
+
+    def _compile(self, model: torch.nn.Module) -> None:
+        """torch.compile each decoder layer in place (regional compilation: the layers share one compiled graph, so
+        compiling takes seconds, not minutes, and parameter names stay those of the checkpoint)."""
+        layers = getattr(getattr(model, "model", None), "layers", None)
+        if not hasattr(torch, "compile") or layers is None or not hasattr(layers[0], "compile"):
+            self.emit.log("compile: this PyTorch cannot compile modules in place; running eagerly")
+            return
+        for layer in layers:
+            layer.compile()
 
     def _load_model(self, directory: str, dtype: torch.dtype) -> torch.nn.Module:
         try:
