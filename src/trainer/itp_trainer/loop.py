@@ -122,14 +122,10 @@ class Trainer:
             self._resume()
 
     def _compile(self, model: torch.nn.Module) -> None:
-        """torch.compile each decoder layer in place (regional compilation: the layers share one compiled graph, so
-        compiling takes seconds, not minutes, and parameter names stay those of the checkpoint)."""
-        layers = getattr(getattr(model, "model", None), "layers", None)
-        if not hasattr(torch, "compile") or layers is None or not hasattr(layers[0], "compile"):
-            self.emit.log("compile: this PyTorch cannot compile modules in place; running eagerly")
-            return
-        for layer in layers:
-            layer.compile()
+        """torch.compile each decoder layer in place (the model's compile_layers: seconds to compile instead of a
+        minute for the whole model, parameter names unchanged)."""
+        if not (hasattr(model, "compile_layers") and model.compile_layers()):
+            self.emit.log("compile: this PyTorch or model cannot compile layers in place; running eagerly")
 
     def _load_model(self, directory: str, dtype: torch.dtype) -> torch.nn.Module:
         try:
