@@ -1,6 +1,6 @@
 """Hugging Face model directories: safetensors files, config.json, sharded checkpoints.
 
-safetensors is 8 bytes of header length (little-endian u64), a JSON header {name: {dtype, shape, data_offsets}, 
+safetensors is 8 bytes of header length (little-endian u64), a JSON header {name: {dtype, shape, data_offsets},
 "__metadata__": {str: str}} padded with spaces to 8 bytes, then the tensors' little-endian bytes. The `safetensors`
 package is used when it is importable; this file reads and writes the format itself otherwise (Debian has no
 package for it).
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from .errors import UserError
-from .model import CausalLM, ModelConfig, build, init_weights
+from .model import ModelConfig, build, init_weights
 
 # safetensors dtype names; the unsigned 16/32/64-bit and float8 types exist only in newer torch.
 _DTYPES: Dict[str, torch.dtype] = {
@@ -274,19 +274,20 @@ def save_pretrained(model: nn.Module, cfg: ModelConfig, directory: str, dtype: O
             write_safetensors(os.path.join(directory, fname), shard, meta)
             weight_map.update({k: fname for k in shard})
         total = sum(t.numel() * t.element_size() for t in state.values())
-        _write_json(os.path.join(directory, INDEX), {"metadata": {"total_size": total}, "weight_map": weight_map})
+        write_json(os.path.join(directory, INDEX), {"metadata": {"total_size": total}, "weight_map": weight_map})
     config = cfg.to_hf()
     if dtype is not None:
         config["torch_dtype"] = {v: k for k, v in _TORCH_DTYPES.items()}.get(dtype, config.get("torch_dtype"))
-    _write_json(os.path.join(directory, "config.json"), config)
+    write_json(os.path.join(directory, "config.json"), config)
     gen = {"_from_model_config": True}
     for k in ("bos_token_id", "eos_token_id", "pad_token_id"):
         if config.get(k) is not None:
             gen[k] = config[k]
-    _write_json(os.path.join(directory, "generation_config.json"), gen)
+    write_json(os.path.join(directory, "generation_config.json"), gen)
 
 
-def _write_json(path: str, obj: Any) -> None:
+def write_json(path: str, obj: Any) -> None:
+    """Indented JSON, written under a temporary name and renamed."""
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2)
@@ -351,7 +352,7 @@ def _load_with_transformers(directory: str, cfg: ModelConfig, files: List[str], 
         else:
             torch.manual_seed(seed)
             hf_cfg = transformers.AutoConfig.from_pretrained(directory)
-            hf = transformers.AutoModelForCausalLM.from_config(hf_cfg, torch_dtype=dtype)
+            hf = transformers.AutoModelForCausalLM.from_config(hf_cfg).to(dtype)
     except (ValueError, KeyError, OSError) as e:
         raise UserError(f"{directory}: transformers cannot load {cfg.architecture}: {e}")
     return HFCausalLM(hf.to(device), cfg)
