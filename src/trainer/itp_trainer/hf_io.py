@@ -234,12 +234,15 @@ def load_weights(model: nn.Module, files: List[str], where: str) -> None:
 
 
 def _state_for_save(model: nn.Module, dtype: Optional[torch.dtype]) -> Dict[str, torch.Tensor]:
-    """Parameters under their Hugging Face names; a tied lm_head is left out, as transformers does."""
-    tied = getattr(getattr(model, "config", None), "tie_word_embeddings", False)
+    """Parameters under their Hugging Face names. A tensor that is another one's storage (lm_head.weight tied to
+    the input embedding) is written once, under its first name, as transformers does."""
     out: Dict[str, torch.Tensor] = {}
-    for name, t in model.state_dict().items():
-        if tied and name == "lm_head.weight":
+    seen = set()
+    for name, t in model.state_dict(keep_vars=False).items():
+        key = (t.device, t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride())) if t.numel() else None
+        if key is not None and key in seen:
             continue
+        seen.add(key)
         if dtype is not None and t.is_floating_point():
             t = t.to(dtype)
         out[name] = t
