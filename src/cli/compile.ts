@@ -1,6 +1,5 @@
 import { check, type CheckResult } from "../compile/check.js";
-import type { Override } from "../compile/elaborate.js";
-import { parseOverride } from "../compile/overrides.js";
+import { parseOverride, type Override } from "../compile/overrides.js";
 import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import { renderText, sortDiagnostics, toJson } from "../diagnostics/render.js";
 import { defaultRegistry } from "../stages/index.js";

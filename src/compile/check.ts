@@ -1,9 +1,11 @@
 import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import { hasErrors } from "../diagnostics/diagnostic.js";
 import type { Registry } from "../stages/registry.js";
-import { Elaborator, type Override } from "./elaborate.js";
+import { Elaborator } from "./elaborate.js";
 import type { IrProgram } from "./ir.js";
 import { loadModules, type Host, type ModuleGraph } from "./modules.js";
+import type { Override } from "./overrides.js";
+import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
 
 export interface CheckedFile {
   readonly path: string;
@@ -38,8 +40,8 @@ export function check(entries: readonly string[], host: Host, registry: Registry
     el.entryPath = entry.path;
     el.elaborateModule(entry, "");
     el.checkUninstantiatedRecipes(entry);
-    el.reportUnused(entry);
-    el.reportUnmatchedOverrides();
+    reportUnused(el, entry, ds);
+    reportUnmatchedOverrides(el, registry, ds);
     diagnostics.push(...ds);
     const fileHasErrors = hasErrors(ds) || hasErrors(modules.diagnostics.filter((d) => d.range?.file.path === entry.path));
     files.push(fileHasErrors ? { path: entry.path } : { path: entry.path, program: { entry: entry.path, stages: el.stages } });

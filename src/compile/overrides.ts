@@ -1,6 +1,18 @@
 import { error, type Diagnostic } from "../diagnostics/diagnostic.js";
+import type { SourceFile } from "../diagnostics/source.js";
+import type * as A from "../syntax/ast.js";
 import { parseExpression } from "../syntax/parser.js";
-import type { Override } from "./elaborate.js";
+
+/**
+ * `--set stage.param=value`: applied to the stage (or recipe instance) with that id before validation. The value is
+ * an expression (`0.8`, `"x"`, `take(1000)`, a field name), parsed from the command line into its own small file.
+ */
+export interface Override {
+  readonly target: string;
+  readonly param: string;
+  readonly expr: A.Expr;
+  readonly file: SourceFile;
+}
 
 /**
  * `stage.param=value` from `--set`. The target is everything before the last dot of the key (a stage id, which may
