@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 
 MODEL = {
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 2048, "hidden_size": 256,
-    "intermediate_size": 688, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 4,
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 2048, "hidden_size": 128,
+    "intermediate_size": 344, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
     "max_position_embeddings": 512, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False,
     "bos_token_id": 1, "eos_token_id": 2,
 }
-SEQ, ROWS, MICRO, ACCUM, STEPS, WARMUP = 256, 64, 4, 2, 8, 2
+SEQ, ROWS, MICRO, ACCUM, STEPS, WARMUP = 128, 64, 4, 2, 10, 2
 
 
 def prepare(d: str) -> None:
@@ -39,7 +39,7 @@ def prepare(d: str) -> None:
         "row_offsets": torch.arange(0, ROWS * SEQ + 1, SEQ, dtype=torch.int64),
     }, {"kind": "sft", "max_length": str(SEQ), "packing": "false", "examples": str(ROWS)})
     cfg = {"method": "sft", "base": os.path.join(d, "base"), "data": os.path.join(d, "data.safetensors"),
-           "output_dir": os.path.join(d, "out"), "epochs": 1, "lr": 1e-4, "batch_size": MICRO * ACCUM,
+           "output_dir": os.path.join(d, "out"), "epochs": 2, "lr": 1e-4, "batch_size": MICRO * ACCUM,
            "micro_batch_size": MICRO, "warmup_ratio": 0.0, "schedule": "constant", "precision": "fp32",
            "gradient_checkpointing": False, "seed": 0, "device": "cpu", "max_steps": STEPS}
     with open(os.path.join(d, "config.json"), "w") as f:

@@ -2,12 +2,13 @@
 // train`, started as the executor starts it) on CPU, against a minimal plain PyTorch loop (test/bench/train-cpu.py
 // `torch`) over the same tokens.
 //
-// Both sides: a 4-layer Llama-shaped model (hidden 256, 8 heads, 4 KV heads, vocabulary 2048) initialized at random
-// from the same config by the same code, fp32, 64 rows of 256 random tokens, micro batch 4, 2 accumulation steps,
-// AdamW (foreach), clipping at 1.0, 8 optimizer steps of which the first 2 are warmup and not timed.
+// Both sides: a 2-layer Llama-shaped model (hidden 128, 4 heads, 2 KV heads, vocabulary 2048) initialized at random
+// from the same config by the same code, fp32, 64 rows of 128 random tokens, micro batch 4, 2 accumulation steps,
+// AdamW (foreach), clipping at 1.0, 10 optimizer steps of which the first 2 are warmup and not timed. Small, so the
+// trainer's own work per step (batches, metrics) weighs as much as it ever will next to the model's.
 // The trainer side does everything it does in a real run (checked config, the token artifact, its data order,
 // label shifting, loss normalization, metrics lines, writing the model at the end); its rate is taken from its own
-// step lines (tokens of steps 3..8 over the time between step 2's line and step 8's line). The plain loop does only
+// step lines (tokens of steps 3..10 over the time between step 2's line and step 10's line). The plain loop does only
 // the forward, the loss, backward, clipping and the optimizer step, timed over the same steps.
 // `startup_s`: from starting the trainer process to its first optimizer step's line (interpreter and torch import,
 // config, data, model init, the first step). Rounds alternate the two sides; the best round counts for each.
@@ -19,9 +20,9 @@ import { join } from "node:path";
 
 const PYTHON = process.env["ITP_PYTHON"] ?? "/usr/bin/python3";
 const HELPER = join("test", "bench", "train-cpu.py");
-const STEPS = 8;
+const STEPS = 10;
 const WARMUP = 2;
-const TOKENS_PER_STEP = 4 * 2 * 256;
+const TOKENS_PER_STEP = 4 * 2 * 128;
 const rounds = Number(process.argv[2] ?? 2);
 const env = { ...process.env, PYTHONPATH: join(process.cwd(), "src", "trainer"), PYTHONDONTWRITEBYTECODE: "1" };
 

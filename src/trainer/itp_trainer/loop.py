@@ -77,7 +77,7 @@ class Trainer:
         base_model = self.model
         if cfg.method == "qlora":
             from . import quant
-            quant.quantize_model(base_model, bits=cfg.quant_bits, compute_dtype=low if low != torch.float32 else torch.float32)
+            quant.quantize_model(base_model, bits=cfg.quant_bits, compute_dtype=low)
         if frozen_base:
             from . import lora
             for p in base_model.parameters():
