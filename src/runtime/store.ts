@@ -29,7 +29,7 @@ export interface Manifest {
   readonly finished_at: string;
   readonly duration_ms: number;
   readonly attempts: number;
-  readonly output: { readonly digest: string; readonly bytes: number; readonly records: number | null; readonly format: "jsonl" | "json" };
+  readonly output: { readonly digest: string; readonly bytes: number; readonly records: number | null; readonly format: "jsonl" | "json" | "safetensors" };
   readonly counts: Readonly<Record<string, number>>;
   /** The records a filter dropped, each with its reason (`{reason, record}` lines): what `itp show --dropped` lists. */
   readonly dropped?: { readonly digest: string; readonly bytes: number; readonly records: number };

@@ -18,6 +18,8 @@ import { pyStrip } from "./text.js";
  */
 export const BOS = "<s>";
 export const EOS = "</s>";
+const BOS_TEXT = BOS;
+const EOS_TEXT = EOS;
 
 export const CHAT_FORMATS = ["alpaca", "vicuna", "chatml", "llama2", "tulu"] as const;
 export type ChatFormat = (typeof CHAT_FORMATS)[number];
@@ -67,9 +69,9 @@ export function alpacaPrompt(instruction: string, input?: string): string {
 }
 
 /** Alpaca's training text: prompt, output, EOS; or the prompt alone for generation. */
-export function renderAlpaca(ex: InstructionLike, generationPrompt: boolean): string {
+export function renderAlpaca(ex: InstructionLike, generationPrompt: boolean, eos: string = EOS): string {
   const prompt = alpacaPrompt(ex.instruction, ex.input);
-  return generationPrompt ? prompt : prompt + (ex.output ?? "") + EOS;
+  return generationPrompt ? prompt : prompt + (ex.output ?? "") + eos;
 }
 
 /** An instruction as a single exchange: the input after a blank line (the same as `instruction_to_chat`). */
@@ -109,20 +111,31 @@ function promptPart(messages: readonly Message[]): readonly Message[] {
   return messages.length > 0 && messages[messages.length - 1]!.role === "assistant" ? messages.slice(0, -1) : messages;
 }
 
+/** Options of a render: the template's default system message, the generation prompt, the special tokens' texts. */
+export interface RenderOptions {
+  readonly system?: string | undefined;
+  readonly generationPrompt?: boolean;
+  /** The BOS and EOS texts written (default `<s>` and `</s>`): a tokenizer's own when training with it. */
+  readonly bos?: string;
+  readonly eos?: string;
+}
+
 /**
  * Render a chat in a format. `system` is the template's default system message, used when the chat has none.
  * With `generationPrompt`, a final assistant message is left out and the text ends with the format's generation
  * prompt. Alpaca takes only single-exchange chats (its prompt has no second turn).
  */
-export function renderChat(format: ChatFormat, messages: readonly Message[], opts: { system?: string | undefined; generationPrompt?: boolean } = {}): string {
+export function renderChat(format: ChatFormat, messages: readonly Message[], opts: RenderOptions = {}): string {
   const gen = opts.generationPrompt === true;
+  const BOS = opts.bos ?? BOS_TEXT;
+  const EOS = opts.eos ?? EOS_TEXT;
   const msgs = gen ? promptPart(messages) : messages;
   switch (format) {
     case "alpaca": {
       const { turns } = splitSystem(msgs, format, true);
       if (turns.length === 0 || turns.length > 2) throw new FormatError(`alpaca: the Alpaca prompt holds one exchange; this chat has ${Math.ceil(turns.length / 2)}`);
       const ex = { instruction: turns[0]!.content, ...(turns[1] ? { output: turns[1].content } : {}) };
-      return gen || !turns[1] ? alpacaPrompt(ex.instruction) : renderAlpaca(ex, false);
+      return gen || !turns[1] ? alpacaPrompt(ex.instruction) : renderAlpaca(ex, false, EOS);
     }
     case "vicuna": {
       const { system, turns } = splitSystem(msgs, format, true);
@@ -162,8 +175,8 @@ export function renderChat(format: ChatFormat, messages: readonly Message[], opt
 }
 
 /** Render an instruction record in a chat format (Alpaca natively, the others as a single exchange). */
-export function renderInstruction(format: ChatFormat, ex: InstructionLike, opts: { system?: string | undefined; generationPrompt?: boolean } = {}): string {
-  if (format === "alpaca") return renderAlpaca(ex, opts.generationPrompt === true);
+export function renderInstruction(format: ChatFormat, ex: InstructionLike, opts: RenderOptions = {}): string {
+  if (format === "alpaca") return renderAlpaca(ex, opts.generationPrompt === true, opts.eos);
   return renderChat(format, instructionMessages(ex), opts);
 }
 
@@ -194,9 +207,9 @@ export function fillTemplate(text: string, record: Readonly<Record<string, unkno
 }
 
 /** A prompt template's training text (prompt, response, EOS when asked) or its prompt alone. */
-export function renderPromptTemplate(t: PromptTemplate, record: Readonly<Record<string, unknown>>, generationPrompt: boolean): string {
+export function renderPromptTemplate(t: PromptTemplate, record: Readonly<Record<string, unknown>>, generationPrompt: boolean, eos: string = EOS): string {
   const prompt = fillTemplate(t.text, record);
-  return generationPrompt ? prompt : prompt + fillTemplate(t.response, record) + (t.eos ? EOS : "");
+  return generationPrompt ? prompt : prompt + fillTemplate(t.response, record) + (t.eos ? eos : "");
 }
 
 export function isChatTemplate(t: Template): t is ChatTemplate {

@@ -26,7 +26,7 @@ import { asyncImpl, mapRecords } from "../support/records.js";
  */
 
 /** The messages of a chat record, checked. */
-function recordMessages(r: RecordValue): Message[] {
+export function recordMessages(r: RecordValue): Message[] {
   const msgs = r["messages"] as unknown[];
   msgs.forEach((m, k) => {
     if (m === null || typeof m !== "object" || typeof (m as Message).role !== "string" || typeof (m as Message).content !== "string") throw new FormatError(`message ${k + 1} is not a {role, content} pair of strings`);
@@ -35,7 +35,7 @@ function recordMessages(r: RecordValue): Message[] {
 }
 
 /** The instruction, input and output of an instruction record, checked. */
-function recordInstruction(r: RecordValue): { instruction: string; input?: string; output?: string } {
+export function recordInstruction(r: RecordValue): { instruction: string; input?: string; output?: string } {
   const input = r["input"];
   const output = r["output"];
   if (input !== undefined && input !== null && typeof input !== "string") throw new FormatError("field `input` is not a string");
