@@ -30,6 +30,11 @@ export interface StageContext {
   drop(record: RecordValue, reason: string, detail?: string, line?: Buffer): void;
   /** `drop` for a record known only by its JSON line (no line break), as the parallel reader sees it. */
   dropLine(line: Buffer, reason: string, detail?: string): void;
+  /**
+   * Say in the run's log how the stage does its work (`read by 4 worker threads`): an event `stage_note`, kept out
+   * of the artifact and its manifest, so runs that differ only in how they worked store the same objects.
+   */
+  note(message: string): void;
   /** The store's cache of model answers: a stage that calls models asks it before sending a request. */
   requests(): RequestCache;
   /** Set when the run is interrupted: long loops check it. */

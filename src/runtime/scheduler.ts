@@ -413,6 +413,7 @@ function contextFor(
     count: (name, n = 1) => count(name, n),
     drop,
     dropLine: (line, reason, detail) => drop(undefined, reason, detail, line),
+    note: (message) => o.log?.("stage_note", { stage: s.id, note: message }),
     requests: () => o.store.requests(),
     progress,
   };

@@ -4,7 +4,7 @@ import { droppedRecord, location, reportBad, type RecordReadOptions } from "../.
 import { globFiles } from "../../formats/glob.js";
 import { recordCheck } from "../../formats/record-type.js";
 import { JsonlFileRecords } from "../../formats/jsonl.js";
-import { BAD, ChunkLines, classifiedChunks, KEEP, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
+import { BAD, ChunkLines, classifiedChunks, KEEP, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { readRecordsFile, type RecordFormat, type RecordsFileOptions } from "../../formats/records-file.js";
 import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
 import { UserError } from "../../runtime/impl.js";
@@ -83,6 +83,7 @@ function fileSource(kind: RecordFormat): StageImpl {
 async function parallelJsonl(ctx: StageContext, out: OutputSink, file: string, shown: string, opts: RecordReadOptions): Promise<number> {
   let before = 0;
   let n = 0;
+  ctx.note(`${shown} read by ${readerThreads()} worker threads`);
   for await (const { chunk, verdict } of classifiedChunks(file, ctx.stage.type ? { type: ctx.stage.type } : {})) {
     checkAbort(ctx);
     if (verdict.clean) {
