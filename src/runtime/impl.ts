@@ -16,8 +16,11 @@ export interface StageContext {
   readonly inputs: ReadonlyMap<string, InputArtifact>;
   /** The folder of the recipe file: relative paths in parameters are resolved from it. */
   readonly baseDir: string;
-  /** Report progress: records done so far, and the total when known. */
-  progress(done: number, total?: number): void;
+  /**
+   * Report progress: records done so far, and the total when known. A reader also gives the bytes of its file read
+   * so far and the file's size, so its progress is known before its record count is.
+   */
+  progress(done: number, total?: number, bytes?: { readonly done: number; readonly total: number }): void;
   /** Count something for the manifest (`dropped: too_short`, `kept`, per-component counts). */
   count(name: string, n?: number): void;
   /**

@@ -31,8 +31,11 @@ import {
 const param = <T>(ctx: StageContext, name: string, dflt: T): T => (ctx.params[name] === undefined ? dflt : (ctx.params[name] as T));
 const at = (ctx: StageContext, i: number) => () => `${ctx.stage.id}: record ${i + 1}`;
 
-/** A filter from a per-record verdict: undefined keeps the record, a string is the reason it is dropped. */
-function filterImpl(prepare: (ctx: StageContext) => Promise<(r: RecordValue, i: number) => string | undefined> | ((r: RecordValue, i: number) => string | undefined)): StageImpl {
+/** Why a record is dropped: the counted reason, and per-record detail (the word that matched) kept with it. */
+export type Verdict = string | { readonly reason: string; readonly detail: string } | undefined;
+
+/** A filter from a per-record verdict: undefined keeps the record, a reason (with detail) drops it. */
+function filterImpl(prepare: (ctx: StageContext) => Promise<(r: RecordValue, i: number) => Verdict> | ((r: RecordValue, i: number) => Verdict)): StageImpl {
   return asyncImpl(async (ctx, out) => {
     const verdict = await prepare(ctx);
     let kept = 0;
@@ -42,7 +45,8 @@ function filterImpl(prepare: (ctx: StageContext) => Promise<(r: RecordValue, i: 
         kept++;
         return r;
       }
-      ctx.drop(r, why);
+      if (typeof why === "string") ctx.drop(r, why);
+      else ctx.drop(r, why.reason, why.detail);
       return undefined;
     });
     ctx.count("kept", kept);
@@ -68,19 +72,46 @@ export interface SelfInstructRules {
  * undefined to keep.
  */
 export function selfInstructVerdict(rules: SelfInstructRules): (instruction: string) => string | undefined {
+  const detailed = selfInstructDetailed(rules);
+  return (raw) => {
+    const v = detailed(raw);
+    return typeof v === "string" ? v : v?.reason;
+  };
+}
+
+/** The same rules, with the blocklisted word that matched as the detail. */
+export function selfInstructDetailed(rules: SelfInstructRules): (instruction: string) => Verdict {
   const block = rules.words.length > 0 ? wordsRegex(rules.words, true, true) : undefined;
   return (raw) => {
     const inst = pyStrip(raw);
     const n = pyWords(inst).length;
     if (n < rules.minWords) return "too few words";
     if (n > rules.maxWords) return "too many words";
-    if (block?.test(inst)) return "blocklisted word";
+    const word = block && matchedWord(block, inst);
+    if (word !== undefined) return { reason: "blocklisted word", detail: `"${word}"` };
     if (rules.blockedPrefixes.some((p) => inst.startsWith(p))) return "blocked prefix";
     const first = inst.codePointAt(0);
     if (first !== undefined && rules.dropPunctuationStart && ASCII_PUNCTUATION.has(String.fromCodePoint(first))) return "starts with punctuation";
     if (first !== undefined && rules.dropNonAsciiStart && first > 0x7f) return "starts with a non-ASCII character";
     return undefined;
   };
+}
+
+/** The text a word regex matched in `text`, or undefined (the regex may be global or sticky: its state is reset). */
+function matchedWord(re: RegExp, text: string): string | undefined {
+  re.lastIndex = 0;
+  const m = re.exec(text);
+  re.lastIndex = 0;
+  return m ? m[0] : undefined;
+}
+
+/** How a dropped record's detail names another record: its id, else the first words of a text of it. */
+export function recordLabel(r: RecordValue, text: string | undefined): string {
+  const id = r["id"];
+  if (typeof id === "string" || typeof id === "number") return `id ${JSON.stringify(id)}`;
+  if (text === undefined) return "";
+  const words = text.trim().split(/\s+/);
+  return `"${words.slice(0, 8).join(" ")}${words.length > 8 ? " ..." : ""}"`;
 }
 
 /** The texts that mention_filter searches: message contents, instruction/input/output; else every string field. */
@@ -93,6 +124,20 @@ export function mentionTexts(r: RecordValue): string[] {
     for (const [k, v] of Object.entries(r)) if (k !== "source" && k !== "id" && typeof v === "string") out.push(v);
   }
   return out;
+}
+
+/** Where a term was found: the matched text with a few words around it, and which text. */
+function mentionDetail(texts: readonly string[], term: string, caseInsensitive: boolean): string {
+  const needle = caseInsensitive ? term.toLowerCase() : term;
+  for (let k = 0; k < texts.length; k++) {
+    const t = texts[k]!;
+    const at = (caseInsensitive ? t.toLowerCase() : t).indexOf(needle);
+    if (at < 0) continue;
+    const from = Math.max(0, at - 30);
+    const to = Math.min(t.length, at + needle.length + 30);
+    return `term "${term}" matched "${t.slice(at, at + needle.length)}" in text ${k + 1}: "${from > 0 ? "..." : ""}${t.slice(from, to).replace(/\s+/g, " ")}${to < t.length ? "..." : ""}"`;
+  }
+  return `term "${term}"`;
 }
 
 /** The first term (in the list's order) that any text contains as a substring, or undefined. */
@@ -220,7 +265,10 @@ export const filterImpls: Record<string, StageImpl> = {
   blocklist: filterImpl((ctx) => {
     const field = String(ctx.params["field"]);
     const re = wordsRegex(ctx.params["words"] as string[], param(ctx, "word_boundary", true), param(ctx, "case_insensitive", true));
-    return (r, i) => (re.test(fieldText(r, field, at(ctx, i))) ? "blocklisted word" : undefined);
+    return (r, i) => {
+      const word = matchedWord(re, fieldText(r, field, at(ctx, i)));
+      return word === undefined ? undefined : { reason: "blocklisted word", detail: `"${word}" in ${field}` };
+    };
   }),
 
   regex: filterImpl((ctx) => {
@@ -240,7 +288,7 @@ export const filterImpls: Record<string, StageImpl> = {
 
   self_instruct_filter: filterImpl((ctx) => {
     const field = param(ctx, "field", "instruction");
-    const verdict = selfInstructVerdict({
+    const verdict = selfInstructDetailed({
       minWords: param(ctx, "min_words", 4),
       maxWords: param(ctx, "max_words", 150),
       words: [...param<string[]>(ctx, "words", [...SELF_INSTRUCT_BLOCKLIST]), ...param<string[]>(ctx, "extra_words", [])],
@@ -263,12 +311,13 @@ export const filterImpls: Record<string, StageImpl> = {
         kept++;
         return r;
       }
-      const term = firstMention(mentionTexts(r), terms, ci);
+      const texts = mentionTexts(r);
+      const term = firstMention(texts, terms, ci);
       if (term === undefined) {
         kept++;
         return r;
       }
-      ctx.drop(r, `mentions ${term}`);
+      ctx.drop(r, `mentions ${term}`, mentionDetail(texts, term, ci));
       return undefined;
     });
     ctx.count("kept", kept);
@@ -310,14 +359,20 @@ export const filterImpls: Record<string, StageImpl> = {
       }
     }
     const c = clusterSignatures(sb.signatures, sb.n, sb.empty, { ...opts, onProgress: () => checkAbort(ctx) });
+    // Kept records that have near duplicates: their labels name them in the duplicates' details.
+    const hasCopies = new Uint8Array(sb.n);
+    for (let i = 0; i < sb.n; i++) if (c.root[i]! !== i) hasCopies[c.root[i]!] = 1;
+    const labels = new Map<number, string>();
     let kept = 0;
     await mapRecords(ctx, out, (r, i) => {
       const root = c.root[i]!;
       if (root === i) {
+        if (hasCopies[i]) labels.set(i, recordLabel(r, typeof r[field] === "string" ? (r[field] as string) : undefined));
         kept++;
         return r;
       }
-      ctx.drop(r, "near duplicate", `of record ${root + 1}`);
+      const label = labels.get(root);
+      ctx.drop(r, "near duplicate", `of record ${root + 1}${label ? ` (${label})` : ""}`);
       return undefined;
     });
     ctx.count("kept", kept);
