@@ -182,6 +182,18 @@ describe("JSON", () => {
     expect((await failure(readJsonRecords(join(dir, "c.json"), "c.json", { onBad: () => undefined }))).message).toBe("c.json:3:8: not valid JSON (Expected ':' after property name)");
     expect((await failure(readJsonRecords(join(dir, "b.json"), "b.json", { key: "data" }))).message).toBe("b.json: expected an array of records under `data`");
   });
+
+  it("a file that does not parse gets the hint that fits: truncated array, or JSON Lines", async () => {
+    const dir = folder({ "cut.json": '[\n  {"a": 1},\n  {"a": 2', "lines.json": '{"a": 1}\n{"a": 2}\n', "comma.json": '[{"a": 1},]' });
+    const cut = (await failure(readJsonRecords(join(dir, "cut.json"), "cut.json"))) as Error & { hint?: string };
+    expect(cut.message).toMatch(/^cut\.json:3:10: not valid JSON/);
+    expect(cut.hint).toMatch(/truncated/);
+    expect(cut.hint).not.toMatch(/JSON Lines/);
+    const lines = (await failure(readJsonRecords(join(dir, "lines.json"), "lines.json"))) as Error & { hint?: string };
+    expect(lines.hint).toMatch(/JSON Lines file is read with jsonl/);
+    const comma = (await failure(readJsonRecords(join(dir, "comma.json"), "comma.json"))) as Error & { hint?: string };
+    expect(comma.hint ?? "").not.toMatch(/JSON Lines|truncated/);
+  });
 });
 
 describe("CSV and TSV", () => {

@@ -4,8 +4,8 @@ import { defaultRegistry } from "../src/stages/index.js";
 import { checkedImplementations, implementations } from "../src/stages/impls.js";
 import { itp, stackTrace, tempTree } from "./support/cli.js";
 
-// A recipe that passes `itp check` can run: a stage kind without an implementation (E070) or an executor that does
-// not exist (E071) is an error before anything runs. `run`, `plan` and `show` ask it only of the stages they need.
+// A recipe that passes `itp check` can run: a stage kind without an implementation (E075) or an executor that does
+// not exist (E076) is an error before anything runs. `run`, `plan` and `show` ask it only of the stages they need.
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -38,18 +38,18 @@ describe("the shipped recipes", () => {
   // The recipes that cannot pass `itp check` in this version, and why: each names a stage kind this version cannot
   // run. Everything else in pipelines/ and stdlib/ passes. When a kind gets its implementation, its entries go.
   const expected: Record<string, string[]> = {
-    "pipelines/alpaca.itp": ["E070 evaluate"],
-    "pipelines/evol_sft_eval.itp": ["E070 evaluate"],
-    "stdlib/evals.itp": ["E070 evaluate"],
-    "stdlib/tulu.itp": ["E071 slurm"],
+    "pipelines/alpaca.itp": ["E075 evaluate"],
+    "pipelines/evol_sft_eval.itp": ["E075 evaluate"],
+    "stdlib/evals.itp": ["E075 evaluate"],
+    "stdlib/tulu.itp": ["E076 slurm"],
   };
 
   it("fail `itp check` exactly where a kind or executor is missing, and nowhere else", () => {
     const r = checkJson(["pipelines", "stdlib"]);
     const got: Record<string, string[]> = {};
     for (const d of r.diagnostics) {
-      expect(["E070", "E071"], `${d.file}:${d.line}: ${d.message}`).toContain(d.code);
-      const what = d.code === "E070" ? /stage kind `([a-z_]+)`/.exec(d.message)![1] : /executor `([a-z_]+)`/.exec(d.message)![1];
+      expect(["E075", "E076"], `${d.file}:${d.line}: ${d.message}`).toContain(d.code);
+      const what = d.code === "E075" ? /stage kind `([a-z_]+)`/.exec(d.message)![1] : /executor `([a-z_]+)`/.exec(d.message)![1];
       (got[d.file] ??= []).push(`${d.code} ${what}`);
     }
     // Diagnostics of stdlib modules are reported where they are, whichever entry imported them (once).
@@ -75,10 +75,10 @@ eval scores = evaluate(base) { tasks = [gsm8k()] }
     dirs.push(dir);
     const c = itp(["check", "r.itp"], { cwd: dir });
     expect(c.code).toBe(1);
-    expect(c.stderr).toContain("error[E070]: stage `scores`: stage kind `evaluate` has no implementation in this version of itp");
+    expect(c.stderr).toContain("error[E075]: stage `scores`: stage kind `evaluate` has no implementation in this version of itp");
     const run = itp(["run", "r.itp", "--json"], { cwd: dir });
     expect(run.code).toBe(1);
-    expect((JSON.parse(run.stdout) as { diagnostics: JsonDiagnostic[] }).diagnostics.map((d) => d.code)).toEqual(["E070"]);
+    expect((JSON.parse(run.stdout) as { diagnostics: JsonDiagnostic[] }).diagnostics.map((d) => d.code)).toEqual(["E075"]);
     expect(itp(["plan", "r.itp"], { cwd: dir }).code).toBe(1);
     const only = itp(["run", "r.itp", "--only", "few", "--json"], { cwd: dir });
     expect(only.code, only.stderr).toBe(0);

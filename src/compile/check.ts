@@ -3,6 +3,7 @@ import { hasErrors } from "../diagnostics/diagnostic.js";
 import type { Registry } from "../stages/registry.js";
 import { Elaborator } from "./elaborate.js";
 import type { IrProgram } from "./ir.js";
+import { missingLocalInputs } from "./local-inputs.js";
 import { loadModules, type Host, type ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
@@ -26,7 +27,7 @@ export interface CheckOptions {
   /** In-memory sources that take precedence over the host's files (tests, editors). */
   readonly sources?: ReadonlyMap<string, string>;
   /**
-   * Also check that the program can run (E070, E071: kinds with an implementation, executors that exist); default
+   * Also check that the program can run (E075, E076: kinds with an implementation, executors that exist); default
    * true. `graph` and `diff` look at recipes without running them; `run` checks only the stages it will run.
    */
   readonly runnable?: boolean;
@@ -60,7 +61,12 @@ export function check(entries: readonly string[], host: Host, registry: Registry
       fileHasErrors = runnable.length > 0;
     }
     diagnostics.push(...ds);
-    files.push(fileHasErrors ? { path: entry.path } : { path: entry.path, program: { entry: entry.path, stages: el.stages } });
+    if (fileHasErrors) files.push({ path: entry.path });
+    else {
+      const program = { entry: entry.path, stages: el.stages };
+      diagnostics.push(...missingLocalInputs(program, registry, host));
+      files.push({ path: entry.path, program });
+    }
   }
   return { files, diagnostics: dedupe(diagnostics), modules };
 }

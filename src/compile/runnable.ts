@@ -3,8 +3,8 @@ import type { Registry } from "../stages/registry.js";
 import type { IrProgram, IrStage } from "./ir.js";
 
 /**
- * The last check before a program may run: each stage's kind has an implementation (E070), and the executor it
- * asks for exists (E071). A recipe that passes `itp check` can run, as far as this version of itp knows.
+ * The last check before a program may run: each stage's kind has an implementation (E075), and the executor it
+ * asks for exists (E076). A recipe that passes `itp check` can run, as far as this version of itp knows.
  * Reported once per stage kind or executor and file, at the first stage that uses it, so a recipe with ten
  * `evaluate` stages gets one error, with the count.
  */
@@ -27,10 +27,10 @@ export function checkRunnable(program: IrProgram, registry: Registry, executors:
   }
   const others = (n: number) => (n > 1 ? ` (and ${n - 1} other stage${n === 2 ? "" : "s"})` : "");
   for (const [kind, { first, n }] of byKind) {
-    out.push(error("E070", `stage \`${first.id}\`${others(n)}: stage kind \`${kind}\` has no implementation in this version of itp, so the recipe cannot run`, first.range, "the recipe is well-typed: `itp run FILE --only STAGE` runs the stages that do not need this one"));
+    out.push(error("E075", `stage \`${first.id}\`${others(n)}: stage kind \`${kind}\` has no implementation in this version of itp, so the recipe cannot run`, first.range, "the recipe is well-typed: `itp run FILE --only STAGE` runs the stages that do not need this one"));
   }
   for (const [ex, { first, n }] of byExecutor) {
-    out.push(error("E071", `stage \`${first.id}\`${others(n)}: executor \`${ex}\` is not available in this version of itp (available: ${[...executors].join(", ")})`, first.range, `remove \`executor = "${ex}"\` to run it here`));
+    out.push(error("E076", `stage \`${first.id}\`${others(n)}: executor \`${ex}\` is not available in this version of itp (available: ${[...executors].join(", ")})`, first.range, `remove \`executor = "${ex}"\` to run it here`));
   }
   return out;
 }

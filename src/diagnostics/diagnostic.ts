@@ -28,9 +28,11 @@ export const codes = {
   E050: "cycle among stages",
   E060: "invalid override (--set)",
   E061: "invalid env()/secret() use",
-  E070: "stage kind has no implementation in this version of itp",
-  E071: "executor not available",
+  E070: "a local file the stages to run read does not exist (plan, run)",
+  E075: "stage kind has no implementation in this version of itp",
+  E076: "executor not available",
   W001: "unused stage",
+  W002: "a source's local file does not exist (an error at plan and run)",
 } as const;
 
 export type Code = keyof typeof codes;

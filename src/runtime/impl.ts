@@ -18,10 +18,11 @@ export interface StageContext {
   /** The folder of the recipe file: relative paths in parameters are resolved from it. */
   readonly baseDir: string;
   /**
-   * Report progress: records (or steps) done so far, the total when known, and a short status for the display
-   * (`loss 2.31`).
+   * Report progress: records (or steps) done so far, and the total when known. A reader also gives the bytes of
+   * its file read so far and the file's size, so its progress is known before its record count is; a stage may add
+   * a short status for the display (`loss 2.31`).
    */
-  progress(done: number, total?: number, detail?: string): void;
+  progress(done: number, total?: number, bytes?: { readonly done: number; readonly total: number }, detail?: string): void;
   /** An event of this stage for the run log (`itp run`'s runs/<id>.jsonl), e.g. a training job's metrics line. */
   log(type: string, data: Record<string, unknown>): void;
   /** A summary kept in the artifact's manifest (`summary`), shown by `itp show` (a training stage's loss curve). */
@@ -57,6 +58,15 @@ export interface StageContext {
   workDir(): Promise<string>;
   /** The cache key of this stage (names jobs and files). */
   readonly key: string;
+  /**
+   * Stages of this run that read this stage's output and are not known to be cached: a reader may do part of their
+   * work while it has the records in hand (see src/formats/line-verdicts.ts).
+   */
+  readonly downstream?: readonly IrStage[];
+  /** The files of the stage's cache key with their digests (paths as the parameters give them). */
+  readonly files?: readonly { readonly path: string; readonly digest: string }[];
+  /** The digest of a file (an absolute path) as the store knows it now: read again only if its size, time or inode changed. */
+  sourceDigest?(path: string): Promise<string>;
 }
 
 export interface InputArtifact {
@@ -97,6 +107,11 @@ export interface OutputSink {
    * the stage fills; when the stage succeeds it is published whole, named by the digest of its listing.
    */
   treeDir(): Promise<string>;
+  /**
+   * The whole output is this file's bytes, `records` lines, whose sha256 is `digest` (known already, e.g. for the
+   * cache key): copied by the file system and not hashed again. Only on an output nothing was written to yet.
+   */
+  copyFile?(path: string, digest: string, records: number): Promise<void>;
 }
 
 /** A failure the scheduler may retry (a flaky server, a busy resource); any other error is permanent. */

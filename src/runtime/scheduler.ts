@@ -9,7 +9,7 @@ import { runEnd } from "./run-end.js";
 import { Slots } from "./slots.js";
 import type { InputArtifact, OutputSink, StageContext, StageImpl } from "./impl.js";
 import { TransientError, UserError } from "./impl.js";
-import { explainMiss, keyStage, resolveParams, type KeyedStage } from "./keys.js";
+import { explainMiss, keyStage, lastArtifact, resolveParams, type KeyedStage } from "./keys.js";
 import { JsonlWriter, readJsonl, readJsonlBuffer, RecordError, type RecordValue } from "./records.js";
 import { PACK_LIMIT, type Manifest, type Store } from "./store.js";
 
@@ -24,7 +24,8 @@ export type Outcome =
 export interface Reporter {
   start(stages: readonly IrStage[]): void;
   stageStarted(id: string, attempt: number): void;
-  progress(id: string, done: number, total?: number, detail?: string): void;
+  /** Records done, the total when known, for a reader the bytes of its file read so far, and a stage's status. */
+  progress(id: string, done: number, total?: number, bytes?: { readonly done: number; readonly total: number }, detail?: string): void;
   stageFinished(id: string, outcome: Outcome): void;
   retrying(id: string, attempt: number, error: string): void;
   end(summary: RunSummary): void;
@@ -136,7 +137,8 @@ export function artifactOf(store: Store, m: Manifest, data?: Buffer): InputArtif
     path,
     read: () => readJsonl(path, `${m.stage} (${path})`),
     json: async () => JSON.parse(await readFile(path, "utf8")),
-    bytes: () => createReadStream(path),
+    // 1 MiB reads: a copy (export) or a line scan of a large artifact in a few hundred steps, not thousands.
+    bytes: () => createReadStream(path, { highWaterMark: 1 << 20 }),
   };
 }
 
@@ -181,6 +183,12 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
     const results = new Map<string, Deferred.Deferred<Result>>();
     const pending = stages.filter((s) => !settled.has(s.id));
     for (const s of pending) results.set(s.id, yield* Deferred.make<Result>());
+    // The stages that read each stage's output, of those that may run.
+    const consumers = new Map<string, IrStage[]>();
+    for (const s of pending) {
+      if (!need.has(s.id)) continue;
+      for (const i of s.inputs) (consumers.get(i.from) ?? consumers.set(i.from, []).get(i.from)!).push(s);
+    }
     const inputResult = (id: string) => {
       const r = settled.get(id);
       return r ? Effect.succeed(r) : Deferred.await(results.get(id)!);
@@ -237,9 +245,8 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
             yield* Effect.promise(() => o.store.quarantine(k.key, verdict.reason));
             reasons = [`artifact was corrupt (${verdict.reason}); recomputed`];
           } else {
-            const lastKey = o.store.getRef(o.recipe, s.id);
-            const last = lastKey ? yield* Effect.promise(() => o.store.readManifest(lastKey)) : undefined;
-            reasons = explainMiss(k, typeof last === "object" ? last : undefined);
+            const last = lastArtifact(o.store, o.recipe, s);
+            reasons = explainMiss(k, last?.manifest, last?.from);
           }
         }
         if (!impl) return yield* finish(s, { status: "failed", error: `stage kind \`${s.kind}\` has no implementation in this version of itp` }, { ok: false, root: s.id });
@@ -254,7 +261,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
           if (injected && (injected.times === undefined || attempt <= injected.times)) {
             return Effect.fail(injected.transient ? new TransientError(`injected transient fault (attempt ${attempt})`) : new Error("injected permanent fault"));
           }
-          return runJob(o.executor, { stage: s.id, run: (signal) => execute(s, impl, inputs, k, o, attempt, signal) });
+          return runJob(o.executor, { stage: s.id, run: (signal) => execute(s, impl, inputs, k, o, attempt, signal, consumers.get(s.id) ?? []) });
         });
         const policy = retryPolicyOf(s.params);
         const retried = policy
@@ -419,11 +426,12 @@ function contextFor(
   params: Record<string, Json>,
   o: RunOptions,
   count: (name: string, n: number) => void,
-  progress: (done: number, total?: number, detail?: string) => void,
+  progress: StageContext["progress"],
   signal: AbortSignal,
   key: string,
   drop: (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
   summary?: (v: Record<string, unknown>) => void,
+  run?: { readonly downstream: readonly IrStage[]; readonly files: KeyedStage["files"] },
 ): StageContext {
   return {
     stage: s,
@@ -442,6 +450,8 @@ function contextFor(
     workDir: () => o.store.workDir(key),
     log: (type, data) => o.log?.(type, { stage: s.id, ...data }),
     summary: (v) => summary?.(v),
+    ...(run ? { downstream: run.downstream, files: run.files } : {}),
+    sourceDigest: (path) => o.store.sourceDigest(path),
   };
 }
 
@@ -490,7 +500,7 @@ function manifestOf(
   };
 }
 
-function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputArtifact>, k: KeyedStage, o: RunOptions, attempt: number, signal: AbortSignal): Effect.Effect<Published, Error> {
+function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputArtifact>, k: KeyedStage, o: RunOptions, attempt: number, signal: AbortSignal, downstream: readonly IrStage[]): Effect.Effect<Published, Error> {
   return Effect.acquireUseRelease(
     Effect.tryPromise({
       try: async () => {
@@ -512,7 +522,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           w.dropped.add(record, reason, detail, line);
         };
         let summary: Record<string, unknown> | undefined;
-        const ctx = contextFor(s, inputs, params, o, count, (d, t, detail) => o.reporter.progress(s.id, d, t, detail), signal, k.key, drop, (v) => (summary = v));
+        const ctx = contextFor(s, inputs, params, o, count, (d, t, b, detail) => o.reporter.progress(s.id, d, t, b, detail), signal, k.key, drop, (v) => (summary = v), { downstream, files: k.files });
         const sink: OutputSink = {
           write: (r: RecordValue) => w.writer.write(r),
           writeLine: (line: Buffer) => w.writer.writeLine(line),
@@ -528,6 +538,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
             }
             return w.tree;
           },
+          copyFile: (path: string, digest: string, records: number) => w.writer.copyFile(path, digest, records),
         };
         yield* impl.run(ctx, sink);
         if (w.tree) {

@@ -4,7 +4,8 @@ import type { RecordValue } from "../../runtime/records.js";
 import { SELF_INSTRUCT_BLOCKLIST, TULU_MENTION_TERMS } from "../common.js";
 import { loadTokenizer } from "../../tokenize/load.js";
 import { tokenizerFiles } from "../../tokenize/locate.js";
-import { clusterSignatures, SignatureBuilder } from "../dedup/minhash.js";
+import { resolveBanding } from "../dedup/lsh-bands.js";
+import { clusterSignatures, SignatureBuilder, type Clustering } from "../dedup/minhash.js";
 import { asyncImpl, checkAbort, mapRecords } from "../support/records.js";
 import {
   codePoints,
@@ -31,8 +32,11 @@ import {
 const param = <T>(ctx: StageContext, name: string, dflt: T): T => (ctx.params[name] === undefined ? dflt : (ctx.params[name] as T));
 const at = (ctx: StageContext, i: number) => () => `${ctx.stage.id}: record ${i + 1}`;
 
-/** A filter from a per-record verdict: undefined keeps the record, a string is the reason it is dropped. */
-function filterImpl(prepare: (ctx: StageContext) => Promise<(r: RecordValue, i: number) => string | undefined> | ((r: RecordValue, i: number) => string | undefined)): StageImpl {
+/** Why a record is dropped: the counted reason, and per-record detail (the word that matched) kept with it. */
+export type Verdict = string | { readonly reason: string; readonly detail: string } | undefined;
+
+/** A filter from a per-record verdict: undefined keeps the record, a reason (with detail) drops it. */
+function filterImpl(prepare: (ctx: StageContext) => Promise<(r: RecordValue, i: number) => Verdict> | ((r: RecordValue, i: number) => Verdict)): StageImpl {
   return asyncImpl(async (ctx, out) => {
     const verdict = await prepare(ctx);
     let kept = 0;
@@ -42,7 +46,8 @@ function filterImpl(prepare: (ctx: StageContext) => Promise<(r: RecordValue, i: 
         kept++;
         return r;
       }
-      ctx.drop(r, why);
+      if (typeof why === "string") ctx.drop(r, why);
+      else ctx.drop(r, why.reason, why.detail);
       return undefined;
     });
     ctx.count("kept", kept);
@@ -68,19 +73,46 @@ export interface SelfInstructRules {
  * undefined to keep.
  */
 export function selfInstructVerdict(rules: SelfInstructRules): (instruction: string) => string | undefined {
+  const detailed = selfInstructDetailed(rules);
+  return (raw) => {
+    const v = detailed(raw);
+    return typeof v === "string" ? v : v?.reason;
+  };
+}
+
+/** The same rules, with the blocklisted word that matched as the detail. */
+export function selfInstructDetailed(rules: SelfInstructRules): (instruction: string) => Verdict {
   const block = rules.words.length > 0 ? wordsRegex(rules.words, true, true) : undefined;
   return (raw) => {
     const inst = pyStrip(raw);
     const n = pyWords(inst).length;
     if (n < rules.minWords) return "too few words";
     if (n > rules.maxWords) return "too many words";
-    if (block?.test(inst)) return "blocklisted word";
+    const word = block && matchedWord(block, inst);
+    if (word !== undefined) return { reason: "blocklisted word", detail: `"${word}"` };
     if (rules.blockedPrefixes.some((p) => inst.startsWith(p))) return "blocked prefix";
     const first = inst.codePointAt(0);
     if (first !== undefined && rules.dropPunctuationStart && ASCII_PUNCTUATION.has(String.fromCodePoint(first))) return "starts with punctuation";
     if (first !== undefined && rules.dropNonAsciiStart && first > 0x7f) return "starts with a non-ASCII character";
     return undefined;
   };
+}
+
+/** The text a word regex matched in `text`, or undefined (the regex may be global or sticky: its state is reset). */
+function matchedWord(re: RegExp, text: string): string | undefined {
+  re.lastIndex = 0;
+  const m = re.exec(text);
+  re.lastIndex = 0;
+  return m ? m[0] : undefined;
+}
+
+/** How a dropped record's detail names another record: its id, else the first words of a text of it. */
+export function recordLabel(r: RecordValue, text: string | undefined): string {
+  const id = r["id"];
+  if (typeof id === "string" || typeof id === "number") return `id ${JSON.stringify(id)}`;
+  if (text === undefined) return "";
+  const words = text.trim().split(/\s+/);
+  return `"${words.slice(0, 8).join(" ")}${words.length > 8 ? " ..." : ""}"`;
 }
 
 /** The texts that mention_filter searches: message contents, instruction/input/output; else every string field. */
@@ -93,6 +125,20 @@ export function mentionTexts(r: RecordValue): string[] {
     for (const [k, v] of Object.entries(r)) if (k !== "source" && k !== "id" && typeof v === "string") out.push(v);
   }
   return out;
+}
+
+/** Where a term was found: the matched text with a few words around it, and which text. */
+function mentionDetail(texts: readonly string[], term: string, caseInsensitive: boolean): string {
+  const needle = caseInsensitive ? term.toLowerCase() : term;
+  for (let k = 0; k < texts.length; k++) {
+    const t = texts[k]!;
+    const at = (caseInsensitive ? t.toLowerCase() : t).indexOf(needle);
+    if (at < 0) continue;
+    const from = Math.max(0, at - 30);
+    const to = Math.min(t.length, at + needle.length + 30);
+    return `term "${term}" matched "${t.slice(at, at + needle.length)}" in text ${k + 1}: "${from > 0 ? "..." : ""}${t.slice(from, to).replace(/\s+/g, " ")}${to < t.length ? "..." : ""}"`;
+  }
+  return `term "${term}"`;
 }
 
 /** The first term (in the list's order) that any text contains as a substring, or undefined. */
@@ -220,7 +266,10 @@ export const filterImpls: Record<string, StageImpl> = {
   blocklist: filterImpl((ctx) => {
     const field = String(ctx.params["field"]);
     const re = wordsRegex(ctx.params["words"] as string[], param(ctx, "word_boundary", true), param(ctx, "case_insensitive", true));
-    return (r, i) => (re.test(fieldText(r, field, at(ctx, i))) ? "blocklisted word" : undefined);
+    return (r, i) => {
+      const word = matchedWord(re, fieldText(r, field, at(ctx, i)));
+      return word === undefined ? undefined : { reason: "blocklisted word", detail: `"${word}" in ${field}` };
+    };
   }),
 
   regex: filterImpl((ctx) => {
@@ -240,7 +289,7 @@ export const filterImpls: Record<string, StageImpl> = {
 
   self_instruct_filter: filterImpl((ctx) => {
     const field = param(ctx, "field", "instruction");
-    const verdict = selfInstructVerdict({
+    const verdict = selfInstructDetailed({
       minWords: param(ctx, "min_words", 4),
       maxWords: param(ctx, "max_words", 150),
       words: [...param<string[]>(ctx, "words", [...SELF_INSTRUCT_BLOCKLIST]), ...param<string[]>(ctx, "extra_words", [])],
@@ -263,12 +312,13 @@ export const filterImpls: Record<string, StageImpl> = {
         kept++;
         return r;
       }
-      const term = firstMention(mentionTexts(r), terms, ci);
+      const texts = mentionTexts(r);
+      const term = firstMention(texts, terms, ci);
       if (term === undefined) {
         kept++;
         return r;
       }
-      ctx.drop(r, `mentions ${term}`);
+      ctx.drop(r, `mentions ${term}`, mentionDetail(texts, term, ci));
       return undefined;
     });
     ctx.count("kept", kept);
@@ -298,10 +348,12 @@ export const filterImpls: Record<string, StageImpl> = {
   minhash_dedup: asyncImpl(async (ctx, out) => {
     const field = String(ctx.params["field"]);
     const permutations = param(ctx, "permutations", 128);
-    const opts = { shingle: param(ctx, "shingle", 5), permutations, bands: param(ctx, "bands", 16), threshold: param(ctx, "threshold", 0.8) };
+    const threshold = param(ctx, "threshold", 0.8);
+    const banding = resolveBanding(permutations, threshold, ctx.params["bands"] as number | undefined, ctx.params["rows"] as number | undefined);
+    const clustering = (ctx.params["clustering"] ?? "union_find") as Clustering;
     // Pass 1: signatures only (the records are read again to write), so memory is 4 x permutations bytes a record.
     const input = ctx.inputs.get("data")!;
-    const sb = new SignatureBuilder(opts.shingle, permutations, param(ctx, "seed", 42), input.records ?? 1024);
+    const sb = new SignatureBuilder(param(ctx, "shingle", 5), permutations, param(ctx, "seed", 42), input.records ?? 1024);
     for await (const r of input.read()) {
       sb.add(fieldText(r, field, at(ctx, sb.n)));
       if (sb.n % 4096 === 0) {
@@ -309,20 +361,29 @@ export const filterImpls: Record<string, StageImpl> = {
         ctx.progress(sb.n, input.records ?? undefined);
       }
     }
-    const c = clusterSignatures(sb.signatures, sb.n, sb.empty, { ...opts, onProgress: () => checkAbort(ctx) });
+    const c = clusterSignatures(sb.signatures, sb.n, sb.empty, { permutations, bands: banding.bands, rows: banding.rows, threshold, clustering, onProgress: () => checkAbort(ctx) });
+    // Kept records that have near duplicates: their labels name them in the duplicates' details.
+    const hasCopies = new Uint8Array(sb.n);
+    for (let i = 0; i < sb.n; i++) if (c.root[i]! !== i) hasCopies[c.root[i]!] = 1;
+    const labels = new Map<number, string>();
     let kept = 0;
     await mapRecords(ctx, out, (r, i) => {
       const root = c.root[i]!;
       if (root === i) {
+        if (hasCopies[i]) labels.set(i, recordLabel(r, typeof r[field] === "string" ? (r[field] as string) : undefined));
         kept++;
         return r;
       }
-      ctx.drop(r, "near duplicate", `of record ${root + 1}`);
+      const label = labels.get(root);
+      ctx.drop(r, "near duplicate", `of record ${root + 1}${label ? ` (${label})` : ""}`);
       return undefined;
     });
     ctx.count("kept", kept);
     ctx.count("clusters", c.clusters);
     ctx.count("largest cluster", c.largest);
+    // The banding used, and whether it was chosen from the threshold: what `itp show` tells.
+    ctx.count(banding.chosen ? "LSH bands (chosen for the threshold)" : "LSH bands", banding.bands);
+    ctx.count("LSH rows per band", banding.rows);
     if (c.overflows) ctx.count("full LSH buckets skipped", c.overflows);
   }),
 

@@ -79,7 +79,7 @@ function trainImpl(method: Method): StageImpl {
         const tmplInput = ctx.inputs.get("param:template");
         const template = yield* tryP(async () => trainTemplate(tmplInput ? await tmplInput.json() : undefined, base, ctx.stage.id));
         const maxLength = num(p["max_length"], 2048);
-        ctx.progress(0, undefined, "tokenizing");
+        ctx.progress(0, undefined, undefined, "tokenizing");
         const tokens = yield* tryP(() =>
           prepareTokens({
             store: ctx.store(),
@@ -92,7 +92,7 @@ function trainImpl(method: Method): StageImpl {
             lossOn: p["loss_on"] === "all" ? "all" : "assistant",
             stage: ctx.stage.id,
             signal: ctx.signal,
-            progress: (d, t) => ctx.progress(d, t, "tokenizing"),
+            progress: (d, t) => ctx.progress(d, t, undefined, "tokenizing"),
           }),
         );
         ctx.log("tokens", { key: tokens.key, digest: tokens.digest, reused: tokens.reused, ...tokens.stats });
@@ -150,10 +150,10 @@ function trainImpl(method: Method): StageImpl {
           if (e["event"] === "start") {
             steps = typeof e["steps"] === "number" ? e["steps"] : undefined;
             curve.start(e);
-            ctx.progress(typeof e["resumed_from"] === "number" ? e["resumed_from"] : 0, steps, e["resumed_from"] ? `resumed at step ${e["resumed_from"]}` : "starting");
+            ctx.progress(typeof e["resumed_from"] === "number" ? e["resumed_from"] : 0, steps, undefined, e["resumed_from"] ? `resumed at step ${e["resumed_from"]}` : "starting");
           } else if (e["event"] === "step") {
             curve.step(e);
-            ctx.progress(Number(e["step"]), steps, curve.status());
+            ctx.progress(Number(e["step"]), steps, undefined, curve.status());
           } else if (e["event"] === "dpo") curve.dpo(e);
           else if (e["event"] === "done") curve.done(e);
         };
