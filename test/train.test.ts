@@ -5,7 +5,6 @@ import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { itp, itpBin, repoRoot, stackTrace, tempTree } from "./support/cli.js";
 import { torchPython } from "./support/python.js";
-import { defaultRegistry } from "../src/stages/index.js";
 
 // Training stages end to end through the CLI, on the CPU, with the tiny model the examples ship
 // (pipelines/models/tiny-llama: a config and a tokenizer, initialized at random from the seed): sft, lora, qlora and
@@ -15,7 +14,6 @@ import { defaultRegistry } from "../src/stages/index.js";
 // the weights of an uninterrupted run.
 
 const py = torchPython();
-const dpoReady = defaultRegistry().stage("dpo")?.implemented !== false;
 const TINY = join(repoRoot, "pipelines/models/tiny-llama");
 const TRAINER = join(repoRoot, "src/trainer");
 const dirs: string[] = [];
@@ -143,9 +141,7 @@ describe.skipIf(!py)("training on the CPU", () => {
     expect(q.summary.loss_last).toBeLessThan(q.summary.loss_first);
   }, 300_000);
 
-  // dpo runs once the trainer has its DPO (src/trainer/itp_trainer/dpo.py); until then the kind says
-  // `implemented: false` and `itp check` refuses it (test/runnable.test.ts).
-  it.skipIf(!dpoReady)("dpo: trains on preference pairs from an earlier model, and reports reward accuracy", () => {
+  it("dpo: trains on preference pairs from an earlier model, and reports reward accuracy", () => {
     const dir = project(
       [
         `train adapted = lora(few, base: "tiny") {\n  ${common}\n  lr = 1e-2\n  r = 4\n  alpha = 8\n  dropout = 0\n}`,

@@ -119,8 +119,6 @@ export function trainStages(): StageKind[] {
         template: ref("Template").optional().describe("How prompts and answers become text; default the base model's own chat template, else tulu."),
       }),
       version: "2",
-      // The trainer has no DPO yet (src/trainer/itp_trainer/dpo.py): `itp check` refuses it until it does.
-      implemented: false,
     },
   ]);
 }

@@ -186,4 +186,5 @@ export const trainImpls: Record<string, StageImpl> = {
   sft: trainImpl("sft"),
   lora: trainImpl("lora"),
   qlora: trainImpl("qlora"),
+  dpo: trainImpl("dpo"),
 };
