@@ -3,12 +3,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { sha256 } from "../src/runtime/digest.js";
-import { UserError } from "../src/runtime/impl.js";
-import type { RecordValue } from "../src/runtime/records.js";
+import { sha256 } from "../src/core/digest.js";
+import { UserError } from "../src/core/errors.js";
+import type { RecordValue } from "../src/core/records.js";
 import { Store } from "../src/runtime/store.js";
 import type { Template } from "../src/stages/support/chat-formats.js";
-import { readHfChatTemplate, type HfChatTemplate } from "../src/stages/template/hf-chat-template.js";
+import { readHfChatTemplate, type HfChatTemplate } from "../src/stages/support/hf-chat-template.js";
 import { tokenizeExample } from "../src/stages/train/label-mask.js";
 import { prepareTokens, trainTemplate, type PrepareTokensOptions } from "../src/stages/train/prepare-tokens.js";
 import { renderExample, renderPreference, type TrainTemplate } from "../src/stages/train/render-spans.js";

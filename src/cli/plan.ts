@@ -1,6 +1,6 @@
 import { planProgram } from "../runtime/plan.js";
 import { UsageError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 import { loadForRun } from "./runtime-setup.js";
 
 const help = `

@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { LocalExecutor } from "../runtime/executor.js";
 import { parseFaults, runProgram } from "../runtime/scheduler.js";
 import { UsageError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 import { PlainReporter, silentReporter, TerminalReporter } from "./progress.js";
 import { loadForRun, positiveInt } from "./runtime-setup.js";
 

@@ -1,6 +1,6 @@
 import { readdirSync, realpathSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 
 /**
  * File name patterns for sharded datasets (`train-*.parquet`, `**\/*.jsonl`), over `/`-separated paths relative to

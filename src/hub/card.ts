@@ -1,5 +1,5 @@
 import { didYouMean } from "../diagnostics/suggest.js";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 import { frontMatter, parseYaml, YamlError, type Yaml } from "./yaml.js";
 
 /**

@@ -6,7 +6,7 @@
 // table for every pair of token lists, every kept text scored, as Self-Instruct's script does), timed on the first
 // 5,000 and extrapolated quadratically to 50,000; on those 5,000 both must keep exactly the same records.
 // Target: 50,000 in under 120 s.
-import { filterImpls, rougeDedup } from "../../src/stages/filter/filters.js";
+import { dedupImpls, rougeDedup } from "../../src/stages/dedup/dedup.js";
 import { rougeTokens } from "../../src/stages/support/text.js";
 import { rng } from "../support/fuzz.js";
 import { runImpl } from "../support/stage-ctx.js";
@@ -118,7 +118,7 @@ function naiveFilter(all: readonly string[], max: number): number[] {
 
 const records = texts.map((instruction) => ({ instruction }));
 let t0 = performance.now();
-const fast = await runImpl(filterImpls["rouge_dedup"]!, { field: "instruction", max: MAX }, { data: records });
+const fast = await runImpl(dedupImpls["rouge_dedup"]!, { field: "instruction", max: MAX }, { data: records });
 const seconds = (performance.now() - t0) / 1000;
 const kept = fast.records.length;
 

@@ -1,7 +1,7 @@
 import { ChunkLines, classifiedChunks, DROP, KEEP, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
-import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { OutputSink, StageContext, StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 import { loadTokenizer } from "../../tokenize/load.js";
 import { tokenizerFiles } from "../../tokenize/locate.js";
 import { splitChat, type SplitMessage, type SplitOptions } from "../../tokenize/split-chat.js";

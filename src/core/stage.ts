@@ -1,8 +1,7 @@
 import type { Effect } from "effect";
-import type { IrStage, Json } from "../compile/ir.js";
+import type { IrStage, Json } from "./ir.js";
 import type { Readable } from "node:stream";
 import type { RecordValue } from "./records.js";
-import type { RequestCache } from "./request-cache.js";
 
 /**
  * What a stage implementation sees. Inputs are artifacts of upstream stages, read as streams of records (datasets)
@@ -31,9 +30,17 @@ export interface StageContext {
   /** `drop` for a record known only by its JSON line (no line break), as the parallel reader sees it. */
   dropLine(line: Buffer, reason: string, detail?: string): void;
   /** The store's cache of model answers: a stage that calls models asks it before sending a request. */
-  requests(): RequestCache;
+  requests(): AnswerCache;
   /** Set when the run is interrupted: long loops check it. */
   readonly signal: AbortSignal;
+}
+
+/** The store's cache of model answers, as a stage sees it (the runtime's RequestCache implements it). */
+export interface AnswerCache {
+  /** The answer cached for a request key, or undefined. */
+  get<T>(key: string): T | undefined;
+  has(key: string): boolean;
+  put(key: string, answer: unknown): void;
 }
 
 export interface InputArtifact {
@@ -67,21 +74,6 @@ export interface OutputSink {
    */
   writeBytes(data: Buffer, records: number): Promise<void>;
   writeValue(value: unknown): Promise<void>;
-}
-
-/** A failure the scheduler may retry (a flaky server, a busy resource); any other error is permanent. */
-export class TransientError extends Error {
-  readonly transient = true;
-}
-
-/** A failure caused by the user's data or setup, reported as is (no stack trace): a missing file, a bad record. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface Resources {
