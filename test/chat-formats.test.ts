@@ -31,31 +31,41 @@ const two: Message[] = [
   { role: "assistant", content: "Sure" },
 ];
 
-describe("alpaca", () => {
-  it("with an input, byte for byte", () => {
+describe("alpaca (Stanford Alpaca's train.py)", () => {
+  it("with an input, byte for byte: prompt + output + EOS, nothing between the prompt and the output", () => {
     expect(renderInstruction("alpaca", { instruction: "Sort these.", input: "3, 1, 2", output: "1, 2, 3" })).toBe(
-      ALPACA_INPUT_HEAD + "### Instruction:\nSort these.\n\n### Input:\n3, 1, 2\n\n### Response:\n1, 2, 3</s>",
+      ALPACA_INPUT_HEAD + "### Instruction:\nSort these.\n\n### Input:\n3, 1, 2\n\n### Response:1, 2, 3</s>",
     );
   });
 
   it("without an input (missing or empty), byte for byte", () => {
-    const want = ALPACA_NO_INPUT_HEAD + "### Instruction:\nName a color.\n\n### Response:\nRed.</s>";
+    const want = ALPACA_NO_INPUT_HEAD + "### Instruction:\nName a color.\n\n### Response:Red.</s>";
     expect(renderInstruction("alpaca", { instruction: "Name a color.", output: "Red." })).toBe(want);
     expect(renderInstruction("alpaca", { instruction: "Name a color.", input: "", output: "Red." })).toBe(want);
   });
 
-  it("the generation prompt ends with \"### Response:\\n\"", () => {
-    expect(renderInstruction("alpaca", { instruction: "Name a color.", output: "Red." }, { generationPrompt: true })).toBe(ALPACA_NO_INPUT_HEAD + "### Instruction:\nName a color.\n\n### Response:\n");
-    expect(alpacaPrompt("I", "X")).toBe(ALPACA_INPUT_HEAD + "### Instruction:\nI\n\n### Input:\nX\n\n### Response:\n");
+  it("the prompt ends with \"### Response:\" and no newline", () => {
+    expect(renderInstruction("alpaca", { instruction: "Name a color.", output: "Red." }, { generationPrompt: true })).toBe(ALPACA_NO_INPUT_HEAD + "### Instruction:\nName a color.\n\n### Response:");
+    expect(alpacaPrompt("I", "X")).toBe(ALPACA_INPUT_HEAD + "### Instruction:\nI\n\n### Input:\nX\n\n### Response:");
   });
 
   it("text with $ and braces is copied literally", () => {
-    expect(alpacaPrompt("Cost $& {input} $1", "{instruction}")).toBe(ALPACA_INPUT_HEAD + "### Instruction:\nCost $& {input} $1\n\n### Input:\n{instruction}\n\n### Response:\n");
+    expect(alpacaPrompt("Cost $& {input} $1", "{instruction}")).toBe(ALPACA_INPUT_HEAD + "### Instruction:\nCost $& {input} $1\n\n### Input:\n{instruction}\n\n### Response:");
   });
 
   it("a single-exchange chat renders as the no-input prompt; a longer chat is refused", () => {
-    expect(renderChat("alpaca", one)).toBe(ALPACA_NO_INPUT_HEAD + "### Instruction:\nHi\n\n### Response:\nHello</s>");
+    expect(renderChat("alpaca", one)).toBe(ALPACA_NO_INPUT_HEAD + "### Instruction:\nHi\n\n### Response:Hello</s>");
     expect(() => renderChat("alpaca", two)).toThrow(FormatError);
+  });
+});
+
+describe("alpaca_lora (alpaca-lora's templates/alpaca.json)", () => {
+  it("the same prompts ending \"### Response:\\n\", then output and EOS", () => {
+    expect(renderInstruction("alpaca_lora", { instruction: "Sort these.", input: "3, 1, 2", output: "1, 2, 3" })).toBe(
+      ALPACA_INPUT_HEAD + "### Instruction:\nSort these.\n\n### Input:\n3, 1, 2\n\n### Response:\n1, 2, 3</s>",
+    );
+    expect(renderInstruction("alpaca_lora", { instruction: "Name a color." }, { generationPrompt: true })).toBe(ALPACA_NO_INPUT_HEAD + "### Instruction:\nName a color.\n\n### Response:\n");
+    expect(renderChat("alpaca_lora", one)).toBe(ALPACA_NO_INPUT_HEAD + "### Instruction:\nHi\n\n### Response:\nHello</s>");
   });
 });
 

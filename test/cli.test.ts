@@ -1,8 +1,8 @@
-import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { itp, itpBin, stackTrace, tempTree } from "./support/cli.js";
+import { itp, itpBin, repoRoot, stackTrace, tempTree } from "./support/cli.js";
 
 const recipe = `type Qa = {
   question: string
@@ -26,7 +26,7 @@ filter deduped = exact_dedup(data, fields: [instruction])
 
 describe("itp check", () => {
   it("accepts a valid recipe: exit 0, a summary on stdout", () => {
-    const dir = tempTree({ "r.itp": recipe.replace('dataset qa: Qa = jsonl("qa.jsonl")\n', "") });
+    const dir = tempTree({ "r.itp": recipe.replace('dataset qa: Qa = jsonl("qa.jsonl")\n', ""), "seeds.jsonl": "" });
     const r = itp(["check", "r.itp"], { cwd: dir });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -138,6 +138,22 @@ filter short = seeds |> take(n: 3)
     expect(d.stdout).toContain("-filter short=seeds|>take(n:3)");
     expect(readFileSync(join(dir, "r.itp"), "utf8")).toBe(messy);
   });
+  it("--diff is a patch git apply takes as it is (hunk ranges exact, with and without a final newline)", () => {
+    const sixLines = 'dataset seeds: Instruction = jsonl("seeds.jsonl")\n\nfilter short=seeds|>take(n:3)\n\nfilter shorter = short |> take(n: 2)\n// end\n';
+    for (const text of [messy, sixLines]) {
+      const dir = tempTree({ "r.itp": text });
+      const git = (...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8", env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir } });
+      git("init", "-q");
+      const d = itp(["fmt", "--diff", "r.itp"], { cwd: dir });
+      expect(d.code).toBe(0);
+      writeFileSync(join(dir, "fmt.diff"), d.stdout);
+      git("apply", "--check", "fmt.diff");
+      git("apply", "fmt.diff");
+      expect(itp(["fmt", "--check", "r.itp"], { cwd: dir }).code).toBe(0);
+    }
+    const d = itp(["fmt", "--diff", "r.itp"], { cwd: tempTree({ "r.itp": sixLines }) });
+    expect(d.stdout).toContain("--- a/r.itp\n+++ b/r.itp\n@@ -1,6 +1,7 @@\n");
+  });
   it("rewrites in place, then --check passes", () => {
     const dir = tempTree({ "r.itp": messy });
     expect(itp(["fmt", "r.itp"], { cwd: dir }).code).toBe(0);
@@ -170,6 +186,17 @@ describe("itp diff", () => {
     expect(j.changed.map((c: { id: string }) => c.id)).toEqual(["short", "data"]);
     expect(j.invalidated).toEqual(["deduped"]);
   });
+  it("a changed recipe parameter is shown as written (rouge_max) and as the inner parameter it sets (max)", () => {
+    const old = 'import std/alpaca { alpaca_filters }\n\ndataset seeds: Instruction = jsonl("s.jsonl")\n\nfilter clean = alpaca_filters(seeds, rouge_max: 0.7)\n';
+    const dir = tempTree({ "old.itp": old, "new.itp": old.replace("rouge_max: 0.7", "rouge_max: 0.5") });
+    const r = itp(["diff", "old.itp", "new.itp"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("itp diff old.itp -> new.itp\n~ recipe parameter clean.rouge_max: 0.7 -> 0.5 (sets clean.max)\n~ clean (rouge_dedup)\n    max: 0.7 -> 0.5 (from recipe parameter clean.rouge_max)\n");
+    const j = JSON.parse(itp(["diff", "old.itp", "new.itp", "--json"], { cwd: dir }).stdout);
+    expect(j.recipeParams).toEqual([{ param: "clean.rouge_max", old: 0.7, new: 0.5, sets: ["clean.max"] }]);
+    expect(j.changed[0].params).toEqual([{ param: "max", old: 0.7, new: 0.5, from: "clean.rouge_max" }]);
+  });
+
   it("works as git's external diff driver", () => {
     const dir = tempTree({ "r.itp": recipe, ".gitattributes": "*.itp diff=itp\n" });
     const git = (...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8", env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir } });
@@ -184,6 +211,67 @@ describe("itp diff", () => {
     expect(out).toContain("itp diff r.itp");
     expect(out).toContain("component short: take(n: 100) -> take(n: 80)");
     expect(out).toContain("+ final (take)");
+  });
+});
+
+describe("itp diff as git's driver, installed from the checkout", () => {
+  it("`npm install -g .` puts itp on the PATH; git diff works in any repository and survives a broken version", () => {
+    const prefix = tempTree({});
+    execFileSync("npm", ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", repoRoot], { encoding: "utf8", stdio: "pipe" });
+    const dir = tempTree({ "r.itp": recipe, ".gitattributes": "*.itp diff=itp\n" });
+    const env = { ...process.env, GIT_CONFIG_NOSYSTEM: "1", HOME: dir, NO_COLOR: "1", PATH: `${join(prefix, "bin")}:${process.env["PATH"]}` };
+    const git = (...a: string[]) => execFileSync("git", a, { cwd: dir, encoding: "utf8", env, stdio: "pipe" });
+    git("init", "-q");
+    git("config", "user.email", "t@example.com");
+    git("config", "user.name", "t");
+    git("config", "diff.itp.command", "itp diff");
+    git("add", ".");
+    git("commit", "-qm", "v1");
+    writeFileSync(join(dir, "r.itp"), recipe.replace("take(100)", "take(80)"));
+    expect(git("diff")).toContain("component short: take(n: 100) -> take(n: 80)");
+    // A version that does not parse: a plain text diff and a warning, and git diff still succeeds.
+    writeFileSync(join(dir, "r.itp"), recipe.replace("take(100)", "take(80").replace("min: 4", "min: 5"));
+    const r = spawnSync("git", ["diff"], { cwd: dir, encoding: "utf8", env });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain("warning: the new version does not check, so this is a plain text diff");
+    expect(r.stdout).toContain("itp diff r.itp (text)\n--- a/r.itp\n+++ b/r.itp\n");
+    expect(r.stdout).toContain("-  short: take(100)\n+  short: take(80\n");
+    expect(r.stdout).toContain("+filter short = seeds |> length(field: instruction, unit: \"words\", min: 5, max: 150)");
+  }, 120_000);
+
+  it("two files, one broken: its errors, a warning and the text diff, exit 1", () => {
+    const dir = tempTree({ "old.itp": recipe, "new.itp": recipe.replace("take(100)", "take(") });
+    const r = itp(["diff", "old.itp", "new.itp"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("new.itp:");
+    expect(r.stderr).toContain("warning: the new version does not check");
+    expect(r.stdout).toContain("+  short: take(\n");
+  });
+});
+
+describe("a local input that does not exist", () => {
+  const r2 = 'dataset a = jsonl("data/a.jsonl")\n\ndataset b = jsonl("b.jsonl")\n\ndataset c = concat(a, b)\n';
+  it("is a warning at check (exit 0), naming the stage and the file", () => {
+    const dir = tempTree({ "r.itp": r2, "b.jsonl": '{"x": 1}\n' });
+    const r = itp(["check", "r.itp"], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("r.itp:1:1: warning[W002]: input file data/a.jsonl does not exist");
+    expect(r.stderr).not.toContain("b.jsonl");
+    expect(r.stdout).toMatch(/^ok: 1 file/);
+  });
+  it("is an error at plan and run, before anything runs (exit 1, no store written)", () => {
+    const dir = tempTree({ "r.itp": r2, "b.jsonl": '{"x": 1}\n' });
+    for (const verb of ["plan", "run"]) {
+      const r = itp([verb, "r.itp", "--store", "st"], { cwd: dir });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain("error[E070]: stage `a` reads data/a.jsonl, which does not exist");
+      expect(r.stderr).not.toContain("W002");
+      expect(r.stderr + r.stdout).not.toMatch(stackTrace);
+    }
+    expect(existsSync(join(dir, "st", "refs"))).toBe(false);
+    // --only a stage that does not need the file: it runs.
+    const only = itp(["run", "r.itp", "--store", "st", "--only", "b"], { cwd: dir });
+    expect(only.code, only.stderr).toBe(0);
   });
 });
 

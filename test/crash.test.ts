@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { itpBin } from "./support/cli.js";
 import { crashStages, crashTrials, prepareCrashSuite, type CrashSuite } from "./support/crash.js";
 
-// SIGKILL at random moments of a run (seeded): no corrupt entry, no committed stage redone, and the resumed run
+// SIGKILL at random moments inside a run (seeded): no corrupt entry, no committed stage redone, and the resumed run
 // ends byte-identical to an uninterrupted one. `npm run bench -- crash` runs 200 trials on more data.
 describe("crash safety", () => {
   let suite: CrashSuite | undefined;
@@ -14,7 +14,7 @@ describe("crash safety", () => {
     const t = await crashTrials(suite, 20, Number(process.env["CRASH_SEED"] ?? 1));
     expect(t.problems).toEqual([]);
     expect({ corrupt: t.corrupt, mismatch: t.mismatch, redone: t.redone }).toEqual({ corrupt: 0, mismatch: 0, redone: 0 });
-    // The kills spread over the run: some before anything committed, some after some stages.
+    // The kills land inside the run: some after some stages committed.
     expect(t.committedHistogram.slice(1, crashStages.length).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
-  }, 180_000);
+  }, 600_000);
 });

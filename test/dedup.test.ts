@@ -205,9 +205,13 @@ describe("minhash_dedup stage", () => {
     const r = await runImpl(dedupImpls["minhash_dedup"]!, { field: "text", shingle: 3, permutations: 128, bands: 32, threshold: 0.7, seed: 42 }, { data });
     expect(r.records.map((x) => x["id"])).toEqual([1, 2, 5, 6]);
     expect(r.dropped.map((d) => [d.record["id"], d.reason, d.detail])).toEqual([
-      [3, "near duplicate", "of record 1"],
-      [4, "near duplicate", "of record 1"],
+      [3, "near duplicate", "of record 1 (id 1)"],
+      [4, "near duplicate", "of record 1 (id 1)"],
     ]);
+    // Without an id, the kept record's first words.
+    const noIds = data.map(({ text }) => ({ text }));
+    const n = await runImpl(dedupImpls["minhash_dedup"]!, { field: "text", shingle: 3, permutations: 128, bands: 32, threshold: 0.7, seed: 42 }, { data: noIds });
+    expect(n.dropped.map((d) => d.detail)).toEqual(['of record 1 ("the quick brown fox jumps over the lazy ...")', 'of record 1 ("the quick brown fox jumps over the lazy ...")']);
     expect(r.counts).toEqual({ kept: 4, "dropped: near duplicate": 2, clusters: 1, "largest cluster": 3 });
   });
 

@@ -44,6 +44,7 @@ describe("itp diff on two versions of the Tulu 2 recipe", () => {
           inputs: [],
         },
       ],
+      recipeParams: [],
       invalidated: ["tulu2_data", "tulu2_data_json", "tulu2_7b", "tulu2_scores"],
     });
   });

@@ -182,6 +182,18 @@ describe("JSON", () => {
     expect((await failure(readJsonRecords(join(dir, "c.json"), "c.json", { onBad: () => undefined }))).message).toBe("c.json:3:8: not valid JSON (Expected ':' after property name)");
     expect((await failure(readJsonRecords(join(dir, "b.json"), "b.json", { key: "data" }))).message).toBe("b.json: expected an array of records under `data`");
   });
+
+  it("a file that does not parse gets the hint that fits: truncated array, or JSON Lines", async () => {
+    const dir = folder({ "cut.json": '[\n  {"a": 1},\n  {"a": 2', "lines.json": '{"a": 1}\n{"a": 2}\n', "comma.json": '[{"a": 1},]' });
+    const cut = (await failure(readJsonRecords(join(dir, "cut.json"), "cut.json"))) as Error & { hint?: string };
+    expect(cut.message).toMatch(/^cut\.json:3:10: not valid JSON/);
+    expect(cut.hint).toMatch(/truncated/);
+    expect(cut.hint).not.toMatch(/JSON Lines/);
+    const lines = (await failure(readJsonRecords(join(dir, "lines.json"), "lines.json"))) as Error & { hint?: string };
+    expect(lines.hint).toMatch(/JSON Lines file is read with jsonl/);
+    const comma = (await failure(readJsonRecords(join(dir, "comma.json"), "comma.json"))) as Error & { hint?: string };
+    expect(comma.hint ?? "").not.toMatch(/JSON Lines|truncated/);
+  });
 });
 
 describe("CSV and TSV", () => {
@@ -432,6 +444,15 @@ describe("glob", () => {
       ["**", "x/y/z", true],
       ["(x)+[y].jsonl", "(x)+[y].jsonl", true],
       ["(x)+[y].jsonl", "xx[y].jsonl", false],
+      // A leading `**` glued to a name is a `*` too; characters that picomatch would read as syntax are plain.
+      ["**.jsonl", "a.jsonl", true],
+      ["**.jsonl", "x/a.jsonl", false],
+      ["{a,b}.jsonl", "{a,b}.jsonl", true],
+      ["{a,b}.jsonl", "a.jsonl", false],
+      ["!a.jsonl", "b.jsonl", false],
+      ["a\\\\b|$^@.jsonl", "a\\\\b|$^@.jsonl", true],
+      ["a\\*", "a\\\\x", true],
+      ["'a'.jsonl", "a.jsonl", false],
     ];
     for (const [pattern, path, want] of cases) expect(globMatcher(pattern)(path), `${pattern} ~ ${path}`).toBe(want);
   });
@@ -628,9 +649,10 @@ describe("data files through the CLI", () => {
 });
 
 describe("the parallel JSON Lines reader", () => {
-  // Worker threads read files of any size here (ITP_PARALLEL_MIN_BYTES=1) in chunks of 4 KiB; the same recipe with
-  // ITP_PARALLEL=0 reads serially. Both must store exactly the same objects: artifacts and dropped records.
-  const parallel = { ITP_PARALLEL_MIN_BYTES: "1", ITP_PARALLEL_CHUNK_BYTES: "4096" };
+  // Worker threads read files of any size here (ITP_PARALLEL_MIN_BYTES=1) in chunks of 4 KiB, on any number of cores
+  // (ITP_PARALLEL=1); the same recipe with ITP_PARALLEL=0 reads serially. Both must store exactly the same objects:
+  // artifacts and dropped records. The run logs say which stages the workers read.
+  const parallel = { ITP_PARALLEL: "1", ITP_PARALLEL_MIN_BYTES: "1", ITP_PARALLEL_CHUNK_BYTES: "4096" };
   const serial = { ITP_PARALLEL: "0" };
   const objectsOf = (store: string) =>
     Object.fromEntries(
@@ -640,6 +662,15 @@ describe("the parallel JSON Lines reader", () => {
         .sort()
         .map((f) => [f, readFileSync(join(store, "objects", f)).length]),
     );
+
+  /** The `stage_note`s of a store's run logs: which stages say they were read by worker threads. */
+  const readByWorkers = (store: string) =>
+    readdirSync(join(store, "runs"))
+      .flatMap((f) => readFileSync(join(store, "runs", f), "utf8").trim().split("\n"))
+      .map((l) => JSON.parse(l) as { type: string; stage?: string; note?: string })
+      .filter((e) => e.type === "stage_note" && /read by \d+ worker threads$/.test(e.note ?? ""))
+      .map((e) => e.stage)
+      .sort();
 
   function lines(): Buffer {
     const parts: Buffer[] = [Buffer.from([0xef, 0xbb, 0xbf])];
@@ -666,6 +697,8 @@ describe("the parallel JSON Lines reader", () => {
     const b = itp(["run", "r.itp", "--store", join(dir, "s")], { cwd: dir, env: serial });
     expect(b.code, b.stderr).toBe(0);
     expect(readFileSync(join(dir, "out.jsonl"))).toEqual(outParallel);
+    expect(readByWorkers(join(dir, "p")), "the parallel path ran").toEqual(["en", "src"]);
+    expect(readByWorkers(join(dir, "s"))).toEqual([]);
     expect(objectsOf(join(dir, "p"))).toEqual(objectsOf(join(dir, "s")));
     const show = (store: string) => JSON.parse(itp(["show", "r.itp", "en", "--store", join(dir, store), "--json"], { cwd: dir }).stdout) as { records: number; counts: Record<string, number> };
     expect(show("p")).toMatchObject({ records: show("s").records, counts: show("s").counts });
@@ -692,6 +725,7 @@ describe("the parallel JSON Lines reader", () => {
     const p = itp(["run", "skip.itp", "--store", join(dir, "p")], { cwd: dir, env: parallel });
     const s = itp(["run", "skip.itp", "--store", join(dir, "s")], { cwd: dir, env: serial });
     expect([p.code, s.code]).toEqual([0, 0]);
+    expect([readByWorkers(join(dir, "p")), readByWorkers(join(dir, "s"))]).toEqual([["t"], []]);
     expect(objectsOf(join(dir, "p"))).toEqual(objectsOf(join(dir, "s")));
     const dropped = itp(["show", "skip.itp", "t", "--dropped", "--store", join(dir, "p")], { cwd: dir });
     expect(dropped.stdout).toContain("t.jsonl:2001: field `output` is missing");

@@ -10,7 +10,6 @@ import { selectDataFiles } from "../src/hub/data-files.js";
 import { globToRegExp } from "../src/hub/glob.js";
 import { hubSettings } from "../src/hub/settings.js";
 import { nextLink, type TreeFile } from "../src/hub/tree.js";
-import { parseYaml } from "../src/hub/yaml.js";
 import { TransientError, UserError } from "../src/core/errors.js";
 import type { RecordValue } from "../src/core/records.js";
 import { hubImpls } from "../src/stages/sources/hub.js";
@@ -128,19 +127,39 @@ dataset_info:
     expect(userError(() => picked(tree("a/x.csv"), { split: "train", card: two })).message).toBe("o/n@r: the dataset has several configurations and none is the default: `a`, `b`");
   });
 
-  it("reports a configs section it cannot read, with the line", () => {
-    const e = userError(() => cardConfigs("---\nconfigs:\n- config_name: &anchor a\n---\n", "o/n@r: README.md"));
-    expect(e.message).toBe("o/n@r: README.md: cannot read the `configs` section of the dataset card's YAML header: line 3: unsupported YAML (anchors, aliases, tags): &anchor a");
+  it("reports a header it cannot read, with the file's line", () => {
+    const e = userError(() => cardConfigs("---\nlicense: mit\nconfigs:\n- config_name: a\n  data_files: [a/*\n---\n", "o/n@r: README.md"));
+    expect(e.message).toMatch(/^o\/n@r: README\.md: cannot read the dataset card's YAML header: line 5: Flow sequence in block collection must be sufficiently indented and end with a \]$/);
+    expect(e.hint).toBe("name the data files yourself with `files = [...]`");
   });
 
-  it("parses the YAML shapes cards use", () => {
-    expect(parseYaml("a:\n- x\n- 'y''s'\nb: {k: \"v\\n\", l: [1, two]}\nc: |\n  line1\n  line2\nd: true # comment\ne:\n  f: null")).toEqual({
-      a: ["x", "y's"],
-      b: { k: "v\n", l: ["1", "two"] },
-      c: "line1\nline2\n",
-      d: true,
-      e: { f: null },
-    });
+  it("reads the YAML that cards use: quoting, flow collections, comments, block scalars, anchors and aliases; numbers keep their spelling", () => {
+    const card = [
+      "---",
+      "license: mit",
+      "dataset_info: &info",
+      "  features:",
+      "  - {name: text, dtype: string}",
+      "configs:",
+      "- config_name: 'it''s' # a comment",
+      '  data_files: {train: "train/*.csv", test: [t1.csv, 1.0]}',
+      "- config_name: 2024",
+      "  default: true",
+      "  data_dir: |-",
+      "    data",
+      "  data_files: &files",
+      "  - split: train",
+      "    path: x/*",
+      "- config_name: copy",
+      "  data_files: *files",
+      "---",
+      "# Title",
+    ].join("\n");
+    expect(cardConfigs(card, "README.md")).toEqual([
+      { name: "it's", isDefault: false, dataFiles: new Map([["train", ["train/*.csv"]], ["test", ["t1.csv", "1.0"]]]) },
+      { name: "2024", isDefault: true, dataDir: "data", dataFiles: new Map([["train", ["x/*"]]]) },
+      { name: "copy", isDefault: false, dataFiles: new Map([["train", ["x/*"]]]) },
+    ]);
   });
 });
 
@@ -155,6 +174,19 @@ describe("globs and links", () => {
     expect(m("data/**", "data/a/b.csv")).toBe(true);
     expect(m("a[!b]c", "axc")).toBe(true);
     expect(m("a[!b]c", "abc")).toBe(false);
+    expect(m("a[!b]c", "a/c")).toBe(false);
+    // Python's rules where picomatch's differ: `^` and backslash in a class are members, `**` glued to a name is
+    // `*`, parentheses, braces and `+` are plain, a backslash is itself.
+    expect(m("a[^b]c", "a^c")).toBe(true);
+    expect(m("a[^b]c", "axc")).toBe(false);
+    expect(m("a[\\\\x]c", "a\\c")).toBe(true);
+    expect(m("**.csv", "x/y.csv")).toBe(false);
+    expect(m("**.csv", "y.csv")).toBe(true);
+    expect(m("x/**.csv", "x/a/y.csv")).toBe(false);
+    expect(m("(a)+{b,c}.csv", "(a)+{b,c}.csv")).toBe(true);
+    expect(m("(a)+{b,c}.csv", "aab.csv")).toBe(false);
+    expect(m("d\\\\*.csv", "d\\\\e.csv")).toBe(true);
+    expect(m(".hidden/*", ".hidden/a")).toBe(true);
   });
 
   it("finds the next page of a Link header", () => {

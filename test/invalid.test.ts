@@ -295,7 +295,7 @@ train sft = sft(clean, base: "meta-llama/Llama-2-7b-hf") { lr = 2e-5 }
 `;
   let dir: string;
   beforeAll(() => {
-    dir = tempTree({ "r.itp": valid });
+    dir = tempTree({ "r.itp": valid, "data/seed_tasks.jsonl": "" });
   });
   const check = (...sets: string[]) => {
     const r = itp(["check", "r.itp", ...sets.flatMap((s) => ["--set", s]), "--json"], { cwd: dir });
@@ -337,6 +337,7 @@ describe("coverage", () => {
   it("the corpus (and the --set tests, for E060) covers every diagnostic code", () => {
     const covered = new Set([...expected.values()].flat().map((e) => e.code));
     covered.add("E060"); // the --set tests above
+    covered.add("E070"); // plan and run, not check: test/cli.test.ts ("a local input that does not exist")
     expect(Object.keys(codes).filter((c) => !covered.has(c))).toEqual([]);
   });
 

@@ -369,6 +369,9 @@ const SEED_TASKS: [string, string, string][] = [
   ["Offer advice to a student who is nervous before an exam.", "", "Breathe, prepare, and rest well."],
 ];
 const SEEDS = SEED_TASKS.map(([instruction, input, output]) => JSON.stringify({ instruction, input, output })).join("\n") + "\n";
+/** The same tasks in the shape of Self-Instruct's data/seed_tasks.jsonl as published. */
+const SEED_TASK_FILE =
+  SEED_TASKS.map(([instruction, input, output], i) => JSON.stringify({ id: `seed_task_${i}`, name: `task_${i}`, instruction, instances: [{ input, output }], is_classification: input === "The sky is blue." })).join("\n") + "\n";
 
 let server: OpenAIServer;
 const env = () => ({ ITP_TEST_BASE_URL: server.url, ITP_TEST_KEY: KEY });
@@ -408,19 +411,19 @@ describe("the stdlib Alpaca and Evol-Instruct recipes against the server", () =>
 import std/evol_instruct { evol_instruct_data }
 
 ${MODEL}
-dataset seeds: Instruction = jsonl("seeds.jsonl")
+dataset seeds: SeedTask = jsonl("seeds.jsonl")
 
 generate alpaca = generate_alpaca_data(seeds, teacher: teacher, target: 45)
 
 dataset alpaca_out = export(alpaca, path: "out/alpaca.jsonl")
 
-generate evolved = evol_instruct_data(seeds, teacher: teacher, rounds: 2, sample_n: 24)
+generate evolved = evol_instruct_data(seed_task_to_instruction(seeds), teacher: teacher, rounds: 2, sample_n: 24)
 
 dataset evolved_out = export(evolved, path: "out/evolved.jsonl")
 `;
 
   it("generate exactly their targets; reruns send zero requests and give the same bytes", async () => {
-    const dir = tempTree({ "r.itp": recipe, "seeds.jsonl": SEEDS });
+    const dir = tempTree({ "r.itp": recipe, "seeds.jsonl": SEED_TASK_FILE });
     const store = join(dir, "store");
     server.reset();
     const seen: string[] = [];
@@ -524,7 +527,7 @@ dataset evolved_out = export(evolved, path: "out/evolved.jsonl")
 
 describe("the shipped pipelines, pointed at the server with --set", () => {
   it("pipelines/alpaca.itp and pipelines/self_instruct.itp generate their (overridden) targets; forced reruns ask nothing", async () => {
-    const dir = tempTree({ "seeds.jsonl": SEEDS });
+    const dir = tempTree({ "seeds.jsonl": SEED_TASK_FILE });
     const store = join(dir, "store");
     const pipelineEnv = { OPENAI_BASE_URL: server.url, OPENAI_API_KEY: KEY };
     const cases = [
@@ -554,11 +557,11 @@ describe("the other methods end to end", () => {
       "r.itp": `import std/self_instruct { self_instruct_data }
 
 ${MODEL}
-dataset seeds: Instruction = jsonl("seeds.jsonl")
+dataset seeds: SeedTask = jsonl("seeds.jsonl")
 
 generate tasks = self_instruct_data(seeds, teacher: teacher, target: 9)
 `,
-      "seeds.jsonl": SEEDS,
+      "seeds.jsonl": SEED_TASK_FILE,
     });
     const store = join(dir, "store");
     const seen: string[] = [];

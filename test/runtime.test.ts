@@ -144,6 +144,34 @@ describe("determinism and plans", () => {
     expect(r.j.stages.find((s) => s.id === "few")).toMatchObject({ records: 3 });
   });
 
+  it("a copy of a recipe (another path) is explained against the store's artifacts; --against names the old one", () => {
+    const d = tempTree({ "r.itp": recipe, "a.jsonl": jsonl(200) });
+    const store = join(d, "s");
+    expect(runJson(d, store).code).toBe(0);
+    writeFileSync(join(d, "copy.itp"), recipe.replace("take(en, n: 2)", "take(en, n: 3)"));
+    const plan = (args: string[]) => {
+      const r = itp(["plan", "copy.itp", "--store", store, "--json", ...args], { cwd: d });
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { stages: StageJson[] }).stages;
+    };
+    const p = plan([]);
+    expect(statuses(p)).toEqual({ a: "cached", en: "cached", few: "run", s: "cached", sh: "cached", c: "run" });
+    expect(p.find((s) => s.id === "few")!.reasons).toEqual(["parameter n: 2 -> 3 (against r.itp)"]);
+    expect(plan(["--against", "r.itp"]).find((s) => s.id === "few")!.reasons).toEqual(["parameter n: 2 -> 3 (against r.itp)"]);
+    // Once the copy has run, it is its own reference; --against still compares with the original.
+    expect(itp(["run", "copy.itp", "--store", store], { cwd: d }).code).toBe(0);
+    writeFileSync(join(d, "copy.itp"), recipe.replace("take(en, n: 2)", "take(en, n: 4)"));
+    expect(plan([]).find((s) => s.id === "few")!.reasons).toEqual(["parameter n: 3 -> 4"]);
+    expect(plan(["--against", "r.itp"]).find((s) => s.id === "few")!.reasons).toEqual(["parameter n: 2 -> 4 (against r.itp)"]);
+  });
+
+  it("plan prints a doc comment's whole first sentence, across lines", () => {
+    const d = tempTree({ "r.itp": recipe.replace("/// The source.", "/// The source: records with an id, a language and a text, e.g. the\n/// fixtures of this test. More text here."), "a.jsonl": jsonl(20) });
+    const r = itp(["plan", "r.itp", "--store", join(d, "s")], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("run     a  // The source: records with an id, a language and a text, e.g. the fixtures of this test.\n");
+  });
+
   it("show prints the artifact's path, records, schema, sample and lineage", () => {
     const store = join(dir, "s1");
     const r = itp(["show", "r.itp", "few", "--store", store], { cwd: dir });

@@ -146,6 +146,20 @@ describe("filters", () => {
     expect(si("¿Cómo se dice hola en francés?")).toBe("starts with a non-ASCII character");
   });
 
+  it("a blocklist drop names the word that matched (blocklist and self_instruct_filter)", async () => {
+    const data = [{ instruction: "Describe the IMAGE shown below." }, { instruction: "Tell me how to go to the station." }, { instruction: "Tell me a story about a cat." }];
+    const b = await run(filterImpls["blocklist"]!, { field: "instruction", words: ["image", "go to"] }, { data });
+    expect(b.dropped.map((d) => [d.reason, d.detail])).toEqual([
+      ["blocklisted word", '"IMAGE" in instruction'],
+      ["blocklisted word", '"go to" in instruction'],
+    ]);
+    const s = await run(filterImpls["self_instruct_filter"]!, {}, { data });
+    expect(s.dropped.map((d) => [d.reason, d.detail])).toEqual([
+      ["blocklisted word", '"IMAGE"'],
+      ["blocklisted word", '"go to"'],
+    ]);
+  });
+
   it("blocklist phrases and case options", () => {
     expect(wordsRegex(["go to"], true, true).test("Go To the park")).toBe(true);
     expect(wordsRegex(["go to"], true, false).test("Go To the park")).toBe(false);
@@ -165,9 +179,10 @@ describe("filters", () => {
     const r = await run(filterImpls["mention_filter"]!, { terms: ["OpenAI", "GPT-4", "Claude"], exempt_sources: ["hard_coded"], case_insensitive: true }, { data });
     expect(r.records).toEqual([data[1], data[3]]);
     expect(r.counts).toEqual({ kept: 2, "kept: exempt source": 1, "dropped: mentions OpenAI": 1, "dropped: mentions GPT-4": 1 });
+    // The detail shows the matched text where it was found.
     expect(r.dropped).toEqual([
-      { reason: "mentions OpenAI", record: data[0] },
-      { reason: "mentions GPT-4", record: data[2] },
+      { reason: "mentions OpenAI", detail: 'term "OpenAI" matched "openai" in text 2: "I was trained by openai."', record: data[0] },
+      { reason: "mentions GPT-4", detail: 'term "GPT-4" matched "GPT-4" in text 1: "Compare GPT-4 and me."', record: data[2] },
     ]);
   });
 
@@ -220,7 +235,33 @@ describe("converters", () => {
     expect(r.records).toEqual([{ prompt: "p", chosen: [{ role: "user", content: "p" }, { role: "assistant", content: "c" }], rejected: [{ role: "user", content: "p" }, { role: "assistant", content: "r" }] }]);
   });
 
-  it("sharegpt_to_chat: role mapping; invalid conversations dropped by reason", async () => {
+  it("sharegpt_to_chat follows open-instruct: system/bing drop the conversation, turns need not alternate, others are errors", async () => {
+    const data = [
+      { id: "1", conversations: [{ from: "human", value: "hi" }, { from: "gpt", value: "hello" }] },
+      { id: "2", conversations: [{ from: "system", value: "be brief" }, { from: "human", value: "hi" }, { from: "gpt", value: "hello" }] },
+      { id: "3", conversations: [{ from: "human", value: "hi" }, { from: "human", value: "hello?" }, { from: "chatgpt", value: "  " }] },
+      { id: "4", conversations: [{ from: "user", value: "hi" }, { from: "bing", value: "hello" }] },
+      { id: "5", conversations: [] },
+    ];
+    const r = await run(converterImpls["sharegpt_to_chat"]!, { source: "sharegpt" }, { data });
+    expect(r.records).toEqual([
+      { messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }], id: "1", source: "sharegpt" },
+      { messages: [{ role: "user", content: "hi" }, { role: "user", content: "hello?" }, { role: "assistant", content: "  " }], id: "3", source: "sharegpt" },
+    ]);
+    expect(r.counts).toEqual({ kept: 2, "dropped: speaker system": 1, "dropped: speaker bing": 1, "dropped: empty conversation": 1 });
+    // Dropped conversations are kept, with the turn that dropped them.
+    expect(r.dropped.map((d) => [d.record["id"], d.reason, d.detail])).toEqual([
+      ["2", "speaker system", 'turn 1 is from "system"'],
+      ["4", "speaker bing", 'turn 2 is from "bing"'],
+      ["5", "empty conversation", "the conversation has no turn"],
+    ]);
+    // Another speaker stops the stage (open-instruct raises), unless drop_invalid.
+    const bard = [{ id: "6", conversations: [{ from: "human", value: "hi" }, { from: "bard", value: "hello" }] }];
+    await expect(run(converterImpls["sharegpt_to_chat"]!, {}, { data: bard })).rejects.toThrow(/record 1: turn 2 is from "bard", which the roles mapping does not name/);
+    expect((await run(converterImpls["sharegpt_to_chat"]!, { drop_invalid: true }, { data: bard })).counts).toEqual({ kept: 0, "dropped: unknown role": 1 });
+  });
+
+  it("sharegpt_to_chat with rules = strict: non-alternating turns and empty turns drop the conversation too", async () => {
     const roles = { human: "user", gpt: "assistant", system: "system" };
     expect(sharegptMessages([{ from: "gpt", value: "Hello!" }, { from: "human", value: "hi" }, { from: "gpt", value: "yo" }], roles)).toEqual({ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "yo" }], leadingAssistant: 1 });
     const data = [
@@ -229,10 +270,10 @@ describe("converters", () => {
       { id: "3", conversations: [{ from: "human", value: "hi" }, { from: "human", value: "hello?" }] },
       { id: "4", conversations: [{ from: "human", value: "hi" }, { from: "gpt", value: "  " }] },
     ];
-    const r = await run(converterImpls["sharegpt_to_chat"]!, { roles, drop_invalid: true, source: "sharegpt" }, { data });
+    const r = await run(converterImpls["sharegpt_to_chat"]!, { roles, rules: "strict", drop_invalid: true, source: "sharegpt" }, { data });
     expect(r.records).toEqual([{ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }], id: "1", source: "sharegpt" }]);
     expect(r.counts).toEqual({ kept: 1, "dropped: unknown role": 1, "dropped: non-alternating turns": 1, "dropped: empty turn": 1 });
-    await expect(run(converterImpls["sharegpt_to_chat"]!, { roles, drop_invalid: false }, { data })).rejects.toThrow(/record 2/);
+    await expect(run(converterImpls["sharegpt_to_chat"]!, { roles, rules: "strict" }, { data })).rejects.toThrow(/record 2: turn 2 is from "bard"/);
   });
 
   it("oasst_to_chat: best-ranked path by default, every path with top_k_reply null", () => {
@@ -437,6 +478,9 @@ describe("quickstart end to end", () => {
     const train = readFileSync(join(outDir, "train.jsonl"), "utf8").trim().split("\n");
     const validation = readFileSync(join(outDir, "validation.jsonl"), "utf8").trim().split("\n");
     expect(train.length + validation.length).toBe(39);
-    expect(readFileSync(join(outDir, "train_alpaca_text.jsonl"), "utf8")).toContain("### Response:\\n");
+    // Stanford Alpaca's training string: the output follows "### Response:" with nothing between.
+    const texts = readFileSync(join(outDir, "train_alpaca_text.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { text: string });
+    const trainRecords = train.map((l) => JSON.parse(l) as { output: string });
+    expect(texts.map((t) => t.text.slice(t.text.indexOf("### Response:") + "### Response:".length))).toEqual(trainRecords.map((r) => `${r.output}</s>`));
   });
 });

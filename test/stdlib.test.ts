@@ -55,8 +55,9 @@ function tuluFixtures(): Record<string, string> {
   for (const u of [0, 1]) oasst.push({ message_id: `lone${u}`, parent_id: null, message_tree_id: `lone${u}`, text: `unanswered ${text(u)}`, role: "prompter", rank: null, lang: "en", deleted: false });
   files["data/oasst1_messages.jsonl"] = jsonl(oasst);
   // ShareGPT (a JSON array of {id, conversations: [{from, value}]}): 114,046 blocks of at most 4,096 tokens
-  // ("bytes" tokenizer): 110,046 short conversations, 2,000 long ones split in two, and three with speakers open-instruct
-  // drops (system, bing).
+  // ("bytes" tokenizer): 110,046 short conversations, 2,000 long ones split in two, two with speakers open-instruct's
+  // conversion drops (system, bing), and one whose turns do not alternate: the conversion keeps it, the split drops it
+  // (FastChat's filter_invalid_roles, which open-instruct's split script runs).
   const share: unknown[] = [];
   const long = "x".repeat(1_200);
   for (let i = 0; i < 110_046; i++) {
@@ -197,6 +198,15 @@ describe("std/tulu offline", () => {
     for (const [name, n] of Object.entries(TULU2_COUNTS)) expect(mixture.counts[`component: ${name}`], name).toBe(n);
     expect(mixture.records).toBe(330_490);
     expect(shown(dir, "tulu2.itp", "tulu2.lima").counts).toMatchObject({ kept: 1_030, "dropped: no answer": 1, "turns dropped: trailing turn with no answer": 10 });
+    // ShareGPT by open-instruct's rules: the system and bing conversations dropped (and kept), the non-alternating one
+    // kept by the conversion and dropped by the split.
+    const sharegpt = "tulu2.sharegpt.chats";
+    expect(shown(dir, "tulu2.itp", sharegpt).counts).toMatchObject({ kept: 112_047, "dropped: speaker system": 1, "dropped: speaker bing": 1 });
+    expect(shown(dir, "tulu2.itp", "tulu2.sharegpt").counts).toMatchObject({ kept: 114_046, "dropped: roles do not alternate user/assistant": 1 });
+    const sgDropped = itp(["show", "tulu2.itp", sharegpt, "--dropped"], { cwd: dir });
+    expect(sgDropped.stdout).toMatch(new RegExp(`^${sharegpt.replace(/\./g, "\\.")}: 2 dropped \\(speaker (system 1, speaker bing|bing 1, speaker system) 1\\)`));
+    expect(sgDropped.stdout).toContain('[speaker system, turn 1 is from "system"] {"id":"sys"');
+    expect(sgDropped.stdout).toContain('[speaker bing, turn 2 is from "bing"] {"id":"bing"');
 
     // The planted mentions that the mixture drew (the sampled components drew some of theirs, the others all).
     const drawn = readFileSync(join(dir, mixture.path), "utf8").split("\n").filter((l) => l.includes(MARK)).length;
@@ -227,7 +237,7 @@ describe("std/tulu offline", () => {
     const text = itp(["show", "tulu2.itp", "tulu2", "--dropped", "--reason", "Claude"], { cwd: dir });
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`tulu2: ${drawn} dropped`);
-    expect(text.stdout).toContain("[mentions Claude]");
+    expect(text.stdout).toContain('[mentions Claude, term "Claude" matched "');
   });
 });
 

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -149,8 +149,12 @@ describe("label masks, token by token", () => {
     expect(tok.decode(Array.from(tulu.ids))).toBe("<s><|user|>\nAdd.\n\n2 and 3\n<|assistant|>\n5</s>");
     const alpaca = tokenizeExample(tok, renderExample({ format: "alpaca" }, ins, "assistant", special()));
     const text = tok.decode(Array.from(alpaca.ids));
-    expect(text).toContain("### Input:\n2 and 3\n\n### Response:\n5</s>");
+    // Stanford Alpaca's train.py: the output right after "### Response:"; alpaca-lora's variant puts a newline there.
+    expect(text).toContain("### Input:\n2 and 3\n\n### Response:5</s>");
     expect(tok.decode(Array.from(alpaca.ids.filter((_, i) => alpaca.loss[i])))).toBe("5</s>");
+    const lora = tokenizeExample(tok, renderExample({ format: "alpaca_lora" }, ins, "assistant", special()));
+    expect(tok.decode(Array.from(lora.ids))).toContain("### Input:\n2 and 3\n\n### Response:\n5</s>");
+    expect(tok.decode(Array.from(lora.ids.filter((_, i) => lora.loss[i])))).toBe("5</s>");
     const pt: Template = { text: "Q: {instruction} ({input})\nA:", response: " {output}", eos: true };
     const p = tokenizeExample(tok, renderExample(pt, ins, "assistant", special()));
     expect(tok.decode(Array.from(p.ids.filter((_, i) => p.loss[i])))).toBe(" 5</s>");
@@ -258,25 +262,27 @@ describe("token artifact", () => {
     expect(p.stats).toEqual({ examples: 7, rows: 7, tokens: a.input_ids.length, loss_tokens: lossTokens, truncated: 0, no_loss: 0 });
   });
 
-  it("Python reads it with the standard library (struct, json) as the trainer's reader does", async () => {
-    if (!existsSync("/usr/bin/python3")) return;
+  it("the trainer's reader (itp_trainer.data.TokenData) takes it: rows, examples, tokens and trained targets agree", async () => {
     const store = await tmpStore();
-    const p = await prepareTokens({ store, data: dataOf(chats(3)), kind: "sft", template: { format: "chatml" }, tokenizer: TINY, maxLength: 64, packing: true, stage: "sft" });
+    const sft = await prepareTokens({ store, data: dataOf(chats(12)), kind: "sft", template: { format: "chatml" }, tokenizer: TINY, maxLength: 64, packing: true, stage: "sft" });
+    const dpo = await prepareTokens({ store, data: dataOf([{ prompt: "A?", chosen: "Yes.", rejected: "No." }, { prompt: "B?", chosen: "Two.", rejected: "Three." }]), kind: "preference", template: { format: "tulu" }, tokenizer: TINY, maxLength: 64, stage: "dpo" });
     const py = `
-import json, struct, sys, array
-b = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", b[:8])[0]
-h = json.loads(b[8:8 + n])
-d = b[8 + n:]
-def t(name, code):
-    s, e = h[name]["data_offsets"]
-    a = array.array(code); a.frombytes(d[s:e]); return a
-ids, labels, pos, offs = t("input_ids", "i"), t("labels", "i"), t("position_ids", "i"), t("row_offsets", "q")
-print(json.dumps({"meta": h["__metadata__"], "tokens": len(ids), "rows": len(offs) - 1, "last": offs[-1], "loss": sum(1 for l in labels if l != -100), "starts": sum(1 for p in pos if p == 0)}))
+import json, sys
+from itp_trainer.data import TokenData
+out = []
+for path, kind in ((sys.argv[1], "sft"), (sys.argv[2], "preference")):
+    d = TokenData(path, kind)
+    out.append({"rows": d.rows, "units": d.units, "tokens": int(d.input_ids.numel()), "targets": int((d.targets != -100).sum()), "meta": d.meta})
+print(json.dumps(out))
 `;
-    const r = spawnSync("/usr/bin/python3", ["-c", py, p.path], { encoding: "utf8" });
+    const trainer = join(repoRoot, "src/trainer");
+    const r = spawnSync(process.env["ITP_PYTHON"] ?? "/usr/bin/python3", ["-c", py, sft.path, dpo.path], { encoding: "utf8", env: { ...process.env, PYTHONPATH: trainer, PYTHONDONTWRITEBYTECODE: "1" } });
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ meta: { kind: "sft", max_length: "64", packing: "true", examples: "3" }, tokens: p.stats.tokens, rows: p.stats.rows, last: p.stats.tokens, loss: p.stats.loss_tokens, starts: 3 });
+    // Every loss token is a target: none sits where an example starts (that is the BOS, masked).
+    expect(JSON.parse(r.stdout)).toEqual([
+      { rows: sft.stats.rows, units: sft.stats.rows, tokens: sft.stats.tokens, targets: sft.stats.loss_tokens, meta: { kind: "sft", max_length: "64", packing: "true", examples: "12" } },
+      { rows: 4, units: 2, tokens: dpo.stats.tokens, targets: dpo.stats.loss_tokens, meta: { kind: "preference", max_length: "64", packing: "false", examples: "2" } },
+    ]);
   });
 
   it("truncation cuts examples to max_length and counts them; an example with no loss token left is left out and counted", async () => {

@@ -1,5 +1,6 @@
+import { createTwoFilesPatch, FILE_HEADERS_ONLY } from "diff";
 import { readFileSync } from "node:fs";
-import { check } from "../compile/check.js";
+import { check, type CheckResult } from "../compile/check.js";
 import { hasErrors } from "../diagnostics/diagnostic.js";
 import { diffPrograms, renderDiff } from "../graph/diff.js";
 import { defaultRegistry } from "../stages/index.js";
@@ -14,9 +15,12 @@ usage: itp diff <old.itp> <new.itp> [--json]
 Explain a change semantically: stages added and removed, each changed parameter with its old and new value
 (mixture components and weights included), type changes, and the downstream stages the change invalidates.
 
-As a git diff driver:
+When either version does not parse or check, its errors are printed with a warning, followed by a plain text
+diff (exit 1 for two files; exit 0 as a git driver, so \`git diff\` always shows the change).
+
+As a git diff driver (put \`itp\` on your PATH first: \`npm ci && npm install -g .\` in a checkout):
   echo '*.itp diff=itp' >> .gitattributes
-  git config diff.itp.command 'npx itp diff'`;
+  git config diff.itp.command 'itp diff'`;
 
 export async function diffVerb(args: string[]): Promise<number> {
   const p = parseVerbArgs(args, { json: { type: "boolean" } }, help);
@@ -27,7 +31,8 @@ export async function diffVerb(args: string[]): Promise<number> {
   let newText: string;
   // Both versions are checked as if they lived at the same path, so relative imports resolve from the repository.
   let at: string;
-  if (pos.length === 7) {
+  const asDriver = pos.length === 7;
+  if (asDriver) {
     label = pos[0]!;
     at = pos[0]!;
     oldText = readSide(pos[1]!);
@@ -46,9 +51,15 @@ export async function diffVerb(args: string[]): Promise<number> {
   const oldP = oldR.files[0]?.program;
   const newP = newR.files[0]?.program;
   if (hasErrors(diags) || !oldP || !newP) {
-    if (p.values.json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(diags) }) + "\n");
-    else printDiagnostics(diags, false);
-    return 1;
+    // No semantic diff without two checked programs, but a diff must never be lost: show the text change.
+    const text = textDiff(asDriver ? pos[0]! : at, oldText, newText);
+    if (p.values.json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(diags), textDiff: text }) + "\n");
+    else {
+      printDiagnostics(diags, false);
+      process.stderr.write(`itp diff: warning: ${sidesBroken(oldR, newR)} not check, so this is a plain text diff\n`);
+      process.stdout.write(`itp diff ${label} (text)\n${text}`);
+    }
+    return asDriver ? 0 : 1;
   }
   const d = diffPrograms(oldP, newP);
   if (p.values.json) process.stdout.write(JSON.stringify(d) + "\n");
@@ -67,4 +78,15 @@ function readSide(path: string): string {
 
 function tag<D extends { message: string }>(d: D, side: string): D {
   return { ...d, message: `(${side} version) ${d.message}` };
+}
+
+function sidesBroken(oldR: CheckResult, newR: CheckResult): string {
+  const o = hasErrors(oldR.diagnostics) || !oldR.files[0]?.program;
+  const n = hasErrors(newR.diagnostics) || !newR.files[0]?.program;
+  return o && n ? "neither version does" : o ? "the old version does" : "the new version does";
+}
+
+function textDiff(path: string, before: string, after: string): string {
+  if (before === after) return "";
+  return createTwoFilesPatch(`a/${path}`, `b/${path}`, before, after, undefined, undefined, { context: 3, headerOptions: FILE_HEADERS_ONLY });
 }

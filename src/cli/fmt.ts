@@ -1,18 +1,19 @@
+import { createTwoFilesPatch, FILE_HEADERS_ONLY } from "diff";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { isAbsolute, relative, sep } from "node:path";
 import { hasErrors } from "../diagnostics/diagnostic.js";
 import { format } from "../format/format.js";
 import { parse } from "../syntax/parser.js";
 import { diagnosticsJson, printDiagnostics } from "./compile.js";
 import { expandPaths, UsageError } from "./host.js";
 import { parseVerbArgs } from "./args.js";
-import { unifiedDiff } from "./unified-diff.js";
 
 const help = `
 usage: itp fmt <paths...> [--check] [--diff] [--json]
 
 Rewrite recipes in canonical form (folders are searched for .itp files). Comments are kept.
   --check   write nothing; exit 1 if any file is not formatted
-  --diff    write nothing; print what would change as a unified diff
+  --diff    write nothing; print what would change as a unified diff (apply it with git apply or patch -p1)
 Files with syntax errors are refused (exit 1) and left untouched.`;
 
 export async function fmtVerb(args: string[]): Promise<number> {
@@ -63,4 +64,11 @@ export async function fmtVerb(args: string[]): Promise<number> {
   }
   if (p.values.json) process.stdout.write(JSON.stringify({ files: report, diagnostics: diagnosticsJson(allDiags) }) + "\n");
   return status;
+}
+
+/** The change as a unified diff with git's a/ and b/ prefixes, so `git apply` and `patch -p1` take it as it is. */
+export function unifiedDiff(file: string, before: string, after: string): string {
+  const rel = isAbsolute(file) ? relative(process.cwd(), file) : file;
+  const path = rel.split(sep).join("/");
+  return createTwoFilesPatch(`a/${path}`, `b/${path}`, before, after, undefined, undefined, { context: 3, headerOptions: FILE_HEADERS_ONLY });
 }

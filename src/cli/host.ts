@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Host } from "../compile/modules.js";
@@ -24,6 +24,7 @@ export function diskHost(): Host {
         return undefined;
       }
     },
+    exists: (path) => existsSync(path),
     stdRoot: displayPath(join(packageRoot(), "stdlib")),
     listStd() {
       const root = join(packageRoot(), "stdlib");

@@ -1,8 +1,7 @@
 import cliProgress from "cli-progress";
 import type { IrStage } from "../core/ir.js";
 import type { Outcome, Reporter, RunSummary } from "../runtime/scheduler.js";
-
-const fmtCount = (n: number) => n.toLocaleString("en-US");
+import { type Bytes, describe, fmtCount, fmtSeconds, StageMeter } from "./progress-meter.js";
 
 function outcomeLine(id: string, o: Outcome): string | undefined {
   switch (o.status) {
@@ -43,28 +42,66 @@ function batchedStderr(): { write: (s: string) => void; flush: () => void } {
   };
 }
 
-/** Plain lines, one per finished stage: for logs, pipes and CI. */
+export interface PlainOptions {
+  /** A line per running stage at least this often (ms); 0: none. Default ITP_PROGRESS_SECONDS (10 s). */
+  readonly intervalMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Plain lines: one per finished stage, and while a stage runs, a line at least every 10 s with its records and
+ * rate (a log of a long run shows it is alive and how fast it goes). For logs, pipes and CI.
+ */
 export class PlainReporter implements Reporter {
   private readonly out = batchedStderr();
   private readonly write: (s: string) => void;
-  constructor(write?: (s: string) => void) {
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+  /** Running stages in the order they started, with when each last had a line. */
+  private readonly running = new Map<string, { meter: StageMeter; last: number }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(write?: (s: string) => void, opts: PlainOptions = {}) {
     this.write = write ?? this.out.write;
+    this.now = opts.now ?? (() => performance.now());
+    this.intervalMs = opts.intervalMs ?? Number(process.env["ITP_PROGRESS_SECONDS"] ?? 10) * 1000;
   }
   start(stages: readonly IrStage[]): void {
     this.write(`running ${stages.length} stage${stages.length === 1 ? "" : "s"}\n`);
+    if (this.intervalMs > 0) {
+      this.timer = setInterval(() => this.tick(), Math.max(10, Math.min(1000, this.intervalMs / 4)));
+      this.timer.unref();
+    }
   }
-  stageStarted(): void {}
-  progress(): void {}
+  stageStarted(id: string): void {
+    if (this.running.has(id)) return;
+    const t = this.now();
+    this.running.set(id, { meter: new StageMeter(t), last: t });
+  }
+  progress(id: string, done: number, total?: number, bytes?: Bytes): void {
+    this.running.get(id)?.meter.update(this.now(), done, total, bytes);
+  }
+  /** Lines for the stages whose last line is an interval old, in the order they started. */
+  tick(): void {
+    const t = this.now();
+    for (const [id, r] of this.running) {
+      if (t - r.last < this.intervalMs) continue;
+      r.last = t;
+      this.write(`running ${id}: ${describe(r.meter.view(t))}\n`);
+    }
+  }
   retrying(id: string, attempt: number, error: string): void {
     this.write(`retry   ${id} (attempt ${attempt} failed: ${error})\n`);
   }
   stageFinished(id: string, o: Outcome): void {
+    this.running.delete(id);
     // Skipped stages are summed up at the end; their root failure is reported once, where it happened.
     if (o.status === "skipped") return;
     const line = outcomeLine(id, o);
     if (line) this.write(line + "\n");
   }
   end(s: RunSummary): void {
+    clearInterval(this.timer);
     const skipped = [...s.outcomes].filter(([, o]) => o.status === "skipped").map(([id]) => id);
     if (skipped.length > 0) this.write(`skipped ${skipped.length} stage${skipped.length === 1 ? "" : "s"} downstream of failures: ${skipped.slice(0, 10).join(", ")}${skipped.length > 10 ? ", ..." : ""}\n`);
     this.write(summaryText(s) + "\n");
@@ -72,36 +109,58 @@ export class PlainReporter implements Reporter {
   }
 }
 
-/** A live display on a terminal: a bar per running stage (count, rate, ETA) under an overall line. */
+const BAR = 24;
+
+/** A bar line: filled to the percentage when one is known, else a count alone (no bar that could mislead). */
+function barLine(stage: string, meter: StageMeter, now: number): string {
+  const v = meter.view(now);
+  const rate = v.rate !== undefined ? ` | ${fmtCount(v.rate)}/s` : "";
+  const eta = v.eta !== undefined ? ` | ETA ${fmtSeconds(v.eta)}` : "";
+  if (v.percent === undefined) return ` ${" ".repeat(BAR)}      | ${stage} | ${fmtCount(v.records)} records${rate}`;
+  const filled = Math.round((v.percent / 100) * BAR);
+  return ` ${"\u2588".repeat(filled)}${"\u2591".repeat(BAR - filled)} ${String(v.percent).padStart(3)}% | ${stage} | ${fmtCount(v.records)} records${rate}${eta}`;
+}
+
+/**
+ * A live display on a terminal: a line per running stage under an overall line. A reader's bar follows the bytes
+ * of its file; a stage whose total is unknown or changes shows a count; no bar goes backwards.
+ */
 export class TerminalReporter implements Reporter {
   private readonly bars = new cliProgress.MultiBar(
     {
       clearOnComplete: true,
       hideCursor: true,
-      format: " {bar} {percentage}% | {stage} | {value}/{total} | {rate}/s | ETA {eta_formatted}",
-      barsize: 24,
+      format: (_o, _p, payload: { line?: string }) => payload.line ?? "",
       stream: process.stderr,
     },
     cliProgress.Presets.shades_classic,
   );
   private overall?: cliProgress.SingleBar;
-  private readonly running = new Map<string, { bar: cliProgress.SingleBar; t0: number }>();
+  private readonly running = new Map<string, { bar: cliProgress.SingleBar; meter: StageMeter }>();
   private done = 0;
-  private readonly plain = new PlainReporter((s) => this.bars.log(s));
+  private total = 0;
+  private readonly plain = new PlainReporter((s) => this.bars.log(s), { intervalMs: 0 });
 
   start(stages: readonly IrStage[]): void {
-    this.overall = this.bars.create(stages.length, 0, { stage: "all stages", rate: "-" }, { format: " {bar} {value}/{total} stages | {stage}" });
+    this.total = stages.length;
+    this.overall = this.bars.create(stages.length, 0, { line: this.overallLine() });
+  }
+  private overallLine(): string {
+    const filled = this.total === 0 ? BAR : Math.round((this.done / this.total) * BAR);
+    return ` ${"\u2588".repeat(filled)}${"\u2591".repeat(BAR - filled)} ${this.done}/${this.total} stages | ${this.running.size} running`;
   }
   stageStarted(id: string): void {
     if (this.running.has(id)) return;
-    this.running.set(id, { bar: this.bars.create(1, 0, { stage: id, rate: "-" }), t0: performance.now() });
+    const meter = new StageMeter(performance.now());
+    this.running.set(id, { bar: this.bars.create(1, 0, { line: barLine(id, meter, performance.now()) }), meter });
+    this.overall?.update(this.done, { line: this.overallLine() });
   }
-  progress(id: string, done: number, total?: number): void {
+  progress(id: string, done: number, total?: number, bytes?: Bytes): void {
     const r = this.running.get(id);
     if (!r) return;
-    const secs = (performance.now() - r.t0) / 1000;
-    r.bar.setTotal(total ?? Math.max(done, 1));
-    r.bar.update(done, { rate: secs > 0 ? fmtCount(Math.round(done / secs)) : "-" });
+    const now = performance.now();
+    r.meter.update(now, done, total, bytes);
+    r.bar.update(0, { line: barLine(id, r.meter, now) });
   }
   retrying(id: string, attempt: number, error: string): void {
     this.plain.retrying(id, attempt, error);
@@ -112,12 +171,13 @@ export class TerminalReporter implements Reporter {
       this.bars.remove(r.bar);
       this.running.delete(id);
     }
-    this.overall?.update(++this.done, { stage: `${this.running.size} running` });
+    this.done++;
+    this.overall?.update(this.done, { line: this.overallLine() });
     this.plain.stageFinished(id, o);
   }
   end(s: RunSummary): void {
     this.bars.stop();
-    new PlainReporter().end(s);
+    new PlainReporter(undefined, { intervalMs: 0 }).end(s);
   }
 }
 

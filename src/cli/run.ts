@@ -5,7 +5,7 @@ import { parseFaults, runProgram } from "../runtime/scheduler.js";
 import { UsageError } from "./host.js";
 import { parseVerbArgs } from "./args.js";
 import { PlainReporter, silentReporter, TerminalReporter } from "./progress.js";
-import { loadForRun, positiveInt } from "./runtime-setup.js";
+import { loadForRun, positiveInt, refuseMissingFiles } from "./runtime-setup.js";
 
 const help = `
 usage: itp run <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]...
@@ -37,6 +37,8 @@ export async function runVerb(args: string[]): Promise<number> {
   const force = p.values.force ?? [];
   const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force] });
   if (typeof loaded === "number") return loaded;
+  const missing = refuseMissingFiles(loaded, only, p.values.json ?? false);
+  if (missing !== undefined) return missing;
   const { program, registry, impls, store, recipe, baseDir } = loaded;
   await store.cleanTmp();
   const runId = `${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}`;

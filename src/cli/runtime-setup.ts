@@ -4,6 +4,7 @@ import { hasErrors } from "../diagnostics/diagnostic.js";
 import { hintDidYouMean } from "../diagnostics/suggest.js";
 import type { StageImpl } from "../core/stage.js";
 import { loadCompiled, saveCompiled } from "../runtime/compiled.js";
+import { missingLocalFiles } from "../runtime/preflight.js";
 import { Store, StoreUnavailable } from "../runtime/store.js";
 import { defaultRegistry } from "../stages/index.js";
 import { checkedImplementations } from "../stages/impls.js";
@@ -48,13 +49,15 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
       else printDiagnostics(r.diagnostics, false);
       return 1;
     }
-    // Warnings do not stop a run; a long list of them would bury its output, so a run shows the first few.
-    if (r.diagnostics.length > 0 && !opts.json) {
-      const shown = r.diagnostics.slice(0, 5);
+    // Warnings do not stop a run; a long list of them would bury its output, so a run shows the first few. A
+    // missing local input is left to refuseMissingFiles, which makes it an error (and a file may appear later).
+    const warnings = r.diagnostics.filter((d) => d.code !== "W002");
+    if (warnings.length > 0 && !opts.json) {
+      const shown = warnings.slice(0, 5);
       printDiagnostics(shown, false);
-      if (r.diagnostics.length > shown.length) process.stderr.write(`(${r.diagnostics.length - shown.length} more warnings: itp check ${file})\n`);
+      if (warnings.length > shown.length) process.stderr.write(`(${warnings.length - shown.length} more warnings: itp check ${file})\n`);
     }
-    saveCompiled(store, recipe, sets, registry, r.modules, program, r.diagnostics.length);
+    saveCompiled(store, recipe, sets, registry, r.modules, program, warnings.length);
   }
   for (const s of opts.stageArgs ?? []) {
     if (program.stages.has(s)) continue;
@@ -63,6 +66,15 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
   }
   const impls = checkedImplementations(registry);
   return { program, registry, impls, store, recipe, baseDir: dirname(resolve(file)) };
+}
+
+/** Exit code 1, with the errors printed, when a stage to run reads a local file that does not exist; else undefined. */
+export function refuseMissingFiles(loaded: Loaded, only: readonly string[], json: boolean): number | undefined {
+  const missing = missingLocalFiles(loaded.program, loaded.impls, loaded.baseDir, only.length > 0 ? new Set(only) : undefined);
+  if (missing.length === 0) return undefined;
+  if (json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(missing) }) + "\n");
+  else printDiagnostics(missing, false);
+  return 1;
 }
 
 export function positiveInt(v: string | undefined, flag: string, dflt: number): number {

@@ -3,6 +3,7 @@ import { hasErrors } from "../diagnostics/diagnostic.js";
 import type { Registry } from "../stages/registry.js";
 import { Elaborator } from "./elaborate.js";
 import type { IrProgram } from "../core/ir.js";
+import { missingLocalInputs } from "./local-inputs.js";
 import { loadModules, type Host, type ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
@@ -44,7 +45,12 @@ export function check(entries: readonly string[], host: Host, registry: Registry
     reportUnmatchedOverrides(el, registry, ds);
     diagnostics.push(...ds);
     const fileHasErrors = hasErrors(ds) || hasErrors(modules.diagnostics.filter((d) => d.range?.file.path === entry.path));
-    files.push(fileHasErrors ? { path: entry.path } : { path: entry.path, program: { entry: entry.path, stages: el.stages } });
+    if (fileHasErrors) files.push({ path: entry.path });
+    else {
+      const program = { entry: entry.path, stages: el.stages };
+      diagnostics.push(...missingLocalInputs(program, registry, host));
+      files.push({ path: entry.path, program });
+    }
   }
   return { files, diagnostics: dedupe(diagnostics), modules };
 }

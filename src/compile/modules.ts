@@ -12,6 +12,8 @@ export interface Host {
   readonly stdRoot: string;
   /** The standard library's module names (`alpaca`, `flan`), for suggestions. */
   listStd?(): string[];
+  /** Whether a file or folder exists (for warnings about a recipe's local inputs); absent: not checked. */
+  exists?(path: string): boolean;
 }
 
 export interface LoadedModule {

@@ -38,6 +38,8 @@ export interface BoundCall {
   readonly spans: Map<string, Spot>;
   /** Parameters given through env()/secret(): validated at run time. */
   readonly envKeys: Set<string>;
+  /** Parameters set from a recipe parameter (`max = rouge_max`): param -> `instance.recipe_param`. */
+  readonly fromRecipe: Map<string, string>;
   /** Parameters whose value had an error of its own: left out of validation, so the others are still checked. */
   readonly failedKeys: Set<string>;
   /** Stage references inside parameter values (`param:model`). */
@@ -102,6 +104,7 @@ class CallBinder {
       params: {},
       spans: new Map(),
       envKeys: new Set(),
+      fromRecipe: new Map(),
       failedKeys: new Set(),
       refInputs: [],
       components: new Map(),
@@ -126,6 +129,9 @@ class CallBinder {
     }
     const json: Json = v.t === "json" ? v.v : { $ref: v.id };
     b.params[key] = json;
+    const name = expr.type === "Reference" && expr.path.length === 1 ? expr.path[0]!.text : undefined;
+    const locals = valueEnv.locals;
+    if (name !== undefined && v.t === "json" && locals?.recipe.params.some((p) => p.name.text === name)) b.fromRecipe.set(key, `${locals.instanceId}.${name}`);
     collectRefs(json, key, b.refInputs);
     if (hasEnv(json)) b.envKeys.add(key);
   }

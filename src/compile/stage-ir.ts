@@ -30,6 +30,7 @@ export function buildStage(el: Elab, call: BoundCall, validated: ValidatedParams
     range: { file, start: declared ? declared.start : c.start, end: declared ? declared.end : c.end },
     declared: declared !== undefined && !env.locals,
     ...(env.locals ? { recipe: env.locals.instanceId } : {}),
+    ...(call.fromRecipe.size > 0 ? { fromRecipe: Object.fromEntries([...call.fromRecipe].sort()) } : {}),
   };
   el.usedIds.add(id);
   el.stages.set(id, stage);

@@ -26,6 +26,8 @@ export interface IrStage {
   readonly declared: boolean;
   /** The recipe instance it belongs to, if any. */
   readonly recipe?: string;
+  /** Parameters set from a parameter of the enclosing recipe (`max = rouge_max`): param -> `instance.recipe_param`. */
+  readonly fromRecipe?: Readonly<Record<string, string>>;
 }
 
 export interface IrInput {

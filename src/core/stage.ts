@@ -15,8 +15,11 @@ export interface StageContext {
   readonly inputs: ReadonlyMap<string, InputArtifact>;
   /** The folder of the recipe file: relative paths in parameters are resolved from it. */
   readonly baseDir: string;
-  /** Report progress: records done so far, and the total when known. */
-  progress(done: number, total?: number): void;
+  /**
+   * Report progress: records done so far, and the total when known. A reader also gives the bytes of its file read
+   * so far and the file's size, so its progress is known before its record count is.
+   */
+  progress(done: number, total?: number, bytes?: { readonly done: number; readonly total: number }): void;
   /** Count something for the manifest (`dropped: too_short`, `kept`, per-component counts). */
   count(name: string, n?: number): void;
   /**
@@ -29,6 +32,11 @@ export interface StageContext {
   drop(record: RecordValue, reason: string, detail?: string, line?: Buffer): void;
   /** `drop` for a record known only by its JSON line (no line break), as the parallel reader sees it. */
   dropLine(line: Buffer, reason: string, detail?: string): void;
+  /**
+   * Say in the run's log how the stage does its work (`read by 4 worker threads`): an event `stage_note`, kept out
+   * of the artifact and its manifest, so runs that differ only in how they worked store the same objects.
+   */
+  note(message: string): void;
   /** The store's cache of model answers: a stage that calls models asks it before sending a request. */
   requests(): AnswerCache;
   /** Set when the run is interrupted: long loops check it. */

@@ -28,7 +28,9 @@ export const codes = {
   E050: "cycle among stages",
   E060: "invalid override (--set)",
   E061: "invalid env()/secret() use",
+  E070: "a local file the stages to run read does not exist (plan, run)",
   W001: "unused stage",
+  W002: "a source's local file does not exist (an error at plan and run)",
 } as const;
 
 export type Code = keyof typeof codes;

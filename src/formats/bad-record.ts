@@ -59,6 +59,6 @@ export interface RecordReadOptions {
 export function passes(r: RecordValue, file: string, at: BadRecord["at"], opts: RecordReadOptions): boolean {
   const p = opts.check?.(r);
   if (!p) return true;
-  reportBad({ file, at, problem: p.problem, reason: p.reason, raw: r }, opts.onBad);
+  reportBad({ file, at, problem: p.problem, reason: p.reason, raw: r, ...(p.hint ? { hint: p.hint } : {}) }, opts.onBad);
   return false;
 }

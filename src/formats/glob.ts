@@ -1,41 +1,63 @@
 import { readdirSync, realpathSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
+import picomatch from "picomatch";
 import { UserError } from "../core/errors.js";
 
 /**
  * File name patterns for sharded datasets (`train-*.parquet`, `**\/*.jsonl`), over `/`-separated paths relative to
  * a folder: `*` matches any characters within one path segment, `?` one character, and a `**` segment any number
- * of whole segments, none included (a `**` glued to other characters acts as `*`). Names starting with `.` (temporary
- * and hidden files, such as an export's `.x.jsonl.tmp`) match only a pattern segment that starts with `.` too.
- * Node 20 has no fs.glob, and this is all that shards need.
+ * of whole segments, none included; every other character is itself. Names starting with `.` (temporary and hidden
+ * files, such as an export's `.x.jsonl.tmp`) match only a pattern segment that starts with `.` too: picomatch's
+ * `dot: false`. Node 20 has no fs.glob.
  */
-
-function segmentRegExp(seg: string): RegExp {
-  let re = seg.startsWith(".") ? "" : "(?!\\.)";
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i]!;
-    if (c === "*") {
-      while (seg[i + 1] === "*") i++;
-      re += "[^/]*";
-    } else if (c === "?") re += "[^/]";
-    else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`);
+export function globMatcher(pattern: string): (path: string) => boolean {
+  return picomatch(literalGlob(pattern, false), { dot: false, ...PLAIN });
 }
 
-/** A matcher for a pattern: a function of a relative path (`a/b/c.jsonl`). */
-export function globMatcher(pattern: string): (path: string) => boolean {
-  const segs = pattern.split("/").map((s) => (s === "**" ? ("**" as const) : segmentRegExp(s)));
-  const match = (p: number, parts: readonly string[], i: number): boolean => {
-    if (p === segs.length) return i === parts.length;
-    const seg = segs[p]!;
-    if (seg === "**") {
-      // Zero segments, or one more (not a hidden folder) and try again.
-      return match(p + 1, parts, i) || (i < parts.length && !parts[i]!.startsWith(".") && match(p, parts, i + 1));
-    }
-    return i < parts.length && seg.test(parts[i]!) && match(p + 1, parts, i + 1);
-  };
-  return (path) => match(0, path.split("/"), 0);
+/**
+ * picomatch without the syntax that Python's glob lacks (braces, extglobs, a leading `!`), `[...]` always a class,
+ * no trailing `/` matched, and no fast path (it reads some escapes differently from the full parser).
+ */
+export const PLAIN = { nobrace: true, noextglob: true, nonegate: true, literalBrackets: false, strictSlashes: true, fastpaths: false } as const;
+
+/**
+ * A glob of ours as a picomatch pattern. Besides `*`, `?`, `**` and (with `classes`) Python's `[...]`/`[!...]`,
+ * picomatch gives meaning to characters that are plain in file names (`(`, `+`, `$`, quotes...): those are
+ * escaped, and a backslash becomes the class `[\\]` (picomatch merges runs of escaped backslashes). A `**` glued to
+ * other characters is a `*` (picomatch would let a leading `**.csv` cross folders).
+ */
+export function literalGlob(pattern: string, classes: boolean): string {
+  return pattern
+    .split("/")
+    .map((seg) => {
+      if (seg === "**") return seg;
+      let out = "";
+      for (let i = 0; i < seg.length; i++) {
+        const c = seg[i]!;
+        const end = classes && c === "[" ? classEnd(seg, i) : -1;
+        if (end > 0) {
+          let body = seg.slice(i + 1, end);
+          const negated = body.startsWith("!");
+          if (negated) body = body.slice(1);
+          // Python's `[!...]` is picomatch's `[^...]`; Python's `^` and backslash are plain members (one backslash is enough).
+          out += `[${negated ? "^" : ""}${body.replace(/\\/g, "").replace(/^\^/, "\\^")}${body.includes("\\") ? "\\\\" : ""}]`;
+          i = end;
+        } else if (c === "*") {
+          while (seg[i + 1] === "*") i++;
+          out += c;
+        } else out += c === "?" ? c : c === "\\" ? "[\\\\]" : /[()[\]{}+@!|$^"']/.test(c) ? `\\${c}` : c;
+      }
+      return out;
+    })
+    .join("/");
+}
+
+/** Index of the `]` closing the class opened at `i` (a `]` right after `[` or `[!` is literal), or -1. */
+function classEnd(s: string, i: number): number {
+  let j = i + 1;
+  if (s[j] === "!") j++;
+  if (s[j] === "]") j++;
+  return s.indexOf("]", j);
 }
 
 /**

@@ -19,6 +19,21 @@ function lineCol(text: string, pos: number): string {
   return `${line}:${pos - lineStart + 1}`;
 }
 
+/** What most likely went wrong when a .json file does not parse, judged from where the parser stopped. */
+function parseHint(text: string, msg: string, pos: number | undefined): string | undefined {
+  if (/Unexpected end of JSON input/.test(msg) || (pos !== undefined && pos >= text.trimEnd().length)) return "the file ends before its JSON does: it looks truncated (an interrupted download or copy?)";
+  if (/after JSON/.test(msg)) {
+    const first = text.trimStart().split("\n", 1)[0]!;
+    try {
+      JSON.parse(first);
+      return "it holds one JSON value per line: a JSON Lines file is read with jsonl(...)";
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Records of a JSON file holding an array of objects (or an object whose member `key` is that array). The whole
  * file is parsed at once: JSON has no record boundaries to stream by. A file that does not parse fails whatever
@@ -37,7 +52,7 @@ export async function* readJsonRecords(path: string, shown: string, opts: JsonRe
   } catch (e) {
     const msg = (e as Error).message;
     const pos = /at position (\d+)/.exec(msg);
-    throw new UserError(`${shown}${pos ? `:${lineCol(text, Number(pos[1]))}` : ""}: not valid JSON (${pos ? msg.slice(0, pos.index).replace(/ in JSON $/, "") : msg})`, "a JSON Lines file (one object per line) is read with jsonl(...)");
+    throw new UserError(`${shown}${pos ? `:${lineCol(text, Number(pos[1]))}` : ""}: not valid JSON (${pos ? msg.slice(0, pos.index).replace(/ in JSON $/, "") : msg})`, parseHint(text, msg, pos ? Number(pos[1]) : undefined));
   }
   const key = opts.key;
   const arr = key !== undefined && v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>)[key] : v;

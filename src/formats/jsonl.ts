@@ -15,6 +15,8 @@ export function readJsonlRecords(path: string, shown: string, opts: RecordReadOp
 
 export class JsonlFileRecords implements AsyncIterable<RecordValue> {
   private readonly lines = new LineSplitter();
+  /** Bytes of the file read so far (by chunk: for progress). */
+  bytesRead = 0;
 
   constructor(
     private readonly path: string,
@@ -45,6 +47,7 @@ export class JsonlFileRecords implements AsyncIterable<RecordValue> {
     };
     const stream = createReadStream(this.path, { highWaterMark: 1 << 20 });
     for await (const chunk of stream as AsyncIterable<Buffer>) {
+      this.bytesRead += chunk.length;
       for (const text of this.lines.push(chunk)) {
         const r = parse(text);
         if (r) yield r;

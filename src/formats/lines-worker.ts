@@ -42,7 +42,7 @@ function classify(job: LinesJob): LinesVerdict {
     const p = check?.(v);
     if (p) {
       flags.push(BAD);
-      problems.push({ i, problem: p.problem, reason: p.reason, parsed: true });
+      problems.push({ i, problem: p.problem, reason: p.reason, parsed: true, ...(p.hint ? { hint: p.hint } : {}) });
       continue;
     }
     if (predicate) {

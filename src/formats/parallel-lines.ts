@@ -67,9 +67,13 @@ const CHUNK = Number(process.env["ITP_PARALLEL_CHUNK_BYTES"] ?? 1 << 20);
 const workerUrl = new URL("./lines-worker.js", import.meta.url);
 let workerBuilt: boolean | undefined;
 
-/** Whether a file is read in parallel: a file (not a packed artifact) of at least 16 MiB, on a machine with two cores or more. */
+/**
+ * Whether a file is read in parallel: a file (not a packed artifact) of at least 16 MiB, on a machine with two cores
+ * or more. `ITP_PARALLEL=0` never, `ITP_PARALLEL=1` whatever the cores (tests on a one-core machine).
+ */
 export function readsInParallel(path: string): boolean {
-  if (process.env["ITP_PARALLEL"] === "0" || availableParallelism() < 2) return false;
+  const forced = process.env["ITP_PARALLEL"] === "1";
+  if (process.env["ITP_PARALLEL"] === "0" || (!forced && availableParallelism() < 2)) return false;
   // Running from the TypeScript sources there is no worker script: the serial reader does the work.
   workerBuilt ??= existsSync(fileURLToPath(workerUrl));
   if (!workerBuilt) return false;
@@ -136,12 +140,17 @@ async function* chunksOf(path: string): AsyncGenerator<Buffer> {
   }
 }
 
+/** Worker threads of the parallel reader: one per core, 2 to 8 (2 when forced on one core, so chunks interleave). */
+export function readerThreads(): number {
+  return Math.max(2, Math.min(availableParallelism(), 8));
+}
+
 /**
  * The chunks of a file with their verdicts, in file order. Workers (one per core) get chunks in turn; at most two
  * per worker are in flight, so memory holds a few chunks whatever the file's size.
  */
 export async function* classifiedChunks(path: string, settings: LinesSettings): AsyncGenerator<{ chunk: Buffer; verdict: LinesVerdict }> {
-  const n = Math.min(availableParallelism(), 8);
+  const n = readerThreads();
   const workers = Array.from({ length: n }, () => new Worker(workerUrl, { workerData: settings }));
   const waiting = workers.map(() => [] as { resolve: (v: LinesReply) => void; reject: (e: Error) => void }[]);
   workers.forEach((w, k) => {

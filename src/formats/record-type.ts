@@ -1,4 +1,5 @@
 import type { RecordValue } from "../core/records.js";
+import { builtinRecordTypes, nativeConverters } from "../types/builtins.js";
 import { recordOf, show, type Ty } from "../types/types.js";
 
 /**
@@ -15,6 +16,8 @@ import { recordOf, show, type Ty } from "../types/types.js";
 export interface RecordProblem {
   readonly problem: string;
   readonly reason: string;
+  /** When the record has the shape of a type a built-in converter takes: which type and converter. */
+  readonly hint?: string;
 }
 
 export type RecordCheck = (r: RecordValue) => RecordProblem | undefined;
@@ -101,7 +104,17 @@ export function recordCheck(datasetType: Ty | undefined): RecordCheck | undefine
     if (!m) return undefined;
     // The reason leaves out list indexes, so one count covers every record with the same fault.
     const field = m.path.replace(/\[\d+\]/g, "[]");
-    if (m.owner) return { problem: `field \`${m.path}\` is ${m.found} (${m.owner.name} needs ${fieldList(m.owner)})`, reason: `field ${field} ${m.found}` };
-    return { problem: `field \`${m.path}\` is ${m.found} (${t.name} needs ${m.want} there)`, reason: `field ${field} not ${m.want}` };
+    const hint = nativeHint(r, t.name);
+    if (m.owner) return { problem: `field \`${m.path}\` is ${m.found} (${m.owner.name} needs ${fieldList(m.owner)})`, reason: `field ${field} ${m.found}`, ...(hint ? { hint } : {}) };
+    return { problem: `field \`${m.path}\` is ${m.found} (${t.name} needs ${m.want} there)`, reason: `field ${field} not ${m.want}`, ...(hint ? { hint } : {}) };
   };
+}
+
+/** A record of the wrong type that has the shape of one a built-in converter turns into the wanted type. */
+function nativeHint(r: RecordValue, wanted: string): string | undefined {
+  for (const n of nativeConverters) {
+    const ty = n.to === wanted ? builtinRecordTypes.get(n.native) : undefined;
+    if (ty && !mismatch(r, ty, "")) return `these records have the shape of ${n.native}: declare the source as \`${n.native}\` and convert it with \`${n.converter}\` (e.g. \`dataset raw: ${n.native} = jsonl(...)\`, then \`${n.converter}(raw)\`)`;
+  }
+  return undefined;
 }

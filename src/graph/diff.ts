@@ -8,6 +8,17 @@ export interface ParamChange {
   readonly old?: Json;
   /** Absent when the parameter was removed. */
   readonly new?: Json;
+  /** The recipe parameter that sets it (`clean.rouge_max`), when the value comes from one. */
+  readonly from?: string;
+}
+
+/** A recipe parameter whose value changed, and the inner stages' parameters it sets. */
+export interface RecipeParamChange {
+  readonly param: string;
+  readonly old?: Json;
+  readonly new?: Json;
+  /** `stage.param` of each inner stage parameter it sets. */
+  readonly sets: string[];
 }
 
 export interface StageChange {
@@ -26,6 +37,8 @@ export interface ProgramDiff {
   readonly added: { id: string; kind: string; type: string }[];
   readonly removed: { id: string; kind: string; type: string }[];
   readonly changed: StageChange[];
+  /** Recipe parameters that changed (as the user wrote them), with the inner parameters they set. */
+  readonly recipeParams: RecipeParamChange[];
   /** Stages whose results the change invalidates: downstream of every added or changed stage (in the new program). */
   readonly invalidated: string[];
 }
@@ -46,7 +59,21 @@ export function diffPrograms(oldP: IrProgram, newP: IrProgram): ProgramDiff {
   const roots = [...added.map((a) => a.id), ...changed.map((c) => c.id)];
   const rootSet = new Set(roots);
   const invalidated = downstreamOf(g, roots).filter((id) => !rootSet.has(id));
-  return { added, removed, changed, invalidated };
+  return { added, removed, changed, recipeParams: recipeParamChanges(changed), invalidated };
+}
+
+/** The recipe parameters behind inner parameter changes: what the user changed, in the recipe's own words. */
+function recipeParamChanges(changed: readonly StageChange[]): RecipeParamChange[] {
+  const byParam = new Map<string, { old?: Json; new?: Json; sets: string[] }>();
+  for (const c of changed) {
+    for (const p of c.params) {
+      if (p.from === undefined) continue;
+      const e = byParam.get(p.from) ?? { ...(p.old !== undefined ? { old: p.old } : {}), ...(p.new !== undefined ? { new: p.new } : {}), sets: [] };
+      e.sets.push(`${c.id}.${p.param}`);
+      byParam.set(p.from, e);
+    }
+  }
+  return [...byParam].map(([param, e]) => ({ param, ...e }));
 }
 
 function diffStage(o: IrStage, n: IrStage): StageChange | undefined {
@@ -57,7 +84,8 @@ function diffStage(o: IrStage, n: IrStage): StageChange | undefined {
     const a = o.params[k];
     const b = n.params[k];
     if (same(a, b)) continue;
-    params.push({ param: k, ...(a !== undefined ? { old: a } : {}), ...(b !== undefined ? { new: b } : {}) });
+    const from = n.fromRecipe?.[k] ?? o.fromRecipe?.[k];
+    params.push({ param: k, ...(a !== undefined ? { old: a } : {}), ...(b !== undefined ? { new: b } : {}), ...(from !== undefined ? { from } : {}) });
   }
   const oc = (o.params["components"] ?? {}) as { [k: string]: Json };
   const nc = (n.params["components"] ?? {}) as { [k: string]: Json };
@@ -115,11 +143,12 @@ function formatDuration(ms: number): string {
 
 export function renderDiff(d: ProgramDiff): string {
   const out: string[] = [];
+  for (const r of d.recipeParams) out.push(`~ recipe parameter ${r.param}: ${showValue(r.old)} -> ${showValue(r.new)} (sets ${r.sets.join(", ")})`);
   for (const a of d.added) out.push(`+ ${a.id} (${a.kind}): ${a.type}`);
   for (const r of d.removed) out.push(`- ${r.id} (${r.kind}): ${r.type}`);
   for (const c of d.changed) {
     out.push(`~ ${c.id} (${c.oldKind ? `${c.oldKind} -> ` : ""}${c.kind})`);
-    for (const p of c.params) out.push(`    ${p.param}: ${showValue(p.old)} -> ${showValue(p.new)}`);
+    for (const p of c.params) out.push(`    ${p.param}: ${showValue(p.old)} -> ${showValue(p.new)}${p.from !== undefined ? ` (from recipe parameter ${p.from})` : ""}`);
     for (const k of c.components) out.push(`    component ${k.component}: ${k.old === undefined ? "(added)" : showValue(k.old)} -> ${k.new === undefined ? "(removed)" : showValue(k.new)}`);
     for (const i of c.inputs) out.push(`    input ${i.role}: ${i.old ?? "(none)"} -> ${i.new ?? "(none)"}`);
     if (c.type) out.push(`    type: ${c.type.old} -> ${c.type.new}`);

@@ -1,6 +1,6 @@
+import { parse, YAMLParseError } from "yaml";
 import { didYouMean } from "../diagnostics/suggest.js";
 import { UserError } from "../core/errors.js";
-import { frontMatter, parseYaml, YamlError, type Yaml } from "./yaml.js";
 
 /**
  * The `configs:` section of a dataset card (README.md's YAML header), the "manual configuration" of the Hub:
@@ -14,8 +14,9 @@ import { frontMatter, parseYaml, YamlError, type Yaml } from "./yaml.js";
  *       data_dir: other
  *       data_files: "*.csv"        # a string or a list of strings is the train split
  *
- * Only that section is parsed: the rest of the header (`dataset_info`, licences, tags) is not needed and may use
- * YAML this reader does not support.
+ * The header is read whole, as `datasets` reads it (anchors and aliases included); only `configs` is used.
+ * Plain scalars other than true/false/null stay strings, so a configuration called `2024` or a path `1.0` keeps
+ * its spelling.
  */
 export interface CardConfig {
   readonly name: string;
@@ -29,14 +30,14 @@ export interface CardConfig {
 export function cardConfigs(markdown: string, shown: string): CardConfig[] | undefined {
   const fm = frontMatter(markdown);
   if (!fm) return undefined;
-  const block = configsBlock(fm.yaml);
-  if (!block) return undefined;
   let parsed: Yaml;
   try {
-    parsed = parseYaml(block.text, fm.line + block.offset);
+    // As PyYAML, which `datasets` uses: a repeated key is not an error (the last one counts).
+    parsed = parse(fm.yaml, { customTags: (tags) => tags.filter((t) => !/(^|:)(int|float)/.test(typeof t === "string" ? t : t.tag)), uniqueKeys: false, logLevel: "error" }) as Yaml;
   } catch (e) {
-    if (e instanceof YamlError) throw bad(shown, e.message);
-    throw e;
+    if (!(e instanceof YAMLParseError)) throw e;
+    const at = e.linePos ? `line ${fm.line + e.linePos[0].line - 1}: ` : "";
+    throw bad(shown, at + e.message.replace(/ at line \d+, column \d+:[\s\S]*$/, ""));
   }
   const list = (parsed as { configs?: Yaml } | null)?.configs;
   if (list === null || list === undefined) return undefined;
@@ -60,18 +61,21 @@ export function cardConfigs(markdown: string, shown: string): CardConfig[] | und
   return out;
 }
 
-const bad = (shown: string, problem: string) =>
-  new UserError(`${shown}: cannot read the \`configs\` section of the dataset card's YAML header: ${problem}`, "name the data files yourself with `files = [...]`");
+/** A parsed YAML value (numbers stay strings: see {@link cardConfigs}). */
+type Yaml = string | boolean | null | Yaml[] | { [k: string]: Yaml };
 
-/** The `configs:` key and the lines that belong to it (indented, or sequence items at column 0). */
-function configsBlock(yaml: string): { text: string; offset: number } | undefined {
-  const lines = yaml.split(/\r?\n/);
-  const start = lines.findIndex((l) => /^configs\s*:/.test(l));
-  if (start < 0) return undefined;
-  let end = start + 1;
-  while (end < lines.length && (/^(\s|-(\s|$)|#)/.test(lines[end]!) || lines[end]!.trim() === "")) end++;
-  return { text: lines.slice(start, end).join("\n"), offset: start };
+/**
+ * The YAML header of a Markdown file (between a first line `---` and the next `---`), or undefined; `line` is the
+ * file line of its first YAML line.
+ */
+export function frontMatter(markdown: string): { yaml: string; line: number } | undefined {
+  const m = /^\uFEFF?---[ \t]*\r?\n([\s\S]*?)\r?\n(---|\.\.\.)[ \t]*(\r?\n|$)/.exec(markdown);
+  if (m) return { yaml: m[1]!, line: 2 };
+  return /^\uFEFF?---[ \t]*\r?\n(---|\.\.\.)[ \t]*(\r?\n|$)/.test(markdown) ? { yaml: "", line: 2 } : undefined;
 }
+
+const bad = (shown: string, problem: string) =>
+  new UserError(`${shown}: cannot read the dataset card's YAML header: ${problem}`, "name the data files yourself with `files = [...]`");
 
 /** `data_files` in its accepted shapes: a string, a list of strings (both: train), a list of {split, path}, or a mapping split -> path(s). */
 function splitPatterns(v: Yaml, shown: string, where: string): Map<string, string[]> {

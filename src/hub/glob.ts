@@ -1,54 +1,15 @@
+import picomatch from "picomatch";
+import { literalGlob, PLAIN } from "../formats/glob.js";
+
 /**
  * Glob patterns over repository paths, as the `datasets` library resolves data files (fsspec >= 2023.12, which
  * follows Python's glob): `*` and `?` stay inside one path segment, `[...]` is a character class (`[!...]`
  * negated), and `**` as a whole segment matches any number of segments, none included. A `**` glued to other
- * characters (`**.csv`) acts as `*`.
+ * characters (`**.csv`) acts as `*`. Hidden names are matched here (`dot: true`); {@link requested} applies the
+ * `datasets` rule for them.
  */
 export function globToRegExp(pattern: string): RegExp {
-  const segs = pattern.split("/");
-  let re = "";
-  for (let i = 0; i < segs.length; i++) {
-    const s = segs[i]!;
-    const last = i === segs.length - 1;
-    if (s === "**") {
-      // `a/**/b`: zero or more whole segments between; a trailing `a/**`: anything below a.
-      re += last ? ".*" : "(?:[^/]*/)*";
-      continue;
-    }
-    re += segment(s) + (last ? "" : "/");
-  }
-  return new RegExp(`^${re}$`);
-}
-
-function segment(s: string): string {
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (c === "*") {
-      while (s[i + 1] === "*") i++;
-      out += "[^/]*";
-    } else if (c === "?") out += "[^/]";
-    else if (c === "[") {
-      const end = classEnd(s, i);
-      if (end < 0) out += "\\[";
-      else {
-        let body = s.slice(i + 1, end);
-        const negate = body.startsWith("!");
-        if (negate) body = body.slice(1);
-        out += `[${negate ? "^/" : ""}${body.replace(/[\\\]^]/g, (m) => `\\${m}`)}]`;
-        i = end;
-      }
-    } else out += /[.+^${}()|\\]/.test(c) ? `\\${c}` : c;
-  }
-  return out;
-}
-
-/** Index of the `]` closing the class opened at `i` (a `]` right after `[` or `[!` is literal), or -1. */
-function classEnd(s: string, i: number): number {
-  let j = i + 1;
-  if (s[j] === "!") j++;
-  if (s[j] === "]") j++;
-  return s.indexOf("]", j);
+  return picomatch.makeRe(literalGlob(pattern, true), { dot: true, ...PLAIN });
 }
 
 export const hasMagic = (p: string) => /[*?[]/.test(p);

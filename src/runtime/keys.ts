@@ -52,9 +52,30 @@ export async function keyStage(
   return { key: cacheKey(components), components, keyParams, files };
 }
 
+/**
+ * The artifact a stage's miss is explained against: the stage's last artifact from `against` (a recipe given to
+ * `itp plan --against`), else from this recipe, else the newest one of a stage of that id and kind from any recipe
+ * in the store. `from` names the recipe when it is another one.
+ */
+export function lastArtifact(store: Store, recipe: string, stage: IrStage, against?: string): { manifest: Manifest; from?: string } | undefined {
+  const of = (r: string) => {
+    const key = store.getRef(r, stage.id);
+    const m = key ? store.manifestNow(key) : undefined;
+    return typeof m === "object" ? m : undefined;
+  };
+  const m = (against !== undefined ? of(against) : of(recipe)) ?? (against === undefined ? store.latestOfStage(stage.id, stage.kind) : undefined);
+  if (!m) return undefined;
+  return m.recipe !== recipe ? { manifest: m, from: m.recipe } : { manifest: m };
+}
+
 /** Why a stage must run, in words: which components differ from the last artifact of that stage. */
-export function explainMiss(k: KeyedStage, last: Manifest | undefined): string[] {
+export function explainMiss(k: KeyedStage, last: Manifest | undefined, from?: string): string[] {
   if (!last) return ["never run"];
+  const reasons = differences(k, last);
+  return from !== undefined ? reasons.map((r) => `${r} (against ${from})`) : reasons;
+}
+
+function differences(k: KeyedStage, last: Manifest): string[] {
   const reasons: string[] = [];
   const names = new Set([...Object.keys(k.components), ...Object.keys(last.components)]);
   for (const n of [...names].sort()) {

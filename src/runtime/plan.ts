@@ -2,7 +2,7 @@ import type { IrProgram } from "../core/ir.js";
 import type { Registry } from "../stages/registry.js";
 import type { StageImpl } from "../core/stage.js";
 import { UserError } from "../core/errors.js";
-import { explainMiss, keyStage } from "./keys.js";
+import { explainMiss, keyStage, lastArtifact } from "./keys.js";
 import { neededStages } from "./scheduler.js";
 import type { Manifest, Store } from "./store.js";
 
@@ -25,6 +25,8 @@ export interface PlanOptions {
   readonly baseDir: string;
   readonly force: ReadonlySet<string>;
   readonly only?: ReadonlySet<string>;
+  /** Explain misses against this recipe's last artifacts (`itp plan --against OLD.itp`), as named in the store. */
+  readonly against?: string;
 }
 
 /**
@@ -60,9 +62,8 @@ export async function planProgram(program: IrProgram, o: PlanOptions): Promise<P
         else if (verdict?.ok) p = { id: s.id, kind: s.kind, status: "cached", reasons: [], key: k.key, manifest: verdict.manifest };
         else if (verdict) p = { id: s.id, kind: s.kind, status: "run", reasons: [`artifact is corrupt (${verdict.reason}); it will be recomputed`], key: k.key };
         else {
-          const lastKey = await o.store.getRef(o.recipe, s.id);
-          const last = lastKey ? await o.store.readManifest(lastKey) : undefined;
-          p = { id: s.id, kind: s.kind, status: "run", reasons: explainMiss(k, typeof last === "object" ? last : undefined), key: k.key };
+          const last = lastArtifact(o.store, o.recipe, s, o.against);
+          p = { id: s.id, kind: s.kind, status: "run", reasons: explainMiss(k, last?.manifest, last?.from), key: k.key };
         }
       }
     }

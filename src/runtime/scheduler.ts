@@ -10,7 +10,7 @@ import { Slots } from "./slots.js";
 import type { InputArtifact, OutputSink, StageContext, StageImpl } from "../core/stage.js";
 import { TransientError, UserError } from "../core/errors.js";
 import { resolveParams } from "../core/params.js";
-import { explainMiss, keyStage, type KeyedStage } from "./keys.js";
+import { explainMiss, keyStage, lastArtifact, type KeyedStage } from "./keys.js";
 import { JsonlWriter, readJsonl, readJsonlBuffer, RecordError, type RecordValue } from "../core/records.js";
 import { PACK_LIMIT, type Manifest, type Store } from "./store.js";
 
@@ -25,7 +25,8 @@ export type Outcome =
 export interface Reporter {
   start(stages: readonly IrStage[]): void;
   stageStarted(id: string, attempt: number): void;
-  progress(id: string, done: number, total?: number): void;
+  /** Records done, the total when known, and for a reader the bytes of its file read so far. */
+  progress(id: string, done: number, total?: number, bytes?: { readonly done: number; readonly total: number }): void;
   stageFinished(id: string, outcome: Outcome): void;
   retrying(id: string, attempt: number, error: string): void;
   end(summary: RunSummary): void;
@@ -221,9 +222,8 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
             yield* Effect.promise(() => o.store.quarantine(k.key, verdict.reason));
             reasons = [`artifact was corrupt (${verdict.reason}); recomputed`];
           } else {
-            const lastKey = o.store.getRef(o.recipe, s.id);
-            const last = lastKey ? yield* Effect.promise(() => o.store.readManifest(lastKey)) : undefined;
-            reasons = explainMiss(k, typeof last === "object" ? last : undefined);
+            const last = lastArtifact(o.store, o.recipe, s);
+            reasons = explainMiss(k, last?.manifest, last?.from);
           }
         }
         if (!impl) return yield* finish(s, { status: "failed", error: `stage kind \`${s.kind}\` has no implementation in this version of itp` }, { ok: false, root: s.id });
@@ -401,7 +401,7 @@ function contextFor(
   params: Record<string, Json>,
   o: RunOptions,
   count: (name: string, n: number) => void,
-  progress: (done: number, total?: number) => void,
+  progress: StageContext["progress"],
   signal: AbortSignal,
   drop: (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
 ): StageContext {
@@ -414,6 +414,7 @@ function contextFor(
     count: (name, n = 1) => count(name, n),
     drop,
     dropLine: (line, reason, detail) => drop(undefined, reason, detail, line),
+    note: (message) => o.log?.("stage_note", { stage: s.id, note: message }),
     requests: () => o.store.requests(),
     progress,
   };
@@ -447,7 +448,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           w.dropped ??= new DropLog(o.store);
           w.dropped.add(record, reason, detail, line);
         };
-        const ctx = contextFor(s, inputs, params, o, count, (d, t) => o.reporter.progress(s.id, d, t), signal, drop);
+        const ctx = contextFor(s, inputs, params, o, count, (d, t, b) => o.reporter.progress(s.id, d, t, b), signal, drop);
         const sink: OutputSink = {
           write: (r: RecordValue) => w.writer.write(r),
           writeLine: (line: Buffer) => w.writer.writeLine(line),

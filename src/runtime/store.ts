@@ -368,6 +368,32 @@ export class Store {
     return this.refsOf(recipe).keys.get(stage);
   }
 
+  /**
+   * The newest artifact of a stage with this id and kind made by any recipe in the store: what a miss is explained
+   * against when the recipe itself has none (a copy of a recipe, a recipe moved or renamed).
+   */
+  latestOfStage(stage: string, kind: string): Manifest | undefined {
+    let best: Manifest | undefined;
+    let names: string[] = [];
+    try {
+      names = readdirSync(join(this.root, "refs")).filter((f) => f.endsWith(".json"));
+    } catch {
+      return undefined;
+    }
+    for (const f of names) {
+      let keys: Record<string, string>;
+      try {
+        keys = JSON.parse(readFileSync(join(this.root, "refs", f), "utf8")) as Record<string, string>;
+      } catch {
+        continue; // refs are hints
+      }
+      const key = keys[stage];
+      const m = key ? this.manifestNow(key) : undefined;
+      if (typeof m === "object" && m.kind === kind && (!best || m.finished_at > best.finished_at)) best = m;
+    }
+    return best;
+  }
+
   /** Write the refs that changed (atomically; they are hints, so no fsync). Called during and at the end of a run. */
   flushRefs(): void {
     for (const [recipe, r] of this.refs) {

@@ -32,6 +32,11 @@ export interface StageKind {
    * name -> type in the type language. The output's record type is the input's with these fields.
    */
   readonly addsFields?: (params: Readonly<Record<string, unknown>>) => Readonly<Record<string, string>>;
+  /**
+   * Local files or folders the stage reads, as its parameters name them (relative to the recipe's folder), for
+   * `itp check`'s warning about one that does not exist. The runtime's own list is the implementation's `files`.
+   */
+  readonly localInputs?: (params: Readonly<Record<string, unknown>>) => readonly string[];
   /** Bumped when the implementation changes what it produces; part of every cache key. */
   readonly version: string;
 }

@@ -33,6 +33,17 @@ export const builtinRecordTypes: ReadonlyMap<string, Ty> = new Map<string, Ty>([
   ],
   ["OpenOrca", record("OpenOrca", { id: opt(str), system_prompt: str, question: str, response: str })],
   ["Lima", record("Lima", { conversations: list(str), source: opt(str) })],
+  [
+    // Self-Instruct's data/seed_tasks.jsonl, one task per line, as published.
+    "SeedTask",
+    record("SeedTask", {
+      id: str,
+      name: str,
+      instruction: str,
+      instances: list(record("SeedInstance", { input: str, output: str })),
+      is_classification: scalar("bool"),
+    }),
+  ],
   ["PreferencePair", record("PreferencePair", { prompt: str, chosen: list(Message), rejected: list(Message) })],
   ["McqExample", record("McqExample", { question: str, choices: list(str), answer: scalar("int"), subject: opt(str) })],
   ["MathExample", record("MathExample", { question: str, answer: str })],
@@ -47,3 +58,23 @@ export const scalarTypes: ReadonlyMap<string, Ty> = new Map([
   ["duration", scalar("duration")],
   ["any", scalar("any")],
 ]);
+
+/**
+ * The native shapes a built-in converter turns into a product type: when a source typed with the product type
+ * holds records of the native shape, the error says which type and converter to use. (A test checks this table
+ * against the registry's converters.)
+ */
+export const nativeConverters: readonly { readonly native: string; readonly to: string; readonly converter: string }[] = [
+  { native: "SeedTask", to: "Instruction", converter: "seed_task_to_instruction" },
+  { native: "Dolly", to: "Instruction", converter: "dolly_to_instruction" },
+  { native: "FlanExample", to: "Instruction", converter: "flan_to_instruction" },
+  { native: "PromptCompletion", to: "Instruction", converter: "prompt_completion_to_instruction" },
+  { native: "Chat", to: "Instruction", converter: "chat_to_instruction" },
+  { native: "Instruction", to: "PromptCompletion", converter: "instruction_to_prompt_completion" },
+  { native: "Instruction", to: "Chat", converter: "instruction_to_chat" },
+  { native: "ShareGPT", to: "Chat", converter: "sharegpt_to_chat" },
+  { native: "OasstMessage", to: "Chat", converter: "oasst_to_chat" },
+  { native: "OpenOrca", to: "Chat", converter: "orca_to_chat" },
+  { native: "Lima", to: "Chat", converter: "lima_to_chat" },
+  { native: "Preference", to: "PreferencePair", converter: "preference_to_pairs" },
+];

@@ -1,6 +1,8 @@
 // Crash safety, shared by test/crash.test.ts (a few trials) and test/bench/crash.ts (many): a run killed with
 // SIGKILL at a random moment must leave a store with no corrupt entry, and the next run must redo no committed
-// stage and end with every artifact byte-identical to an uninterrupted run's.
+// stage and end with every artifact byte-identical to an uninterrupted run's. The moments are drawn inside the run
+// itself: from the moment the killed process opens its run log (its start-up, which varies with the machine's
+// load, is not counted) to the moment the reference run committed its last stage.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -38,9 +40,13 @@ export interface CrashSuite {
   readonly reference: ReadonlyMap<string, { key: string; digest: string }>;
   /** Wall time of the uninterrupted reference run (process start to exit), in ms. */
   readonly referenceMs: number;
+  /** In the reference run's log: from `run_started` to its first and its last commit (`stage_ran`), in ms. */
+  readonly firstCommitMs: number;
+  readonly lastCommitMs: number;
 }
 
 export interface TrialResult {
+  /** When the kill was due, in ms after the run log appeared. */
   readonly killAtMs: number;
   /** Entries `itp cache verify` found corrupt after the kill. */
   readonly corrupt: number;
@@ -107,17 +113,55 @@ export function prepareCrashSuite(records: number, bin: string): CrashSuite {
     reference.set(s.id, { key: s.key, digest: e.digest });
   }
   if (reference.size !== crashStages.length) throw new Error(`the reference run has ${reference.size} stages, expected ${crashStages.length}`);
-  return { dir, bin, reference, referenceMs };
+  const events = runEvents(store);
+  const time = (e: { t: string }) => Date.parse(e.t);
+  const started = events.find((e) => e.type === "run_started");
+  const commits = events.filter((e) => e.type === "stage_ran").map(time);
+  if (!started || commits.length !== crashStages.length) throw new Error(`the reference run's log has no run_started or not ${crashStages.length} stage_ran events`);
+  return { dir, bin, reference, referenceMs, firstCommitMs: Math.min(...commits) - time(started), lastCommitMs: Math.max(...commits) - time(started) };
 }
 
-/** One trial: a fresh store, a run killed after `killAtMs`, a verify, a resume, and the comparison. */
+/** The events of a store's run logs (a line cut by a kill is left out). */
+function runEvents(store: string): { t: string; type: string; stage?: string }[] {
+  const runs = join(store, "runs");
+  const out: { t: string; type: string; stage?: string }[] = [];
+  for (const f of existsSync(runs) ? readdirSync(runs) : []) {
+    for (const line of readFileSync(join(runs, f), "utf8").split("\n")) {
+      if (!line.trim()) continue;
+      try {
+        out.push(JSON.parse(line) as (typeof out)[number]);
+      } catch {
+        // a line cut by the kill
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * One trial: a fresh store, a run killed `killAtMs` after its run log appears (watched every 2 ms), a verify, a
+ * resume, and the comparison.
+ */
 export async function crashTrial(suite: CrashSuite, killAtMs: number, name: string): Promise<TrialResult> {
   const store = join(suite.dir, `trial-${name}`);
   const problems: string[] = [];
   const child = spawn(process.execPath, [suite.bin, "run", "r.itp", "--store", store, "--json"], { cwd: suite.dir, env: env(), stdio: "ignore" });
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), killAtMs);
+  let done = false;
+  const exited = new Promise<void>((resolve) =>
+    child.on("exit", () => {
+      done = true;
+      resolve();
+    }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const runs = join(store, "runs");
+  const watch = setInterval(() => {
+    if (done || !existsSync(runs) || readdirSync(runs).length === 0) return;
+    clearInterval(watch);
+    timer = setTimeout(() => child.kill("SIGKILL"), killAtMs);
+  }, 2);
   await exited;
+  clearInterval(watch);
   clearTimeout(timer);
 
   // 1. Nothing corrupt.
@@ -130,20 +174,10 @@ export async function crashTrial(suite: CrashSuite, killAtMs: number, name: stri
   //    are), and what its log says it ran (an event may be lost at SIGKILL, never one for an uncommitted stage).
   const committed = [...suite.reference].filter(([, r]) => after.intact.has(r.key)).map(([id]) => id);
   let redone = 0;
-  const runs = join(store, "runs");
-  for (const f of existsSync(runs) ? readdirSync(runs) : []) {
-    for (const line of readFileSync(join(runs, f), "utf8").split("\n")) {
-      if (!line.trim()) continue;
-      let e: { type?: string; stage?: string };
-      try {
-        e = JSON.parse(line) as typeof e;
-      } catch {
-        continue; // a line cut by the kill
-      }
-      if (e.type === "stage_ran" && e.stage && !committed.includes(e.stage)) {
-        redone++;
-        problems.push(`${e.stage} was logged as ran but has no intact entry`);
-      }
+  for (const e of runEvents(store)) {
+    if (e.type === "stage_ran" && e.stage && !committed.includes(e.stage)) {
+      redone++;
+      problems.push(`${e.stage} was logged as ran but has no intact entry`);
     }
   }
 
@@ -190,20 +224,31 @@ export interface CrashTotals {
   redone: number;
   /** Trials by how many stages had committed before the kill (0 .. all): how well the kills spread over the run. */
   committedHistogram: number[];
+  /** The same in three: nothing committed, some stages, every stage (the kill came after the work or never). */
+  spread: { before_first_commit: number; mid_run: number; after_end: number };
   problems: string[];
 }
 
-/** `trials` trials, kill moments uniform over the reference run's duration (seeded). */
+/** `trials` trials, kill moments uniform (seeded) from the run log's appearance to the reference's last commit. */
 export async function crashTrials(suite: CrashSuite, trials: number, seed: number, onTrial?: (i: number, r: TrialResult) => void): Promise<CrashTotals> {
   const next = rng(seed);
-  const totals: CrashTotals = { trials, corrupt: 0, mismatch: 0, redone: 0, committedHistogram: Array(crashStages.length + 1).fill(0), problems: [] };
+  const totals: CrashTotals = {
+    trials,
+    corrupt: 0,
+    mismatch: 0,
+    redone: 0,
+    committedHistogram: Array(crashStages.length + 1).fill(0),
+    spread: { before_first_commit: 0, mid_run: 0, after_end: 0 },
+    problems: [],
+  };
   for (let i = 0; i < trials; i++) {
-    const killAt = Math.round(next() * suite.referenceMs);
+    const killAt = Math.round(next() * suite.lastCommitMs);
     const r = await crashTrial(suite, killAt, String(i));
     totals.corrupt += r.corrupt;
     totals.mismatch += r.mismatch;
     totals.redone += r.redone;
     totals.committedHistogram[r.committed.length]!++;
+    totals.spread[r.committed.length === 0 ? "before_first_commit" : r.committed.length === crashStages.length ? "after_end" : "mid_run"]++;
     for (const p of r.problems) totals.problems.push(`trial ${i} (kill at ${killAt} ms): ${p}`);
     onTrial?.(i, r);
   }

@@ -15,6 +15,7 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
   const values: unknown[] = [];
   const counts: Record<string, number> = {};
   const dropped: { reason: string; detail?: string; record: RecordValue }[] = [];
+  const notes: string[] = [];
   const arts = new Map<string, InputArtifact>();
   for (const [role, v] of Object.entries(inputs)) {
     arts.set(role, {
@@ -45,10 +46,11 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
       const record = JSON.parse(line.toString("utf8")) as RecordValue;
       dropped.push(detail === undefined ? { reason, record } : { reason, detail, record });
     },
+    note: (message) => void notes.push(message),
     requests: () => (requests ??= RequestCache.open(mkdtempSync(join(tmpdir(), "itp-requests-")))),
     signal: new AbortController().signal,
   };
-  return { ctx, records, values, counts, dropped };
+  return { ctx, records, values, counts, dropped, notes };
 }
 
 /** Run an implementation on in-memory inputs: the records (or value) it writes, the counts it reports, what it drops. */

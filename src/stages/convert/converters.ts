@@ -66,17 +66,25 @@ export async function templateParam(ctx: StageContext): Promise<Template | undef
   }
 }
 
+/** open-instruct's senders: human/user and gpt/chatgpt; a system or bing turn drops the whole conversation. */
+export const OPEN_INSTRUCT_ROLES: Readonly<Record<string, string>> = { human: "user", user: "user", gpt: "assistant", chatgpt: "assistant", system: "drop", bing: "drop" };
+
 const sharegpt = asyncImpl(async (ctx, out) => {
-  const roles = param<Record<string, string>>(ctx, "roles", { system: "system", human: "user", user: "user", gpt: "assistant", chatgpt: "assistant", bing: "assistant", bard: "assistant" });
-  const dropInvalid = param(ctx, "drop_invalid", true);
+  const roles = param<Record<string, string>>(ctx, "roles", OPEN_INSTRUCT_ROLES);
+  const strict = param<string>(ctx, "rules", "open_instruct") === "strict";
+  const dropInvalid = param(ctx, "drop_invalid", false);
   const source = ctx.params["source"] as string | undefined;
   const c = counter(ctx);
   let kept = 0;
   await mapRecords(ctx, out, (r, i) => {
-    const res = sharegptMessages(r["conversations"], roles);
+    const res = strict ? sharegptMessages(r["conversations"], roles) : openInstructMessages(r["conversations"], roles);
     if ("problem" in res) {
-      if (!dropInvalid) throw new UserError(`${where(ctx, i)}: ${res.problem}`, "set drop_invalid = true to drop such conversations");
-      c.add(`dropped: ${res.reason}`);
+      if ("dropped" in res) {
+        ctx.drop(r, res.reason, res.problem);
+        return undefined;
+      }
+      if (!dropInvalid) throw new UserError(`${where(ctx, i)}: ${res.problem}`, "set drop_invalid = true to drop such conversations (they are kept with the dropped records), or map the speaker in `roles`");
+      ctx.drop(r, res.reason, res.problem);
       return undefined;
     }
     if (res.leadingAssistant > 0) c.add("turns dropped: leading assistant turn");
@@ -87,36 +95,63 @@ const sharegpt = asyncImpl(async (ctx, out) => {
   ctx.count("kept", kept);
 });
 
+type ShareGptResult = { messages: Message[]; leadingAssistant: number } | { problem: string; reason: string; dropped?: true };
+
+/** A turn's sender and text, or what is wrong with it. */
+function turnOf(turn: unknown, t: number): { from: string; value: string } | { problem: string; reason: string } {
+  const x = turn as { from?: unknown; value?: unknown } | null;
+  if (x === null || typeof x !== "object" || typeof x.from !== "string" || typeof x.value !== "string") return { problem: `turn ${t + 1} is not a {from, value} pair of strings`, reason: "malformed turn" };
+  return { from: x.from, value: x.value };
+}
+
 /**
- * ShareGPT turns to messages. Leading assistant turns (a conversation that starts with the model's greeting) are
+ * ShareGPT turns to messages as open-instruct's convert_sharegpt_data does: each turn's sender mapped by `roles`; a
+ * sender mapped to "drop" (system, bing) drops the whole conversation; turns need not alternate; a conversation
+ * with no turn is dropped. An unmapped sender is invalid (open-instruct stops with an error).
+ */
+export function openInstructMessages(conv: unknown, roles: Readonly<Record<string, string>>): ShareGptResult {
+  if (!Array.isArray(conv)) return { problem: "field `conversations` is not a list", reason: "no conversation" };
+  const messages: Message[] = [];
+  for (let t = 0; t < conv.length; t++) {
+    const turn = turnOf(conv[t], t);
+    if ("problem" in turn) return turn;
+    const role = Object.prototype.hasOwnProperty.call(roles, turn.from) ? roles[turn.from] : undefined;
+    if (role === undefined) return { problem: `turn ${t + 1} is from "${turn.from}", which the roles mapping does not name`, reason: "unknown role" };
+    if (role === "drop") return { problem: `turn ${t + 1} is from "${turn.from}"`, reason: `speaker ${turn.from}`, dropped: true };
+    messages.push({ role, content: turn.value });
+  }
+  if (messages.length === 0) return { problem: "the conversation has no turn", reason: "empty conversation", dropped: true };
+  return { messages, leadingAssistant: 0 };
+}
+
+/**
+ * ShareGPT turns to messages by the strict rules (`rules = "strict"`). Leading assistant turns (a conversation that starts with the model's greeting) are
  * dropped; an unknown `from`, a malformed or empty turn, a system turn after the first, two turns of one side in a
  * row, or no user turn at all make the conversation invalid.
  */
-export function sharegptMessages(
-  conv: unknown,
-  roles: Readonly<Record<string, string>>,
-): { messages: Message[]; leadingAssistant: number } | { problem: string; reason: string } {
+export function sharegptMessages(conv: unknown, roles: Readonly<Record<string, string>>): ShareGptResult {
   if (!Array.isArray(conv)) return { problem: "field `conversations` is not a list", reason: "no conversation" };
   const messages: Message[] = [];
   let leadingAssistant = 0;
   for (let t = 0; t < conv.length; t++) {
-    const turn = conv[t] as { from?: unknown; value?: unknown } | null;
-    if (turn === null || typeof turn !== "object" || typeof turn.from !== "string" || typeof turn.value !== "string") return { problem: `turn ${t + 1} is not a {from, value} pair of strings`, reason: "malformed turn" };
+    const turn = turnOf(conv[t], t);
+    if ("problem" in turn) return turn;
     const role = Object.prototype.hasOwnProperty.call(roles, turn.from) ? roles[turn.from] : undefined;
     if (role === undefined) return { problem: `turn ${t + 1} is from "${turn.from}", which the roles mapping does not name`, reason: "unknown role" };
-    if (pyStrip(turn.value) === "") return { problem: `turn ${t + 1} is empty`, reason: "empty turn" };
+    if (role === "drop") return { problem: `turn ${t + 1} is from "${turn.from}"`, reason: `speaker ${turn.from}`, dropped: true };
+    if (pyStrip(turn.value) === "") return { problem: `turn ${t + 1} is empty`, reason: "empty turn", dropped: true };
     if (role === "system") {
-      if (messages.length > 0 || leadingAssistant > 0) return { problem: `turn ${t + 1} is a system turn after the first`, reason: "non-alternating turns" };
+      if (messages.length > 0 || leadingAssistant > 0) return { problem: `turn ${t + 1} is a system turn after the first`, reason: "non-alternating turns", dropped: true };
     } else if (role === "assistant" && messages.every((m) => m.role === "system")) {
       leadingAssistant++;
       continue;
     } else {
       const last = messages[messages.length - 1];
-      if (last && last.role === role) return { problem: `turns ${t} and ${t + 1} are both ${role} turns`, reason: "non-alternating turns" };
+      if (last && last.role === role) return { problem: `turns ${t} and ${t + 1} are both ${role} turns`, reason: "non-alternating turns", dropped: true };
     }
     messages.push({ role, content: turn.value });
   }
-  if (!messages.some((m) => m.role === "user")) return { problem: "no user turn", reason: "no user turn" };
+  if (!messages.some((m) => m.role === "user")) return { problem: "no user turn", reason: "no user turn", dropped: true };
   return { messages, leadingAssistant };
 }
 
@@ -233,6 +268,12 @@ const simple = (f: (ctx: StageContext, r: RecordValue, i: number) => RecordValue
 export const converterImpls: Record<string, StageImpl> = {
   dolly_to_instruction: simple((ctx, r, i) => instruction(str(ctx, r, "instruction", i), optStr(ctx, r, "context", i), str(ctx, r, "response", i))),
 
+  seed_task_to_instruction: simple((ctx, r, i) => {
+    const first = Array.isArray(r["instances"]) ? (r["instances"][0] as RecordValue | undefined) : undefined;
+    if (!first || typeof first !== "object") throw new UserError(`${where(ctx, i)}: the task has no instance`, "a seed task needs at least one instance (input, output)");
+    return instruction(str(ctx, r, "instruction", i), optStr(ctx, first, "input", i), str(ctx, first, "output", i));
+  }),
+
   flan_to_instruction: simple((ctx, r, i) => instruction(str(ctx, r, "inputs", i), undefined, str(ctx, r, "targets", i))),
 
   prompt_completion_to_instruction: simple((ctx, r, i) => {
@@ -309,7 +350,7 @@ export const converterImpls: Record<string, StageImpl> = {
       // open-instruct cuts a trailing turn that has no answer.
       const turns = conv.length % 2 === 0 ? (conv as string[]) : (conv as string[]).slice(0, -1);
       if (turns.length === 0) {
-        c.add("dropped: no answer");
+        ctx.drop(r, "no answer", "the conversation has no answered turn");
         return undefined;
       }
       if (turns.length < conv.length) c.add("turns dropped: trailing turn with no answer");

@@ -7,7 +7,7 @@ import type { StageKind } from "../registry.js";
  * Converters: one-input stages that map a dataset's native record shape onto one of the built-in types. The input
  * type is exactly `Dataset<Record>` so that `Registry.convertersFrom` can suggest them on a type mismatch.
  */
-function converter(name: string, from: string, to: string, description: string, params: () => z.ZodObject = () => z.object({})): Declared<StageKind> {
+function converter(name: string, from: string, to: string, description: string, params: () => z.ZodObject = () => z.object({}), version = "1"): Declared<StageKind> {
   return {
     name,
     category: "convert",
@@ -15,7 +15,7 @@ function converter(name: string, from: string, to: string, description: string, 
     inputs: [dataInput(`Dataset<${from}>`, `Records of type ${from}.`)],
     output: `Dataset<${to}>`,
     params,
-    version: "1",
+    version,
   };
 }
 
@@ -26,6 +26,12 @@ export function converterStages(): StageKind[] {
       "Dolly",
       "Instruction",
       "Databricks Dolly records to Instruction: instruction -> instruction, context -> input (omitted when empty), response -> output.",
+    ),
+    converter(
+      "seed_task_to_instruction",
+      "SeedTask",
+      "Instruction",
+      "Self-Instruct's seed tasks (data/seed_tasks.jsonl as published) to Instruction, as Stanford Alpaca's generate_instruction.py reads them: instruction, and the input and output of the task's first instance (input omitted when empty).",
     ),
     converter(
       "flan_to_instruction",
@@ -48,8 +54,9 @@ export function converterStages(): StageKind[] {
       "PromptCompletion",
       "Instruction records to prompt/completion pairs by rendering the prompt with a template (the completion is the output).",
       () => z.object({
-        template: ref("Template").optional().describe("Template that renders the prompt; default the Alpaca prompt (with or without the Input section)."),
+        template: ref("Template").optional().describe("Template that renders the prompt; default the Alpaca prompt of train.py (with or without the Input section, ending `### Response:`)."),
       }),
+      "2", // 2: the Alpaca prompt without a newline after "### Response:"
     ),
     converter(
       "instruction_to_chat",
@@ -75,15 +82,17 @@ export function converterStages(): StageKind[] {
       "sharegpt_to_chat",
       "ShareGPT",
       "Chat",
-      "ShareGPT conversations ({from, value} turns) to Chat, mapping `from` to roles. A conversation with an unknown role, non-alternating turns or an empty turn is dropped (drop_invalid) or else an error naming the record.",
+      "ShareGPT conversations ({from, value} turns) to Chat, by default as open-instruct's convert_sharegpt_data: human/user -> user, gpt/chatgpt -> assistant; a conversation with a system or bing turn is dropped whole (kept with the dropped records); turns need not alternate; an empty conversation is dropped; another speaker is an error unless drop_invalid. `rules = \"strict\"` also drops conversations whose turns do not alternate, or that have an empty turn, and drops leading assistant turns.",
       () => z.object({
         roles: z
-          .record(z.string(), z.enum(["system", "user", "assistant"]))
-          .default({ system: "system", human: "user", user: "user", gpt: "assistant", chatgpt: "assistant", bing: "assistant", bard: "assistant" })
-          .describe("Mapping from ShareGPT `from` values to chat roles."),
-        drop_invalid: z.boolean().default(true).describe("Drop conversations with unknown roles, non-alternating turns or an empty turn (otherwise they are an error)."),
+          .record(z.string(), z.enum(["system", "user", "assistant", "drop"]))
+          .default({ human: "user", user: "user", gpt: "assistant", chatgpt: "assistant", system: "drop", bing: "drop" })
+          .describe("Mapping from ShareGPT `from` values to chat roles; \"drop\" drops the whole conversation (open-instruct's rule for system and bing)."),
+        rules: z.enum(["open_instruct", "strict"]).default("open_instruct").describe("open_instruct: open-instruct's conversion (turns need not alternate); strict: also drop non-alternating conversations and those with an empty turn."),
+        drop_invalid: z.boolean().default(false).describe("Drop conversations with a speaker `roles` does not name, or a malformed turn, instead of stopping with an error as open-instruct does (dropped conversations are kept with the dropped records)."),
         source: z.string().min(1).optional().describe("Value for each chat's `source` field."),
       }),
+      "2", // 2: open-instruct's rules by default; dropped conversations kept
     ),
     converter(
       "oasst_to_chat",

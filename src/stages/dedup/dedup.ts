@@ -1,4 +1,5 @@
 import type { StageContext, StageImpl } from "../../core/stage.js";
+import type { RecordValue } from "../../core/records.js";
 import { asyncImpl, checkAbort, listInputs, mapRecords } from "../support/records.js";
 import { dedupKey, fieldText, mayExceed, rougeLF1, rougeTokens, Vocabulary } from "../support/text.js";
 import { clusterSignatures, SignatureBuilder } from "./minhash.js";
@@ -11,6 +12,15 @@ import { clusterSignatures, SignatureBuilder } from "./minhash.js";
 
 const param = <T>(ctx: StageContext, name: string, dflt: T): T => (ctx.params[name] === undefined ? dflt : (ctx.params[name] as T));
 const at = (ctx: StageContext, i: number) => () => `${ctx.stage.id}: record ${i + 1}`;
+
+/** How a dropped record's detail names another record: its id, else the first words of a text of it. */
+export function recordLabel(r: RecordValue, text: string | undefined): string {
+  const id = r["id"];
+  if (typeof id === "string" || typeof id === "number") return `id ${JSON.stringify(id)}`;
+  if (text === undefined) return "";
+  const words = text.trim().split(/\s+/);
+  return `"${words.slice(0, 8).join(" ")}${words.length > 8 ? " ..." : ""}"`;
+}
 
 /**
  * Self-Instruct's ROUGE-L similarity filter: texts in order, each kept unless its ROUGE-L F1 against an earlier kept
@@ -129,14 +139,20 @@ export const dedupImpls: Record<string, StageImpl> = {
       }
     }
     const c = clusterSignatures(sb.signatures, sb.n, sb.empty, { ...opts, onProgress: () => checkAbort(ctx) });
+    // Kept records that have near duplicates: their labels name them in the duplicates' details.
+    const hasCopies = new Uint8Array(sb.n);
+    for (let i = 0; i < sb.n; i++) if (c.root[i]! !== i) hasCopies[c.root[i]!] = 1;
+    const labels = new Map<number, string>();
     let kept = 0;
     await mapRecords(ctx, out, (r, i) => {
       const root = c.root[i]!;
       if (root === i) {
+        if (hasCopies[i]) labels.set(i, recordLabel(r, typeof r[field] === "string" ? (r[field] as string) : undefined));
         kept++;
         return r;
       }
-      ctx.drop(r, "near duplicate", `of record ${root + 1}`);
+      const label = labels.get(root);
+      ctx.drop(r, "near duplicate", `of record ${root + 1}${label ? ` (${label})` : ""}`);
       return undefined;
     });
     ctx.count("kept", kept);

@@ -4,8 +4,8 @@ import type { RecordValue } from "../../core/records.js";
 import { SELF_INSTRUCT_BLOCKLIST, TULU_MENTION_TERMS } from "../common.js";
 import { loadTokenizer } from "../../tokenize/load.js";
 import { tokenizerFiles } from "../../tokenize/locate.js";
-import { asyncImpl, checkAbort, listInputs, mapRecords } from "../support/records.js";
-import { selfInstructVerdict } from "../support/self-instruct-rules.js";
+import { asyncImpl, checkAbort, listInputs, mapRecords, type Verdict } from "../support/records.js";
+import { matchedWord, selfInstructDetailed } from "../support/self-instruct-rules.js";
 import {
   codePoints,
   fieldText,
@@ -18,15 +18,15 @@ import {
 } from "../support/text.js";
 
 /**
- * Filters. Every one keeps the order of the records it keeps and counts what it does in the
- * manifest: `kept`, and `dropped: <reason>` for each reason that dropped something.
+ * Filters. Every one keeps the order of the records it keeps and counts what it does in the manifest: `kept`, and
+ * `dropped: <reason>` for each reason that dropped something.
  */
 
 const param = <T>(ctx: StageContext, name: string, dflt: T): T => (ctx.params[name] === undefined ? dflt : (ctx.params[name] as T));
 const at = (ctx: StageContext, i: number) => () => `${ctx.stage.id}: record ${i + 1}`;
 
-/** A filter from a per-record verdict: undefined keeps the record, a string is the reason it is dropped. */
-function filterImpl(prepare: (ctx: StageContext) => Promise<(r: RecordValue, i: number) => string | undefined> | ((r: RecordValue, i: number) => string | undefined)): StageImpl {
+/** A filter from a per-record verdict: undefined keeps the record, a reason (with detail) drops it. */
+function filterImpl(prepare: (ctx: StageContext) => Promise<(r: RecordValue, i: number) => Verdict> | ((r: RecordValue, i: number) => Verdict)): StageImpl {
   return asyncImpl(async (ctx, out) => {
     const verdict = await prepare(ctx);
     let kept = 0;
@@ -36,7 +36,8 @@ function filterImpl(prepare: (ctx: StageContext) => Promise<(r: RecordValue, i: 
         kept++;
         return r;
       }
-      ctx.drop(r, why);
+      if (typeof why === "string") ctx.drop(r, why);
+      else ctx.drop(r, why.reason, why.detail);
       return undefined;
     });
     ctx.count("kept", kept);
@@ -53,6 +54,20 @@ export function mentionTexts(r: RecordValue): string[] {
     for (const [k, v] of Object.entries(r)) if (k !== "source" && k !== "id" && typeof v === "string") out.push(v);
   }
   return out;
+}
+
+/** Where a term was found: the matched text with a few words around it, and which text. */
+function mentionDetail(texts: readonly string[], term: string, caseInsensitive: boolean): string {
+  const needle = caseInsensitive ? term.toLowerCase() : term;
+  for (let k = 0; k < texts.length; k++) {
+    const t = texts[k]!;
+    const at = (caseInsensitive ? t.toLowerCase() : t).indexOf(needle);
+    if (at < 0) continue;
+    const from = Math.max(0, at - 30);
+    const to = Math.min(t.length, at + needle.length + 30);
+    return `term "${term}" matched "${t.slice(at, at + needle.length)}" in text ${k + 1}: "${from > 0 ? "..." : ""}${t.slice(from, to).replace(/\s+/g, " ")}${to < t.length ? "..." : ""}"`;
+  }
+  return `term "${term}"`;
 }
 
 /** The first term (in the list's order) that any text contains as a substring, or undefined. */
@@ -90,7 +105,10 @@ export const filterImpls: Record<string, StageImpl> = {
   blocklist: filterImpl((ctx) => {
     const field = String(ctx.params["field"]);
     const re = wordsRegex(ctx.params["words"] as string[], param(ctx, "word_boundary", true), param(ctx, "case_insensitive", true));
-    return (r, i) => (re.test(fieldText(r, field, at(ctx, i))) ? "blocklisted word" : undefined);
+    return (r, i) => {
+      const word = matchedWord(re, fieldText(r, field, at(ctx, i)));
+      return word === undefined ? undefined : { reason: "blocklisted word", detail: `"${word}" in ${field}` };
+    };
   }),
 
   regex: filterImpl((ctx) => {
@@ -110,7 +128,7 @@ export const filterImpls: Record<string, StageImpl> = {
 
   self_instruct_filter: filterImpl((ctx) => {
     const field = param(ctx, "field", "instruction");
-    const verdict = selfInstructVerdict({
+    const verdict = selfInstructDetailed({
       minWords: param(ctx, "min_words", 4),
       maxWords: param(ctx, "max_words", 150),
       words: [...param<string[]>(ctx, "words", [...SELF_INSTRUCT_BLOCKLIST]), ...param<string[]>(ctx, "extra_words", [])],
@@ -133,12 +151,13 @@ export const filterImpls: Record<string, StageImpl> = {
         kept++;
         return r;
       }
-      const term = firstMention(mentionTexts(r), terms, ci);
+      const texts = mentionTexts(r);
+      const term = firstMention(texts, terms, ci);
       if (term === undefined) {
         kept++;
         return r;
       }
-      ctx.drop(r, `mentions ${term}`);
+      ctx.drop(r, `mentions ${term}`, mentionDetail(texts, term, ci));
       return undefined;
     });
     ctx.count("kept", kept);

@@ -1,10 +1,11 @@
+import { statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Json } from "../../core/ir.js";
 import { droppedRecord, location, reportBad, type RecordReadOptions } from "../../formats/bad-record.js";
 import { globFiles } from "../../formats/glob.js";
 import { recordCheck } from "../../formats/record-type.js";
 import { JsonlFileRecords } from "../../formats/jsonl.js";
-import { BAD, ChunkLines, classifiedChunks, KEEP, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
+import { BAD, ChunkLines, classifiedChunks, KEEP, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { readRecordsFile, type RecordFormat, type RecordsFileOptions } from "../../formats/records-file.js";
 import type { OutputSink, StageContext, StageImpl } from "../../core/stage.js";
 import { UserError } from "../../core/errors.js";
@@ -26,8 +27,11 @@ export function recordReadOptions(ctx: StageContext): RecordReadOptions {
   };
 }
 
-/** Write records to the output up to the `limit` parameter (not reading past it), with progress. */
-export async function writeRecords(ctx: StageContext, out: OutputSink, records: AsyncIterable<RecordValue>, total?: number): Promise<number> {
+/**
+ * Write records to the output up to the `limit` parameter (not reading past it), with progress: by bytes when the
+ * records come from a JSON Lines file of known `size`.
+ */
+export async function writeRecords(ctx: StageContext, out: OutputSink, records: AsyncIterable<RecordValue>, total?: number, size?: number): Promise<number> {
   const limit = ctx.params["limit"] as number | undefined;
   let n = 0;
   if (limit === 0) return 0;
@@ -41,10 +45,19 @@ export async function writeRecords(ctx: StageContext, out: OutputSink, records: 
     if (++n === limit) break;
     if (n % 4096 === 0) {
       checkAbort(ctx);
-      ctx.progress(n, total);
+      ctx.progress(n, total, lined && size ? { done: lined.bytesRead, total: size } : undefined);
     }
   }
   return n;
+}
+
+/** The size of a file for progress by bytes; undefined when it cannot be known (the reader reports why). */
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The reader options a single-file source's parameters give. */
@@ -69,7 +82,7 @@ function fileSource(kind: RecordFormat): StageImpl {
         ctx.progress(n, n);
         return;
       }
-      const n = await writeRecords(ctx, out, readRecordsFile(at(ctx.baseDir, path), path, kind, { ...fileOptions(kind, ctx.params), ...recordReadOptions(ctx) }));
+      const n = await writeRecords(ctx, out, readRecordsFile(at(ctx.baseDir, path), path, kind, { ...fileOptions(kind, ctx.params), ...recordReadOptions(ctx) }), undefined, fileSize(at(ctx.baseDir, path)));
       ctx.progress(n, n);
     },
     { files: (p) => [String(p["path"])] },
@@ -83,6 +96,9 @@ function fileSource(kind: RecordFormat): StageImpl {
 async function parallelJsonl(ctx: StageContext, out: OutputSink, file: string, shown: string, opts: RecordReadOptions): Promise<number> {
   let before = 0;
   let n = 0;
+  let bytes = 0;
+  const size = fileSize(file);
+  ctx.note(`${shown} read by ${readerThreads()} worker threads`);
   for await (const { chunk, verdict } of classifiedChunks(file, ctx.stage.type ? { type: ctx.stage.type } : {})) {
     checkAbort(ctx);
     if (verdict.clean) {
@@ -103,7 +119,8 @@ async function parallelJsonl(ctx: StageContext, out: OutputSink, file: string, s
     }
     before += verdict.lines;
     n += verdict.kept;
-    ctx.progress(n);
+    bytes += chunk.length;
+    ctx.progress(n, undefined, size ? { done: bytes, total: size } : undefined);
   }
   return n;
 }

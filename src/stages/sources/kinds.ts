@@ -11,6 +11,9 @@ import type { StageKind } from "../registry.js";
  */
 const OUT = "Dataset<Json>";
 
+/** The file a one-file source reads (an env() value is known only at run time). */
+const pathInput = (p: Readonly<Record<string, unknown>>) => (typeof p["path"] === "string" ? [p["path"]] : []);
+
 const path = (what: string) => z.string().min(1).describe(`Path of the ${what}, relative to the recipe file.`);
 const limit = () => natInt().optional().describe("Read at most this many records (from the start); for smoke tests.");
 const onError = () =>
@@ -24,6 +27,7 @@ export function sourceStages(): StageKind[] {
     {
       name: "jsonl",
       category: "source",
+      localInputs: pathInput,
       doc: "Reads a JSON Lines file: one JSON object per line (blank lines skipped). Streams.",
       inputs: [],
       output: OUT,
@@ -33,6 +37,7 @@ export function sourceStages(): StageKind[] {
     {
       name: "json",
       category: "source",
+      localInputs: pathInput,
       doc: "Reads a JSON file holding an array of objects (or an object whose member `key` is that array).",
       inputs: [],
       output: OUT,
@@ -47,6 +52,7 @@ export function sourceStages(): StageKind[] {
     {
       name: "csv",
       category: "source",
+      localInputs: pathInput,
       doc: "Reads a delimited text file (RFC 4180 quoting). With a header row each record's fields are the column names; without one they are col0, col1, ... All values are strings.",
       inputs: [],
       output: OUT,
@@ -63,6 +69,7 @@ export function sourceStages(): StageKind[] {
     {
       name: "tsv",
       category: "source",
+      localInputs: pathInput,
       doc: "Reads a tab-separated file: csv with delimiter \"\\t\".",
       inputs: [],
       output: OUT,
@@ -77,6 +84,7 @@ export function sourceStages(): StageKind[] {
     {
       name: "parquet",
       category: "source",
+      localInputs: pathInput,
       doc: "Reads an Apache Parquet file, row group by row group.",
       inputs: [],
       output: OUT,
@@ -91,6 +99,7 @@ export function sourceStages(): StageKind[] {
     {
       name: "shards",
       category: "source",
+      localInputs: (p) => (typeof p["dir"] === "string" ? [p["dir"]] : []),
       doc: "Reads every file in a directory matching a glob pattern, in sorted path order (so the result is deterministic), as one dataset.",
       inputs: [],
       output: OUT,

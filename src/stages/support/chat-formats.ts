@@ -6,8 +6,9 @@ import { pyStrip } from "./text.js";
  * tokens are written as their literal text: BOS `<s>`, EOS `</s>` (the LLaMA family's), since a rendered training
  * string is text; a trainer that tokenizes it maps them to the tokenizer's ids.
  *
- * - alpaca: the Stanford Alpaca prompt with or without the Input section; the target (output + EOS) follows
- *   "### Response:\n".
+ * - alpaca: Stanford Alpaca's prompt (`train.py`'s PROMPT_DICT) with or without the Input section, ending
+ *   "### Response:" with no newline; the training string is prompt + output + EOS, nothing in between.
+ * - alpaca_lora: alpaca-lora's variant (`templates/alpaca.json`): the same prompts ending "### Response:\n".
  * - vicuna (FastChat vicuna_v1.1): `{system} USER: {u} ASSISTANT: {a}</s>USER: ...`; generation prompt ends
  *   `ASSISTANT:`.
  * - chatml: `<|im_start|>{role}\n{content}<|im_end|>\n` per message; generation prompt `<|im_start|>assistant\n`.
@@ -22,7 +23,7 @@ export const EOS = "</s>";
 const BOS_TEXT = BOS;
 const EOS_TEXT = EOS;
 
-export const CHAT_FORMATS = ["alpaca", "vicuna", "chatml", "llama2", "tulu"] as const;
+export const CHAT_FORMATS = ["alpaca", "alpaca_lora", "vicuna", "chatml", "llama2", "tulu"] as const;
 export type ChatFormat = (typeof CHAT_FORMATS)[number];
 
 export interface Message {
@@ -46,9 +47,12 @@ export interface PromptTemplate {
 export type Template = ChatTemplate | PromptTemplate;
 
 export const ALPACA_PROMPT_INPUT =
-  "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n";
+  "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:";
 export const ALPACA_PROMPT_NO_INPUT =
-  "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n";
+  "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:";
+
+/** The two Alpaca variants: Stanford Alpaca's prompt ends at "### Response:", alpaca-lora's adds a newline. */
+export type AlpacaVariant = "alpaca" | "alpaca_lora";
 
 export const VICUNA_SYSTEM =
   "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the user's questions.";
@@ -63,15 +67,16 @@ export interface InstructionLike {
 }
 
 /** The Alpaca prompt of an instruction: with the Input section when the input is a non-empty string (as Alpaca's `!= ""`). */
-export function alpacaPrompt(instruction: string, input?: string): string {
+export function alpacaPrompt(instruction: string, input?: string, variant: AlpacaVariant = "alpaca"): string {
   // One pass over the template: text substituted for a placeholder is never read as a placeholder itself.
   const fill = (template: string) => template.replace(/\{(instruction|input)\}/g, (_, k: string) => (k === "instruction" ? instruction : (input ?? "")));
-  return input !== undefined && input !== "" ? fill(ALPACA_PROMPT_INPUT) : fill(ALPACA_PROMPT_NO_INPUT);
+  const prompt = input !== undefined && input !== "" ? fill(ALPACA_PROMPT_INPUT) : fill(ALPACA_PROMPT_NO_INPUT);
+  return variant === "alpaca_lora" ? prompt + "\n" : prompt;
 }
 
-/** Alpaca's training text: prompt, output, EOS; or the prompt alone for generation. */
-export function renderAlpaca(ex: InstructionLike, generationPrompt: boolean, eos: string = EOS): string {
-  const prompt = alpacaPrompt(ex.instruction, ex.input);
+/** Alpaca's training text: prompt + output + EOS with nothing in between (train.py's `s + t`); or the prompt alone. */
+export function renderAlpaca(ex: InstructionLike, generationPrompt: boolean, variant: AlpacaVariant = "alpaca", eos: string = EOS): string {
+  const prompt = alpacaPrompt(ex.instruction, ex.input, variant);
   return generationPrompt ? prompt : prompt + (ex.output ?? "") + eos;
 }
 
@@ -132,11 +137,12 @@ export function renderChat(format: ChatFormat, messages: readonly Message[], opt
   const EOS = opts.eos ?? EOS_TEXT;
   const msgs = gen ? promptPart(messages) : messages;
   switch (format) {
-    case "alpaca": {
+    case "alpaca":
+    case "alpaca_lora": {
       const { turns } = splitSystem(msgs, format, true);
-      if (turns.length === 0 || turns.length > 2) throw new FormatError(`alpaca: the Alpaca prompt holds one exchange; this chat has ${Math.ceil(turns.length / 2)}`);
+      if (turns.length === 0 || turns.length > 2) throw new FormatError(`${format}: the Alpaca prompt holds one exchange; this chat has ${Math.ceil(turns.length / 2)}`);
       const ex = { instruction: turns[0]!.content, ...(turns[1] ? { output: turns[1].content } : {}) };
-      return gen || !turns[1] ? alpacaPrompt(ex.instruction) : renderAlpaca(ex, false, EOS);
+      return gen || !turns[1] ? alpacaPrompt(ex.instruction, undefined, format) : renderAlpaca(ex, false, format, EOS);
     }
     case "vicuna": {
       const { system, turns } = splitSystem(msgs, format, true);
@@ -177,7 +183,7 @@ export function renderChat(format: ChatFormat, messages: readonly Message[], opt
 
 /** Render an instruction record in a chat format (Alpaca natively, the others as a single exchange). */
 export function renderInstruction(format: ChatFormat, ex: InstructionLike, opts: RenderOptions = {}): string {
-  if (format === "alpaca") return renderAlpaca(ex, opts.generationPrompt === true, opts.eos);
+  if (format === "alpaca" || format === "alpaca_lora") return renderAlpaca(ex, opts.generationPrompt === true, format, opts.eos);
   return renderChat(format, instructionMessages(ex), opts);
 }
 

@@ -117,3 +117,6 @@ export function listInputs(ctx: StageContext, name: string) {
     .sort(([a], [b]) => Number(a.slice(prefix.length, -1)) - Number(b.slice(prefix.length, -1)))
     .map(([, a]) => a);
 }
+
+/** Why a record is dropped: the counted reason, and per-record detail (the word that matched) kept with it. */
+export type Verdict = string | { readonly reason: string; readonly detail: string } | undefined;

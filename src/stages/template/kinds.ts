@@ -15,17 +15,17 @@ export function templateStages(): StageKind[] {
     {
       name: "chat_template",
       category: "template",
-      doc: "A built-in chat format, byte-exact: alpaca (the Stanford Alpaca prompt, with and without an Input section), vicuna (v1.1), chatml, llama2 ([INST] with <<SYS>>), tulu (<|user|>/<|assistant|>). Loss masking covers the assistant text and its EOS.",
+      doc: "A built-in chat format, byte-exact: alpaca (Stanford Alpaca's train.py prompt, with and without an Input section, ending `### Response:` with no newline; the training text is prompt + output + EOS), alpaca_lora (alpaca-lora's variant: the prompt ends `### Response:\\n`), vicuna (v1.1), chatml, llama2 ([INST] with <<SYS>>), tulu (<|user|>/<|assistant|>). Loss masking covers the assistant text and its EOS.",
       inputs: [],
       output: "Template",
       params: () => z.object({
-        name: z.enum(["alpaca", "vicuna", "chatml", "llama2", "tulu"]).describe("Which format."),
+        name: z.enum(["alpaca", "alpaca_lora", "vicuna", "chatml", "llama2", "tulu"]).describe("Which format."),
         system: z
           .string()
           .optional()
           .describe("System message used when a chat has none; default the format's own (Vicuna's standard system prompt; none for the others)."),
       }),
-      version: "1",
+      version: "2", // 2: alpaca_lora added; alpaca without the newline,
     },
     {
       name: "hf_chat_template",
@@ -86,7 +86,7 @@ export function templateStages(): StageKind[] {
         template: doc(ref("Template"), "The template to apply."),
         generation_prompt: z.boolean().default(false).describe("Render only the prompt, ending with the generation prompt (for inference), instead of the full text."),
       }),
-      version: "1",
+      version: "2", // 2: alpaca is train.py's prompt (no newline after "### Response:"),
     },
   ]);
 }

@@ -105,9 +105,9 @@ function renderSupervised(t: TrainTemplate, r: RecordValue, sp: SpecialTexts): S
   if (typeof r["instruction"] === "string") {
     const ex = recordInstruction(r);
     if (ex.output === undefined) throw new ExampleError("an instruction record without `output` has nothing to train on");
-    if (!isHfChatTemplate(t) && isChatTemplate(t) && t.format === "alpaca") {
+    if (!isHfChatTemplate(t) && isChatTemplate(t) && (t.format === "alpaca" || t.format === "alpaca_lora")) {
       // Alpaca's own prompt, with its Input section: not the one-turn chat the other formats make of an instruction.
-      const prompt = alpacaPrompt(ex.instruction, ex.input);
+      const prompt = alpacaPrompt(ex.instruction, ex.input, t.format);
       const text = prompt + ex.output + sp.eos;
       return { text, spans: [[prompt.length, text.length]] };
     }

@@ -1,4 +1,4 @@
-import { ChunkLines, classifiedChunks, DROP, KEEP, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
+import { ChunkLines, classifiedChunks, DROP, KEEP, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import type { OutputSink, StageContext, StageImpl } from "../../core/stage.js";
 import { UserError } from "../../core/errors.js";
 import type { RecordValue } from "../../core/records.js";
@@ -227,6 +227,7 @@ async function parallelWhere(ctx: StageContext, out: OutputSink, path: string, e
   const total = dataInput(ctx).records ?? undefined;
   let kept = 0;
   let n = 0;
+  ctx.note(`input read by ${readerThreads()} worker threads`);
   for await (const { chunk, verdict } of classifiedChunks(path, { predicate: expr })) {
     checkAbort(ctx);
     if (verdict.fatal) throw new UserError(verdict.fatal.message, verdict.fatal.hint);
