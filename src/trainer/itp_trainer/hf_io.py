@@ -1,6 +1,6 @@
 """Hugging Face model directories: safetensors files, config.json, sharded checkpoints.
 
-safetensors is 8 bytes of header length (little-endian u64), a JSON header {name: {dtype, shape, data_offsets}, 
+safetensors is 8 bytes of header length (little-endian u64), a JSON header {name: {dtype, shape, data_offsets},
 "__metadata__": {str: str}} padded with spaces to 8 bytes, then the tensors' little-endian bytes. The `safetensors`
 package is used when it is importable; this file reads and writes the format itself otherwise (Debian has no
 package for it).
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from .errors import UserError
-from .model import CausalLM, ModelConfig, build, init_weights
+from .model import ModelConfig, build, init_weights
 
 # safetensors dtype names; the unsigned 16/32/64-bit and float8 types exist only in newer torch.
 _DTYPES: Dict[str, torch.dtype] = {
@@ -234,12 +234,15 @@ def load_weights(model: nn.Module, files: List[str], where: str) -> None:
 
 
 def _state_for_save(model: nn.Module, dtype: Optional[torch.dtype]) -> Dict[str, torch.Tensor]:
-    """Parameters under their Hugging Face names; a tied lm_head is left out, as transformers does."""
-    tied = getattr(getattr(model, "config", None), "tie_word_embeddings", False)
+    """Parameters under their Hugging Face names. A tensor that is another one's storage (lm_head.weight tied to
+    the input embedding) is written once, under its first name, as transformers does."""
     out: Dict[str, torch.Tensor] = {}
-    for name, t in model.state_dict().items():
-        if tied and name == "lm_head.weight":
+    seen = set()
+    for name, t in model.state_dict(keep_vars=False).items():
+        key = (t.device, t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride())) if t.numel() else None
+        if key is not None and key in seen:
             continue
+        seen.add(key)
         if dtype is not None and t.is_floating_point():
             t = t.to(dtype)
         out[name] = t
@@ -274,19 +277,20 @@ def save_pretrained(model: nn.Module, cfg: ModelConfig, directory: str, dtype: O
             write_safetensors(os.path.join(directory, fname), shard, meta)
             weight_map.update({k: fname for k in shard})
         total = sum(t.numel() * t.element_size() for t in state.values())
-        _write_json(os.path.join(directory, INDEX), {"metadata": {"total_size": total}, "weight_map": weight_map})
+        write_json(os.path.join(directory, INDEX), {"metadata": {"total_size": total}, "weight_map": weight_map})
     config = cfg.to_hf()
     if dtype is not None:
         config["torch_dtype"] = {v: k for k, v in _TORCH_DTYPES.items()}.get(dtype, config.get("torch_dtype"))
-    _write_json(os.path.join(directory, "config.json"), config)
+    write_json(os.path.join(directory, "config.json"), config)
     gen = {"_from_model_config": True}
     for k in ("bos_token_id", "eos_token_id", "pad_token_id"):
         if config.get(k) is not None:
             gen[k] = config[k]
-    _write_json(os.path.join(directory, "generation_config.json"), gen)
+    write_json(os.path.join(directory, "generation_config.json"), gen)
 
 
-def _write_json(path: str, obj: Any) -> None:
+def write_json(path: str, obj: Any) -> None:
+    """Indented JSON, written under a temporary name and renamed."""
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2)
@@ -351,7 +355,7 @@ def _load_with_transformers(directory: str, cfg: ModelConfig, files: List[str], 
         else:
             torch.manual_seed(seed)
             hf_cfg = transformers.AutoConfig.from_pretrained(directory)
-            hf = transformers.AutoModelForCausalLM.from_config(hf_cfg, torch_dtype=dtype)
+            hf = transformers.AutoModelForCausalLM.from_config(hf_cfg).to(dtype)
     except (ValueError, KeyError, OSError) as e:
         raise UserError(f"{directory}: transformers cannot load {cfg.architecture}: {e}")
     return HFCausalLM(hf.to(device), cfg)

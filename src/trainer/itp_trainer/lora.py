@@ -157,7 +157,7 @@ def save_adapter(model: nn.Module, directory: str, base_model: str = "", r: Opti
     }
     tensors = {k: (v.detach().to(dtype) if dtype is not None else v.detach()) for k, v in adapter_state(model).items()}
     hf_io.write_safetensors(os.path.join(directory, ADAPTER_WEIGHTS), tensors, {"format": "pt"})
-    hf_io._write_json(os.path.join(directory, ADAPTER_CONFIG), config)
+    hf_io.write_json(os.path.join(directory, ADAPTER_CONFIG), config)
 
 
 def read_adapter_config(directory: str) -> Dict[str, Any]:

@@ -373,9 +373,11 @@ class CausalLM(nn.Module):
         return flops_per_token(self.config, seq_len)
 
     def compile_layers(self) -> bool:
-        """torch.compile each decoder layer, fusing RMSNorm, RoPE and SwiGLU's
-        elementwise work between the matmuls. Measured on an H200, 1B Llama, bf16, seq 2048, micro batch 4, AdamW:
-        62k tokens/s (MFU 0.52) against 50k eager (transformers eager: 50k), after 6 s of compiling.
+        """torch.compile each decoder layer, fusing RMSNorm, RoPE and SwiGLU's elementwise work between the matmuls.
+        Measured on an H200 (torch 2.11), 1B Llama, seq 2048, micro batch 4, fused AdamW, tokens/s (MFU):
+          bf16 weights:                 eager 49.8k (0.41), compile_layers 62.3k (0.52); transformers eager 50.2k (0.42)
+          fp32 weights + bf16 autocast: eager 44.3k (0.37), compile_layers 57.3k (0.48), torch.compile(model) 57.3k
+                                        (0.48) after 70 s instead of 2 s; transformers eager 44.7k, compiled 51.5k (0.43)
         False where this PyTorch cannot (no nn.Module.compile: torch < 2.2)."""
         if not hasattr(nn.Module, "compile"):
             return False

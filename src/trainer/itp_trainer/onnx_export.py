@@ -11,7 +11,7 @@ model in float32 with the hand-written attention (softmax of masked scores), ops
 import copy
 import inspect
 import os
-from typing import Optional, Union
+from typing import Union
 
 import torch
 import torch.nn as nn
@@ -50,8 +50,8 @@ def _float_copy(model: nn.Module) -> CausalLM:
 
 def export_onnx(source: Union[str, nn.Module], out: str, cfg=None, opset: int = OPSET) -> str:
     """Writes the model (a CausalLM, or a Hugging Face directory loaded with hf_io) as ONNX to `out`: a .onnx path,
-    or a directory that gets model.onnx. Returns the file's path. Weights over 2 GB go to an external data file
-    next to it, as ONNX requires."""
+    or a directory that gets model.onnx. Returns the file's path. (ONNX files hold at most 2 GB: torch writes the
+    weights of larger models to separate files beside it.)"""
     if isinstance(source, str):
         from . import hf_io
 

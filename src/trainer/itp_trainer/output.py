@@ -62,6 +62,10 @@ def write_model(cfg: TrainConfig, model: torch.nn.Module, summary: Dict[str, Any
     os.makedirs(tmp)
     dtype = _save_dtype(cfg.precision)
     model_config = model.config
+    if cfg.export_onnx:  # from the model in memory (a float32 copy, adapters merged), before anything is merged in place
+        from . import onnx_export
+        log("exporting ONNX")
+        onnx_export.export_onnx(model, os.path.join(tmp, "model.onnx"))
     if cfg.method in ("lora", "qlora"):
         from . import lora
         lora.save_adapter(model, tmp, base_model=cfg.base, r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
@@ -73,10 +77,6 @@ def write_model(cfg: TrainConfig, model: torch.nn.Module, summary: Dict[str, Any
         hf_io.save_pretrained(model, model_config, tmp, dtype=dtype, max_shard_bytes=SHARD_BYTES)
     _tokenizer_files(cfg, tmp)
     _generation_config(cfg, tmp)
-    if cfg.export_onnx:
-        from . import onnx_export
-        log("exporting ONNX")
-        onnx_export.export_onnx(tmp, os.path.join(tmp, "model.onnx"))
     _write_json(os.path.join(tmp, MARK), summary)
     if os.path.isdir(final):
         shutil.rmtree(final)

@@ -11,12 +11,10 @@ dequantizes it again rather than keeping it (as bitsandbytes' 4-bit matmul), so 
 per-layer memory. Where bitsandbytes is importable and the model is on CUDA, its Linear4bit (same format,
 fused kernels) is used for 4 bits instead.
 """
-import math
 from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .errors import UserError
 

@@ -10,7 +10,7 @@ import torch
 
 from itp_trainer import hf_io
 from itp_trainer.errors import UserError
-from itp_trainer.model import CausalLM, ModelConfig
+from itp_trainer.model import CausalLM
 
 from .tiny import LLAMA, QWEN2, ids, random_model
 

@@ -117,6 +117,12 @@ class ParityTest(unittest.TestCase):
         x = ids(2, 10)
         with torch.no_grad():
             self.assertLess((model(x) - hf(input_ids=x).logits).abs().max().item(), TOL)
+        # Written back by hf_io (the tied lm_head once), it loads in transformers as the same model.
+        again = os.path.join(self.dir, "gpt2-again")
+        hf_io.save_pretrained(model, model.config, again, dtype=torch.float32)
+        back = transformers.AutoModelForCausalLM.from_pretrained(again).eval()
+        with torch.no_grad():
+            self.assertLess((back(input_ids=x).logits - hf(input_ids=x).logits).abs().max().item(), TOL)
             # Packed rows stay apart through the 4D mask.
             packed = model(x[:1], torch.tensor([[0, 1, 2, 3, 0, 1, 2, 3, 4, 5]]))
             alone = model(x[:1, 4:])

@@ -26,11 +26,11 @@ class KillResumeTest(unittest.TestCase):
         ts.make_base(os.path.join(self.tmp, "base"))
         ts.write_artifact(os.path.join(self.tmp, "data.safetensors"), ts.sft_rows(24, min_len=6, max_len=20))
 
-    def run_config(self, name, **over):
+    def run_config(self, name, method="sft", **over):
         base = dict(epochs=STEPS / 6, batch_size=4, micro_batch_size=2, checkpoint_every=2, lr=5e-3, schedule="linear",
                     warmup_ratio=0.1, optimizer="adamw", weight_decay=0.01)
         base.update(over)
-        return ts.config(self.tmp, output_dir=os.path.join(self.tmp, f"out-{name}"),
+        return ts.config(self.tmp, method, output_dir=os.path.join(self.tmp, f"out-{name}"),
                          checkpoint_dir=os.path.join(self.tmp, f"ck-{name}"), **base)
 
     def run_until_step(self, config_path, kill_step, delay):
@@ -69,26 +69,34 @@ class KillResumeTest(unittest.TestCase):
         return (-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)), seen
 
     def test_ten_kills_give_bit_identical_weights(self):
-        rc, evs, err = ts.train_subprocess(self.tmp, self.run_config("straight"), "straight.json")
+        self.check_kills(KILLS, {}, ["model.safetensors"])
+
+    def test_lora_with_dropout_resumes_its_random_state(self):
+        # Dropout draws from torch's generator at every step: a resume that did not restore it would diverge.
+        self.check_kills(4, {"method": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.2, "merge": True}, "seed": 5},
+                         ["adapter_model.safetensors", "model.safetensors"])
+
+    def check_kills(self, n_kills, over, files):
+        rc, evs, err = ts.train_subprocess(self.tmp, self.run_config("straight", **over), "straight.json")
         self.assertEqual(rc, 0, err)
         self.assertEqual(len(ts.steps(evs)), STEPS)
-        path = ts.write_config(self.tmp, self.run_config("killed"), "killed.json")
-        rnd = random.Random(11)
-        kill_steps = sorted(rnd.sample(range(1, STEPS), KILLS))
+        path = ts.write_config(self.tmp, self.run_config("killed", **over), "killed.json")
+        rnd = random.Random(11 + n_kills)
+        kill_steps = sorted(rnd.sample(range(1, STEPS), n_kills))
         kills = 0
         for k in kill_steps:
             # Delays up to a few milliseconds land inside the next step or inside a checkpoint's write.
             rc, seen = self.run_until_step(path, k, rnd.choice([0.0, 0.001, 0.003, 0.01, 0.03]))
             if rc == -signal.SIGKILL:
                 kills += 1
-        self.assertGreaterEqual(kills, KILLS)
+        self.assertGreaterEqual(kills, n_kills)
         p = subprocess.run(ts.trainer_command(path), env=ts.trainer_env(), capture_output=True, text=True, timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr)
         evs = ts.events(p.stdout)
         self.assertIsNotNone(evs[0]["resumed_from"])
         straight = ts.weight_digests(os.path.join(self.tmp, "out-straight"))
         resumed = ts.weight_digests(os.path.join(self.tmp, "out-killed"))
-        self.assertEqual(list(straight), ["model.safetensors"])
+        self.assertEqual(list(straight), files)
         self.assertEqual(straight, resumed)  # the same bytes
         # Only complete checkpoints remain, at most keep_checkpoints of them.
         names = os.listdir(os.path.join(self.tmp, "ck-killed"))

@@ -34,7 +34,7 @@ class SftTest(unittest.TestCase):
         with open(tok, "w") as f:
             f.write('{"model": {}}')
         rc, evs, err = ts.train_in_process(self.tmp, ts.config(
-            self.tmp, epochs=3, tokenizer_files={"tokenizer.json": tok}, chat_template="{{ messages }}"))
+            self.tmp, epochs=3, tokenizer_files={"tokenizer.json": tok}, chat_template="{{ messages }}", export_onnx=True))
         self.assertEqual(rc, 0, err)
         first, last = first_last(evs)
         self.assertLess(last, first * 0.7, f"loss {first:.3f} -> {last:.3f}")
@@ -44,7 +44,7 @@ class SftTest(unittest.TestCase):
         out = os.path.join(self.tmp, "out")
         names = set(os.listdir(out))
         self.assertTrue({"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                         "generation_config.json"} <= names, names)
+                         "generation_config.json", "model.onnx", "itp_trainer.json"} <= names, names)
         with open(os.path.join(out, "tokenizer_config.json")) as f:
             self.assertEqual(json.load(f)["chat_template"], "{{ messages }}")
         step = ts.steps(evs)[0]

@@ -162,3 +162,29 @@ def weight_digests(directory: str) -> Dict[str, str]:
             with open(p, "rb") as f:
                 out[name] = hashlib.sha256(f.read()).hexdigest()
     return out
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_ranks(tmp: str, cfg: Dict, processes: int, name: str = "config.json") -> List[Tuple[int, List[Dict], str]]:
+    """Starts `processes` trainer processes with the environment torchrun gives its workers (RANK, WORLD_SIZE,
+    LOCAL_RANK, MASTER_ADDR, MASTER_PORT). Debian 12's torchrun (torch 1.13 on Python 3.11) fails before starting
+    any worker, so the test plays its part; what runs is the same program."""
+    path = write_config(tmp, cfg, name)
+    port = str(free_port())
+    procs = []
+    for rank in range(processes):
+        env = trainer_env(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(processes), LOCAL_WORLD_SIZE=str(processes),
+                          MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+        procs.append(subprocess.Popen(trainer_command(path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        out.append((p.returncode, events(stdout), stderr))
+    return out
