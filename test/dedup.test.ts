@@ -212,7 +212,7 @@ describe("minhash_dedup stage", () => {
     const noIds = data.map(({ text }) => ({ text }));
     const n = await runImpl(dedupImpls["minhash_dedup"]!, { field: "text", shingle: 3, permutations: 128, bands: 32, threshold: 0.7, seed: 42 }, { data: noIds });
     expect(n.dropped.map((d) => d.detail)).toEqual(['of record 1 ("the quick brown fox jumps over the lazy ...")', 'of record 1 ("the quick brown fox jumps over the lazy ...")']);
-    expect(r.counts).toEqual({ kept: 4, "dropped: near duplicate": 2, clusters: 1, "largest cluster": 3 });
+    expect(r.counts).toEqual({ kept: 4, "dropped: near duplicate": 2, clusters: 1, "largest cluster": 3, "LSH bands": 32, "LSH rows per band": 4 });
   });
 
   it("a field that is not text is an error naming the record", async () => {

@@ -254,7 +254,9 @@ describe("defaults are the documented facts", () => {
     expect(defaults("mmlu")).toMatchObject({ shots: 5 });
     expect(defaults("ifeval")).toMatchObject({ mode: "both" });
     expect(defaults("decontaminate")).toMatchObject({ ngram: 13 });
-    expect(defaults("minhash_dedup")).toMatchObject({ shingle: 5, permutations: 128, bands: 16, threshold: 0.8 });
+    expect(defaults("minhash_dedup")).toMatchObject({ shingle: 5, permutations: 128, threshold: 0.8, clustering: "union_find" });
+    // No default banding: it is chosen from the threshold when the stage runs.
+    expect(defaults("minhash_dedup")).not.toHaveProperty("bands");
     expect(defaults("openai_compatible")).toMatchObject({ timeout: { duration_ms: 120_000 }, kind: "chat" });
   });
 });
@@ -281,8 +283,11 @@ describe("range and consistency rejections", () => {
   });
 
   it("cross-parameter rules", () => {
-    expect(ok("minhash_dedup", { permutations: 100, bands: 16 })).toBe(false);
+    expect(ok("minhash_dedup", { permutations: 100, bands: 16, rows: 7 })).toBe(false);
+    expect(ok("minhash_dedup", { permutations: 100, bands: 16, rows: 6 })).toBe(true);
+    expect(ok("minhash_dedup", { permutations: 100, bands: 16 })).toBe(true); // 6 rows, 4 values unbanded
     expect(ok("minhash_dedup", { permutations: 256, bands: 32 })).toBe(true);
+    expect(ok("minhash_dedup", { clustering: "greedy" })).toBe(false);
     expect(ok("length", { min: 10, max: 5 })).toBe(false);
     expect(ok("length", { unit: "tokens" })).toBe(false);
     expect(ok("length", { unit: "tokens", tokenizer: "tok" })).toBe(true);

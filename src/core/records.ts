@@ -1,6 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, writeFileSync } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
+import { constants as fsConstants, createReadStream, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFile, open, type FileHandle } from "node:fs/promises";
 
 export type RecordValue = Record<string, unknown>;
 
@@ -160,6 +160,8 @@ export class JsonlWriter {
   private block = Buffer.allocUnsafe(1 << 12);
   private used = 0;
   private readonly hash: Hash = createHash("sha256");
+  /** Set by copyFile: the output is a copied file, of this digest. */
+  private copied: string | undefined;
   private fh: FileHandle | undefined;
   private writing: Promise<void> | undefined;
   private aborted = false;
@@ -229,6 +231,16 @@ export class JsonlWriter {
     await this.output(data);
   }
 
+  /** The whole output is a copy of this file, of this digest (see OutputSink.copyFile). */
+  async copyFile(path: string, digest: string, records: number): Promise<void> {
+    if (this.fh || this.used > 0 || this.bytes > 0 || this.records > 0 || this.copied) throw new Error("copyFile: the output already has data");
+    if (this.aborted) return;
+    await copyFile(path, this.path, fsConstants.COPYFILE_EXCL);
+    this.copied = digest;
+    this.records = records;
+    this.bytes = statSync(this.path).size;
+  }
+
   private grow(need: number): void {
     const block = Buffer.allocUnsafe(Math.min(BLOCK_ROOM, Math.max(need, this.block.length * 2)));
     this.block.copy(block, 0, 0, this.used);
@@ -267,6 +279,13 @@ export class JsonlWriter {
    * when it commits.
    */
   async finish(keepUpTo = 0): Promise<{ digest: string; data?: Buffer }> {
+    if (this.copied !== undefined) {
+      if (this.bytes > keepUpTo) return { digest: this.copied };
+      // Small enough to be packed: in memory, as a written one would be.
+      const data = readFileSync(this.path);
+      unlinkSync(this.path);
+      return { digest: this.copied, data };
+    }
     if (this.fh) {
       await this.flush();
       await this.fh.close();

@@ -41,6 +41,15 @@ export interface StageContext {
   requests(): AnswerCache;
   /** Set when the run is interrupted: long loops check it. */
   readonly signal: AbortSignal;
+  /**
+   * Stages of this run that read this stage's output and are not known to be cached: a reader may do part of their
+   * work while it has the records in hand (see src/formats/line-verdicts.ts).
+   */
+  readonly downstream?: readonly IrStage[];
+  /** The files of the stage's cache key with their digests (paths as the parameters give them). */
+  readonly files?: readonly { readonly path: string; readonly digest: string }[];
+  /** The digest of a file (an absolute path) as the store knows it now: read again only if its size, time or inode changed. */
+  sourceDigest?(path: string): Promise<string>;
 }
 
 /** The store's cache of model answers, as a stage sees it (the runtime's RequestCache implements it). */
@@ -82,6 +91,11 @@ export interface OutputSink {
    */
   writeBytes(data: Buffer, records: number): Promise<void>;
   writeValue(value: unknown): Promise<void>;
+  /**
+   * The whole output is this file's bytes, `records` lines, whose sha256 is `digest` (known already, e.g. for the
+   * cache key): copied by the file system and not hashed again. Only on an output nothing was written to yet.
+   */
+  copyFile?(path: string, digest: string, records: number): Promise<void>;
 }
 
 export interface Resources {

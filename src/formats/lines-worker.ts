@@ -12,6 +12,16 @@ const port = parentPort;
 if (!port) throw new Error("lines-worker runs as a worker thread");
 const settings = workerData as LinesSettings;
 const predicate = settings.predicate === undefined ? undefined : compilePredicate(settings.predicate);
+// Downstream predicates that do not compile are left out (bit set in every chunk's alsoFailed): their stage will
+// report the error itself.
+const also = (settings.also ?? []).map((e) => {
+  try {
+    return compilePredicate(e);
+  } catch {
+    return undefined;
+  }
+});
+const alsoBroken = also.reduce((m, f, k) => (f ? m : m | (1 << k)), 0);
 const check = recordCheck(settings.type);
 
 port.on("message", (job: LinesJob) => port.postMessage({ chunk: job.chunk, verdict: classify(job) } satisfies LinesReply, [job.chunk.buffer as ArrayBuffer]));
@@ -19,47 +29,89 @@ port.on("message", (job: LinesJob) => port.postMessage({ chunk: job.chunk, verdi
 function classify(job: LinesJob): LinesVerdict {
   const buf = Buffer.from(job.chunk.buffer, job.chunk.byteOffset, job.chunk.byteLength);
   const flags: number[] = [];
+  const alsoBits: number[] = [];
+  let alsoFailed = alsoBroken;
   const problems: LineProblem[] = [];
   let kept = 0;
   let cr = false;
-  for (let next = 0; next < buf.length; ) {
-    const start = next;
-    let end = buf.indexOf(10, start);
-    if (end < 0) end = buf.length;
-    next = end + 1;
-    if (end > start && buf[end - 1] === 13) end--, (cr = true);
+  let fatal: LinesVerdict["fatal"];
+  /** One line's verdict; false when the stage must stop (the predicate failed). */
+  const line = (text: string, utf8: () => boolean): boolean => {
     const i = flags.length;
-    const v = parseLine(buf.toString("utf8", start, end));
+    alsoBits.push(0);
+    const v = parseLine(text);
     if (v === undefined) {
       flags.push(BLANK);
-      continue;
+      return true;
     }
     if (v instanceof LineFault) {
       flags.push(BAD);
       problems.push({ i, problem: v.problem, reason: v.reason, ...(v.hint ? { hint: v.hint } : {}) });
-      continue;
+      return true;
     }
     const p = check?.(v);
     if (p) {
       flags.push(BAD);
       problems.push({ i, problem: p.problem, reason: p.reason, parsed: true, ...(p.hint ? { hint: p.hint } : {}) });
-      continue;
+      return true;
     }
     if (predicate) {
       let keep: boolean;
       try {
         keep = predicate(v);
       } catch (e) {
-        return { lines: i + 1, flags: new Uint8Array(0), problems: [], kept, cr, clean: false, fatal: { i, message: (e as Error).message, ...((e as { hint?: string }).hint ? { hint: (e as { hint?: string }).hint } : {}) } };
+        fatal = { i, message: (e as Error).message, ...((e as { hint?: string }).hint ? { hint: (e as { hint?: string }).hint } : {}) };
+        return false;
       }
       if (!keep) {
         flags.push(DROP);
-        continue;
+        return true;
       }
     }
     kept++;
+    for (let k = 0; k < also.length; k++) {
+      if (alsoFailed & (1 << k)) continue;
+      try {
+        if (also[k]!(v)) alsoBits[i] = alsoBits[i]! | (1 << k);
+      } catch {
+        alsoFailed |= 1 << k;
+      }
+    }
     // Bytes that are not valid UTF-8 read as U+FFFD: such a record is serialized again, not copied.
-    flags.push(isUtf8(buf.subarray(start, end)) ? KEEP : REENCODE);
+    flags.push(utf8() ? KEEP : REENCODE);
+    return true;
+  };
+  if (isUtf8(buf)) {
+    // The whole chunk decoded at once (much cheaper than a decoding call per line), split into lines as a string:
+    // a line break byte is never part of a longer UTF-8 sequence, so the lines are the same.
+    const text = buf.toString("utf8");
+    const valid = () => true;
+    for (let next = 0; next < text.length; ) {
+      const start = next;
+      let end = text.indexOf("\n", start);
+      if (end < 0) end = text.length;
+      next = end + 1;
+      if (end > start && text.charCodeAt(end - 1) === 13) end--, (cr = true);
+      if (!line(text.slice(start, end), valid)) break;
+    }
+  } else {
+    for (let next = 0; next < buf.length; ) {
+      const start = next;
+      let end = buf.indexOf(10, start);
+      if (end < 0) end = buf.length;
+      next = end + 1;
+      if (end > start && buf[end - 1] === 13) end--, (cr = true);
+      if (!line(buf.toString("utf8", start, end), () => isUtf8(buf.subarray(start, end)))) break;
+    }
   }
-  return { lines: flags.length, flags: Uint8Array.from(flags), problems, kept, cr, clean: !cr && kept === flags.length && !flags.includes(REENCODE) && buf[buf.length - 1] === 10 };
+  if (fatal) return { lines: fatal.i + 1, flags: new Uint8Array(0), problems: [], kept, cr, clean: false, fatal };
+  return {
+    lines: flags.length,
+    flags: Uint8Array.from(flags),
+    problems,
+    kept,
+    cr,
+    clean: !cr && kept === flags.length && !flags.includes(REENCODE) && buf[buf.length - 1] === 10,
+    ...(also.length > 0 ? { also: Uint8Array.from(alsoBits), alsoFailed } : {}),
+  };
 }

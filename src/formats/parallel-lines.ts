@@ -45,11 +45,26 @@ export interface LinesVerdict {
   readonly clean: boolean;
   /** The predicate failed on line `i`: the stage fails with this. */
   readonly fatal?: { readonly i: number; readonly message: string; readonly hint?: string };
+  /**
+   * With `LinesSettings.also`: per line, bit k set when `also[k]` holds for the line's record (lines kept only; 0
+   * for the others).
+   */
+  readonly also?: Uint8Array;
+  /** Bit k set when `also[k]` failed on some record of the chunk: its bits mean nothing. */
+  readonly alsoFailed?: number;
 }
+
+/** How many downstream predicates one reading evaluates at most (bits of a byte). */
+export const MAX_ALSO = 8;
 
 export interface LinesSettings {
   readonly predicate?: string;
   readonly type?: Ty;
+  /**
+   * Predicates of downstream `where` stages, evaluated on every kept record while it is parsed anyway (see
+   * line-verdicts.ts); they drop nothing here. At most MAX_ALSO.
+   */
+  readonly also?: readonly string[];
 }
 
 /** A chunk sent to a worker, and back with its verdict: its memory is moved between threads, not copied. */
@@ -105,13 +120,13 @@ export class ChunkLines {
 }
 
 /** A file in chunks that end at a line break (or at the end of the file); a UTF-8 byte order mark at the start is left out. */
-async function* chunksOf(path: string): AsyncGenerator<Buffer> {
+export async function* lineChunks(path: string): AsyncGenerator<Buffer> {
   const fh = await open(path);
   try {
     let carry = Buffer.alloc(0);
     let first = true;
     for (;;) {
-      // Never from the shared pool: the chunk's memory is moved to a worker.
+      // Never from the shared pool: the chunk's memory may be moved to a worker.
       const buf = Buffer.allocUnsafeSlow(CHUNK + carry.length);
       carry.copy(buf);
       const { bytesRead } = await fh.read(buf, carry.length, CHUNK, null);
@@ -166,10 +181,10 @@ export async function* classifiedChunks(path: string, settings: LinesSettings): 
   const inFlight: Promise<{ chunk: Buffer; verdict: LinesVerdict }>[] = [];
   let turn = 0;
   try {
-    for await (const chunk of chunksOf(path)) {
+    for await (const chunk of lineChunks(path)) {
       const k = turn++ % n;
       const reply = new Promise<LinesReply>((resolve, reject) => waiting[k]!.push({ resolve, reject }));
-      // The chunk owns its memory (chunksOf allocates each one): moved to the worker and back.
+      // The chunk owns its memory (lineChunks allocates each one): moved to the worker and back.
       workers[k]!.postMessage({ chunk } satisfies LinesJob, [chunk.buffer as ArrayBuffer]);
       const done = reply.then(({ chunk: c, verdict }) => ({ chunk: Buffer.from(c.buffer, c.byteOffset, c.byteLength), verdict }));
       done.catch(() => undefined); // awaited in order below; a failure meanwhile is not "unhandled"

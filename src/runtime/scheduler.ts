@@ -121,7 +121,8 @@ export function artifactOf(store: Store, m: Manifest, data?: Buffer): InputArtif
     path,
     read: () => readJsonl(path, `${m.stage} (${path})`),
     json: async () => JSON.parse(await readFile(path, "utf8")),
-    bytes: () => createReadStream(path),
+    // 1 MiB reads: a copy (export) or a line scan of a large artifact in a few hundred steps, not thousands.
+    bytes: () => createReadStream(path, { highWaterMark: 1 << 20 }),
   };
 }
 
@@ -166,6 +167,12 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
     const results = new Map<string, Deferred.Deferred<Result>>();
     const pending = stages.filter((s) => !settled.has(s.id));
     for (const s of pending) results.set(s.id, yield* Deferred.make<Result>());
+    // The stages that read each stage's output, of those that may run.
+    const consumers = new Map<string, IrStage[]>();
+    for (const s of pending) {
+      if (!need.has(s.id)) continue;
+      for (const i of s.inputs) (consumers.get(i.from) ?? consumers.set(i.from, []).get(i.from)!).push(s);
+    }
     const inputResult = (id: string) => {
       const r = settled.get(id);
       return r ? Effect.succeed(r) : Deferred.await(results.get(id)!);
@@ -238,7 +245,7 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
           if (injected && (injected.times === undefined || attempt <= injected.times)) {
             return Effect.fail(injected.transient ? new TransientError(`injected transient fault (attempt ${attempt})`) : new Error("injected permanent fault"));
           }
-          return runJob(o.executor, { stage: s.id, run: (signal) => execute(s, impl, inputs, k, o, attempt, signal) });
+          return runJob(o.executor, { stage: s.id, run: (signal) => execute(s, impl, inputs, k, o, attempt, signal, consumers.get(s.id) ?? []) });
         });
         const policy = retryPolicyOf(s.params);
         const retried = policy
@@ -404,6 +411,7 @@ function contextFor(
   progress: StageContext["progress"],
   signal: AbortSignal,
   drop: (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
+  run?: { readonly downstream: readonly IrStage[]; readonly files: KeyedStage["files"] },
 ): StageContext {
   return {
     stage: s,
@@ -417,6 +425,8 @@ function contextFor(
     note: (message) => o.log?.("stage_note", { stage: s.id, note: message }),
     requests: () => o.store.requests(),
     progress,
+    ...(run ? { downstream: run.downstream, files: run.files } : {}),
+    sourceDigest: (path) => o.store.sourceDigest(path),
   };
 }
 
@@ -427,7 +437,7 @@ interface Published {
   readonly data?: Buffer;
 }
 
-function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputArtifact>, k: KeyedStage, o: RunOptions, attempt: number, signal: AbortSignal): Effect.Effect<Published, Error> {
+function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputArtifact>, k: KeyedStage, o: RunOptions, attempt: number, signal: AbortSignal, downstream: readonly IrStage[]): Effect.Effect<Published, Error> {
   return Effect.acquireUseRelease(
     Effect.tryPromise({
       try: async () => {
@@ -448,7 +458,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           w.dropped ??= new DropLog(o.store);
           w.dropped.add(record, reason, detail, line);
         };
-        const ctx = contextFor(s, inputs, params, o, count, (d, t, b) => o.reporter.progress(s.id, d, t, b), signal, drop);
+        const ctx = contextFor(s, inputs, params, o, count, (d, t, b) => o.reporter.progress(s.id, d, t, b), signal, drop, { downstream, files: k.files });
         const sink: OutputSink = {
           write: (r: RecordValue) => w.writer.write(r),
           writeLine: (line: Buffer) => w.writer.writeLine(line),
@@ -457,6 +467,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
             valueWritten = true;
             await w.writer.write(v);
           },
+          copyFile: (path: string, digest: string, records: number) => w.writer.copyFile(path, digest, records),
         };
         yield* impl.run(ctx, sink);
         const { digest, data } = yield* Effect.tryPromise({ try: () => w.writer.finish(PACK_LIMIT), catch: (e) => e as Error });

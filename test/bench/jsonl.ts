@@ -2,14 +2,16 @@
 // output; default 200 MB, or the first argument, or ITP_BENCH_JSONL_MB), then times, each as a fresh process on the
 // same file: (a) `itp run` of `jsonl -> where -> export(jsonl)` into a fresh store, (b) jq's `select` (Debian's jq),
 // and (c) a bare Node loop (readline, JSON.parse, the predicate, JSON.stringify to a write stream). The three
-// outputs must have the same number of lines. Targets: vs_jq = jq_s / itp_s >= 3, vs_bare = bare_s / itp_s >= 0.5.
+// outputs must have the same number of lines. Also reported: CPU seconds of each side (/usr/bin/time), itp's stage
+// times and whether the source copied the file and the where used the source's verdicts (its run log). Targets:
+// vs_jq = jq_s / itp_s >= 2 (issue 10; 3 before), vs_bare = bare_s / itp_s >= 0.5.
 // Needs `npm run build`.
 import { spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { rng } from "../support/fuzz.js";
+import { mulberry32 as rng } from "../../src/core/random.js";
 
 const mb = Number(process.argv[2] ?? process.env["ITP_BENCH_JSONL_MB"] ?? 200);
 if (!(mb > 0)) {
@@ -45,18 +47,25 @@ async function generate(path: string, bytes: number): Promise<number> {
   return n;
 }
 
-/** Run a command, fail the bench if it fails; its wall time in seconds. */
-function timed(what: string, cmd: string, args: string[], opts: { stdoutTo?: string } = {}): number {
+const useTime = existsSync("/usr/bin/time");
+
+/**
+ * Run a command, fail the bench if it fails; its wall time and its CPU time (user + system, of it and its children,
+ * from /usr/bin/time where it exists, else NaN) in seconds.
+ */
+function timed(what: string, cmd: string, args: string[], opts: { stdoutTo?: string } = {}): { s: number; cpu: number } {
   const t0 = performance.now();
-  const r = opts.stdoutTo
-    ? spawnSync("sh", ["-c", `"$0" "$@" > '${opts.stdoutTo}'`, cmd, ...args], { cwd: dir, encoding: "utf8", maxBuffer: 1 << 26 })
-    : spawnSync(cmd, args, { cwd: dir, encoding: "utf8", maxBuffer: 1 << 26 });
+  const cpuFile = join(dir, "cpu.txt");
+  const line = opts.stdoutTo ? ["sh", "-c", `"$0" "$@" > '${opts.stdoutTo}'`, cmd, ...args] : [cmd, ...args];
+  const full = useTime ? ["/usr/bin/time", "-f", "%U %S", "-o", cpuFile, ...line] : line;
+  const r = spawnSync(full[0]!, full.slice(1), { cwd: dir, encoding: "utf8", maxBuffer: 1 << 26 });
   const s = (performance.now() - t0) / 1000;
   if (r.status !== 0) {
     console.error(`${what} failed (exit ${r.status}):\n${(r.stderr ?? "").slice(-2000)}`);
     process.exit(1);
   }
-  return s;
+  const cpu = useTime ? readFileSync(cpuFile, "utf8").trim().split(/\s+/).map(Number).reduce((a, b) => a + b, 0) : NaN;
+  return { s, cpu };
 }
 
 const lines = (path: string) => {
@@ -91,9 +100,16 @@ await new Promise((ok) => out.once("finish", ok));
 `,
 );
 
-const itpS = timed("itp run", process.execPath, [bin, "run", "r.itp", "--store", join(dir, "store")]);
-const jqS = timed("jq", "jq", ["-c", JQ_FILTER, "data.jsonl"], { stdoutTo: join(dir, "jq.jsonl") });
-const bareS = timed("bare node", process.execPath, ["bare.mjs"]);
+const itp = timed("itp run", process.execPath, [bin, "run", "r.itp", "--store", join(dir, "store")]);
+const jq = timed("jq", "jq", ["-c", JQ_FILTER, "data.jsonl"], { stdoutTo: join(dir, "jq.jsonl") });
+const bare = timed("bare node", process.execPath, ["bare.mjs"]);
+const [itpS, jqS, bareS] = [itp.s, jq.s, bare.s];
+
+// Where itp's time went: each stage's time and the paths taken (the run's event log in the store).
+const events = readdirSync(join(dir, "store", "runs")).flatMap((f) => readFileSync(join(dir, "store", "runs", f), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string; stage?: string; ms?: number; note?: string }));
+const stageS = (id: string) => ((events.find((e) => e.type === "stage_ran" && e.stage === id)?.ms ?? NaN) / 1000).toFixed(2);
+const noted = (stage: string, re: RegExp) => events.some((e) => e.type === "stage_note" && e.stage === stage && re.test(e.note ?? ""));
+const fused = noted("src", /stored as it is/) && noted("long", /verdicts came from/);
 
 const counts = { itp: lines(join(dir, "itp.jsonl")), jq: lines(join(dir, "jq.jsonl")), bare: lines(join(dir, "bare.jsonl")) };
 console.log(`kept: itp ${counts.itp}, jq ${counts.jq}, bare ${counts.bare}`);
@@ -102,4 +118,8 @@ if (counts.itp !== counts.jq || counts.itp !== counts.bare || counts.itp === 0) 
   console.error("the three outputs differ in length");
   process.exit(1);
 }
-console.log(`bench jsonl: itp_s=${itpS.toFixed(2)} jq_s=${jqS.toFixed(2)} bare_s=${bareS.toFixed(2)} vs_jq=${(jqS / itpS).toFixed(2)} vs_bare=${(bareS / itpS).toFixed(2)} records=${records}`);
+console.log(`itp stages: source ${stageS("src")} s, where ${stageS("long")} s, export ${stageS("out")} s; the source copied and the where used the reader's verdicts: ${fused ? "yes" : "no"}`);
+console.log(`CPU seconds (user + system, all threads): itp ${itp.cpu.toFixed(2)}, jq ${jq.cpu.toFixed(2)}, bare ${bare.cpu.toFixed(2)}`);
+console.log(
+  `bench jsonl: itp_s=${itpS.toFixed(2)} jq_s=${jqS.toFixed(2)} bare_s=${bareS.toFixed(2)} vs_jq=${(jqS / itpS).toFixed(2)} vs_bare=${(bareS / itpS).toFixed(2)} records=${records} itp_cpu_s=${itp.cpu.toFixed(2)} jq_cpu_s=${jq.cpu.toFixed(2)} source_s=${stageS("src")} where_s=${stageS("long")} export_s=${stageS("out")} fused=${fused ? 1 : 0}`,
+);

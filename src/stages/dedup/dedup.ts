@@ -2,7 +2,8 @@ import type { StageContext, StageImpl } from "../../core/stage.js";
 import type { RecordValue } from "../../core/records.js";
 import { asyncImpl, checkAbort, listInputs, mapRecords } from "../support/records.js";
 import { dedupKey, fieldText, mayExceed, rougeLF1, rougeTokens, Vocabulary } from "../support/text.js";
-import { clusterSignatures, SignatureBuilder } from "./minhash.js";
+import { resolveBanding } from "./lsh-bands.js";
+import { clusterSignatures, SignatureBuilder, type Clustering } from "./minhash.js";
 
 /**
  * Deduplication. Every one keeps the order of the records it keeps and counts what it does in the manifest:
@@ -127,10 +128,12 @@ export const dedupImpls: Record<string, StageImpl> = {
   minhash_dedup: asyncImpl(async (ctx, out) => {
     const field = String(ctx.params["field"]);
     const permutations = param(ctx, "permutations", 128);
-    const opts = { shingle: param(ctx, "shingle", 5), permutations, bands: param(ctx, "bands", 16), threshold: param(ctx, "threshold", 0.8) };
+    const threshold = param(ctx, "threshold", 0.8);
+    const banding = resolveBanding(permutations, threshold, ctx.params["bands"] as number | undefined, ctx.params["rows"] as number | undefined);
+    const clustering = (ctx.params["clustering"] ?? "union_find") as Clustering;
     // Pass 1: signatures only (the records are read again to write), so memory is 4 x permutations bytes a record.
     const input = ctx.inputs.get("data")!;
-    const sb = new SignatureBuilder(opts.shingle, permutations, param(ctx, "seed", 42), input.records ?? 1024);
+    const sb = new SignatureBuilder(param(ctx, "shingle", 5), permutations, param(ctx, "seed", 42), input.records ?? 1024);
     for await (const r of input.read()) {
       sb.add(fieldText(r, field, at(ctx, sb.n)));
       if (sb.n % 4096 === 0) {
@@ -138,7 +141,7 @@ export const dedupImpls: Record<string, StageImpl> = {
         ctx.progress(sb.n, input.records ?? undefined);
       }
     }
-    const c = clusterSignatures(sb.signatures, sb.n, sb.empty, { ...opts, onProgress: () => checkAbort(ctx) });
+    const c = clusterSignatures(sb.signatures, sb.n, sb.empty, { permutations, bands: banding.bands, rows: banding.rows, threshold, clustering, onProgress: () => checkAbort(ctx) });
     // Kept records that have near duplicates: their labels name them in the duplicates' details.
     const hasCopies = new Uint8Array(sb.n);
     for (let i = 0; i < sb.n; i++) if (c.root[i]! !== i) hasCopies[c.root[i]!] = 1;
@@ -158,6 +161,9 @@ export const dedupImpls: Record<string, StageImpl> = {
     ctx.count("kept", kept);
     ctx.count("clusters", c.clusters);
     ctx.count("largest cluster", c.largest);
+    // The banding used, and whether it was chosen from the threshold: what `itp show` tells.
+    ctx.count(banding.chosen ? "LSH bands (chosen for the threshold)" : "LSH bands", banding.bands);
+    ctx.count("LSH rows per band", banding.rows);
     if (c.overflows) ctx.count("full LSH buckets skipped", c.overflows);
   }),
 

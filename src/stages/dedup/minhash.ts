@@ -9,11 +9,18 @@
  * - Signature: for each of `permutations` hash functions h_p(x) = (x xor s_p) x a_p mod 2^32 (a bijection of the
  *   32-bit integers for seeded s_p and odd a_p), the smallest value over the shingles. Signatures of all texts lie
  *   in one Uint32Array.
- * - LSH: the signature is cut into `bands` bands of rows = permutations / bands values; texts whose band hashes
- *   agree in some band are candidates; a candidate pair is a duplicate when the share of equal signature values
- *   (the estimated Jaccard similarity) is at least `threshold`.
- * - Clusters: duplicates are joined with union-find; each cluster keeps its first text (input order).
+ * - LSH: the first bands x rows values of the signature are cut into `bands` bands of `rows` values (by default the
+ *   banding datasketch would choose for the threshold: see lsh-bands.ts; values past bands x rows are not
+ *   banded); texts whose band hashes agree in some band are candidates; a candidate pair is a duplicate when the
+ *   share of equal signature values over the whole signature (the estimated Jaccard similarity) is at least
+ *   `threshold`.
+ * - Clusters, two ways: union-find joins duplicates of duplicates into one cluster (a chain of texts, each like the
+ *   next, is one cluster), or "kept record": each text is compared with the texts kept so far only and joins the
+ *   most similar one, so every dropped text is itself similar to the text named for it. Either way each cluster keeps
+ *   its first text (input order).
  */
+
+import { resolveBanding, type Banding } from "./lsh-bands.js";
 
 /** murmur3's finalizer: a bijection of 32-bit integers that mixes every input bit into every output bit. */
 export function fmix32(h: number): number {
@@ -165,10 +172,19 @@ export function estimatedJaccard(sigs: Uint32Array, permutations: number, i: num
   return eq / permutations;
 }
 
+/** How duplicates make clusters: see the module's comment. */
+export type Clustering = "union_find" | "kept_record";
+
 export interface ClusterOptions {
   readonly permutations: number;
-  readonly bands: number;
+  /** Bands and signature values per band: see resolveBanding (default: the optimal banding for the threshold). */
+  readonly bands?: number;
+  readonly rows?: number;
   readonly threshold: number;
+  /** Default union_find. */
+  readonly clustering?: Clustering;
+  /** Distinct clusters one bucket holds at most (default MAX_BUCKET; Infinity: no cap, to measure what the cap changes). */
+  readonly maxBucket?: number;
   /** Called now and then with the work done and the work in all (band x text steps), e.g. to check for interruption. */
   readonly onProgress?: (done: number, total: number) => void;
 }
@@ -193,18 +209,52 @@ export interface Clusters {
  */
 export const MAX_BUCKET = 64;
 
-/**
- * Clusters of near-duplicates among `n` signatures. Bands are processed one after another, so one Map (band
- * hash -> the latest text of the bucket, the others chained through `next`) is alive at a time. A bucket holds one
- * member per cluster: a text that joins (or already belongs to) the cluster of a member is not added, so copies of
- * one text do not pile up. Deterministic for given signatures.
- */
+function banding(o: ClusterOptions): Banding {
+  return resolveBanding(o.permutations, o.threshold, o.bands, o.rows);
+}
+
+/** The hash of band b of text i: 30 bits (small integers are the Map's fast keys; a collision only costs a comparison). */
+function bandKey(sigs: Uint32Array, permutations: number, rows: number, i: number, b: number): number {
+  let key = rows;
+  const base = i * permutations + b * rows;
+  for (let r = 0; r < rows; r++) key = mix(key, sigs[base + r]!);
+  return fmix32(key) >>> 2;
+}
+
+/** Equal signature values needed for a duplicate; the small margin keeps a ratio that is exactly the threshold in. */
+function needed(threshold: number, permutations: number): number {
+  return Math.max(1, Math.ceil(threshold * permutations - 1e-9));
+}
+
+/** Clusters' sizes from each text's root. */
+function summarize(root: Int32Array, compared: number, overflows: number): Clusters {
+  const n = root.length;
+  const size = new Int32Array(n);
+  for (let i = 0; i < n; i++) size[root[i]!]!++;
+  let clusters = 0;
+  let largest = 0;
+  for (let i = 0; i < n; i++) {
+    if (size[i]! >= 2) clusters++;
+    if (size[i]! > largest) largest = size[i]!;
+  }
+  return { root, clusters, largest, compared, overflows };
+}
+
+/** Clusters of near-duplicates among `n` signatures (`empty[i]`: text i has no words). Deterministic for given signatures. */
 export function clusterSignatures(sigs: Uint32Array, n: number, empty: Uint8Array, o: ClusterOptions): Clusters {
-  const { permutations, bands, threshold } = o;
-  const rows = permutations / bands;
-  if (!Number.isInteger(rows) || rows < 1) throw new Error(`permutations (${permutations}) must be a multiple of bands (${bands})`);
-  // Equal values needed for a duplicate; the small margin keeps a ratio that is exactly the threshold in.
-  const need = Math.max(1, Math.ceil(threshold * permutations - 1e-9));
+  return (o.clustering ?? "union_find") === "union_find" ? unionFindClusters(sigs, n, empty, o) : keptRecordClusters(sigs, n, empty, o);
+}
+
+/**
+ * Union-find. Bands are processed one after another, so one Map (band hash -> the latest text of the bucket, the
+ * others chained through `next`) is alive at a time. A bucket holds one member per cluster: a text that joins (or
+ * already belongs to) the cluster of a member is not added, so copies of one text do not pile up.
+ */
+function unionFindClusters(sigs: Uint32Array, n: number, empty: Uint8Array, o: ClusterOptions): Clusters {
+  const { permutations, threshold } = o;
+  const { bands, rows } = banding(o);
+  const maxBucket = o.maxBucket ?? MAX_BUCKET;
+  const need = needed(threshold, permutations);
   const parent = new Int32Array(n);
   for (let i = 0; i < n; i++) parent[i] = i;
   const find = (i: number): number => {
@@ -232,15 +282,10 @@ export function clusterSignatures(sigs: Uint32Array, n: number, empty: Uint8Arra
   let overflows = 0;
   for (let b = 0; b < bands; b++) {
     const heads = new Map<number, number>();
-    const start = b * rows;
     for (let i = 0; i < n; i++) {
       if ((i & 4095) === 0) o.onProgress?.(b * n + i, bands * n);
       if (empty[i]) continue;
-      let key = rows;
-      const base = i * permutations + start;
-      for (let r = 0; r < rows; r++) key = mix(key, sigs[base + r]!);
-      // 30 bits: small integers are the Map's fast keys; a collision only costs a comparison.
-      key = fmix32(key) >>> 2;
+      const key = bandKey(sigs, permutations, rows, i, b);
       const head = heads.get(key);
       let represented = false;
       if (head !== undefined) {
@@ -262,7 +307,7 @@ export function clusterSignatures(sigs: Uint32Array, n: number, empty: Uint8Arra
       }
       if (represented) continue;
       const d = head === undefined ? 0 : depth[head]!;
-      if (d >= MAX_BUCKET) {
+      if (d >= maxBucket) {
         overflows++;
         continue;
       }
@@ -273,22 +318,91 @@ export function clusterSignatures(sigs: Uint32Array, n: number, empty: Uint8Arra
   }
   o.onProgress?.(bands * n, bands * n);
   const root = new Int32Array(n);
-  const size = new Int32Array(n);
-  for (let i = 0; i < n; i++) size[(root[i] = find(i))]!++;
-  let clusters = 0;
-  let largest = 0;
-  for (let i = 0; i < n; i++) {
-    if (size[i]! >= 2) clusters++;
-    if (size[i]! > largest) largest = size[i]!;
-  }
-  return { root, clusters, largest, compared, overflows };
+  for (let i = 0; i < n; i++) root[i] = find(i);
+  return summarize(root, compared, overflows);
 }
 
-export interface MinhashOptions {
+/**
+ * Kept record: texts in input order; a text's candidates are the kept texts sharing one of its bands; it joins
+ * the candidate with the most equal signature values at or above the threshold (the first kept on a tie), or is
+ * kept. Buckets hold kept texts only. First each (band, text) gets a dense bucket number (one Map alive at a time,
+ * as union-find), then buckets are chains through typed arrays: 16 bytes per band and text.
+ */
+function keptRecordClusters(sigs: Uint32Array, n: number, empty: Uint8Array, o: ClusterOptions): Clusters {
+  const { permutations, threshold } = o;
+  const { bands, rows } = banding(o);
+  const maxBucket = o.maxBucket ?? MAX_BUCKET;
+  const need = needed(threshold, permutations);
+  // bucket[i * bands + b]: the number of text i's bucket in band b (all bands' buckets numbered together).
+  const bucket = new Int32Array(n * bands);
+  let buckets = 0;
+  for (let b = 0; b < bands; b++) {
+    const ids = new Map<number, number>();
+    for (let i = 0; i < n; i++) {
+      if ((i & 4095) === 0) o.onProgress?.(b * n + i, 2 * bands * n);
+      if (empty[i]) continue;
+      const key = bandKey(sigs, permutations, rows, i, b);
+      let id = ids.get(key);
+      if (id === undefined) ids.set(key, (id = buckets++));
+      bucket[i * bands + b] = id;
+    }
+  }
+  const head = new Int32Array(buckets).fill(-1);
+  const size = new Int32Array(buckets);
+  // next[i * bands + b]: the kept text before i in its band-b bucket.
+  const next = new Int32Array(n * bands);
+  // seen[j] === i + 1: kept text j was already compared with text i (they may share several bands).
+  const seen = new Int32Array(n);
+  const root = new Int32Array(n);
+  let compared = 0;
+  let overflows = 0;
+  for (let i = 0; i < n; i++) {
+    if ((i & 4095) === 0) o.onProgress?.(bands * n + i * bands, 2 * bands * n);
+    root[i] = i;
+    if (empty[i]) continue;
+    let best = -1;
+    let bestEq = need - 1;
+    const a = i * permutations;
+    for (let b = 0; b < bands; b++) {
+      for (let j = head[bucket[i * bands + b]!]!; j >= 0; j = next[j * bands + b]!) {
+        if (seen[j] === i + 1) continue;
+        seen[j] = i + 1;
+        compared++;
+        // Equal values, given up as soon as they cannot reach the best so far (or the threshold).
+        const bar = Math.max(need, bestEq);
+        const c = j * permutations;
+        let eq = 0;
+        for (let p = 0; p < permutations; p++) {
+          if (sigs[a + p] === sigs[c + p]) eq++;
+          else if (eq + permutations - p - 1 < bar) break;
+        }
+        if (eq > bestEq || (eq === bestEq && eq >= need && j < best)) {
+          bestEq = eq;
+          best = j;
+        }
+      }
+    }
+    if (best >= 0) {
+      root[i] = best;
+      continue;
+    }
+    for (let b = 0; b < bands; b++) {
+      const id = bucket[i * bands + b]!;
+      if (size[id]! >= maxBucket) {
+        overflows++;
+        continue;
+      }
+      next[i * bands + b] = head[id]!;
+      head[id] = i;
+      size[id]!++;
+    }
+  }
+  o.onProgress?.(2 * bands * n, 2 * bands * n);
+  return summarize(root, compared, overflows);
+}
+
+export interface MinhashOptions extends Omit<ClusterOptions, "onProgress"> {
   readonly shingle: number;
-  readonly permutations: number;
-  readonly bands: number;
-  readonly threshold: number;
   readonly seed: number;
 }
 
@@ -333,7 +447,7 @@ export class SignatureBuilder {
   }
 }
 
-/** Near-duplicate clusters of texts: signatures, then LSH and union-find. */
+/** Near-duplicate clusters of texts: signatures, then LSH and clusters. */
 export function minhashClusters(texts: Iterable<string>, o: MinhashOptions & { readonly onProgress?: (done: number, total: number) => void }): Clusters {
   const sb = new SignatureBuilder(o.shingle, o.permutations, o.seed);
   for (const t of texts) sb.add(t);

@@ -1,11 +1,13 @@
 import { statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Json } from "../../core/ir.js";
 import { droppedRecord, location, reportBad, type RecordReadOptions } from "../../formats/bad-record.js";
 import { globFiles } from "../../formats/glob.js";
 import { recordCheck } from "../../formats/record-type.js";
 import { JsonlFileRecords } from "../../formats/jsonl.js";
-import { BAD, ChunkLines, classifiedChunks, KEEP, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
+import { leaveVerdicts } from "../../formats/line-verdicts.js";
+import { BAD, ChunkLines, classifiedChunks, KEEP, MAX_ALSO, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { readRecordsFile, type RecordFormat, type RecordsFileOptions } from "../../formats/records-file.js";
 import type { OutputSink, StageContext, StageImpl } from "../../core/stage.js";
 import { UserError } from "../../core/errors.js";
@@ -92,17 +94,46 @@ function fileSource(kind: RecordFormat): StageImpl {
 /**
  * A large JSON Lines file read by worker threads: the same records, errors and drops as the serial reader, the
  * lines stored as their own bytes. The number of records written.
+ *
+ * When every line is a record kept as it is (LF endings, a final line break, no byte order mark), the artifact is
+ * the file's own bytes: nothing is written while the workers check it, and the file is then copied by the file
+ * system under the digest its cache key already has (not hashed again). The first line that is not so writes
+ * what came before it, and the rest is written line by line.
+ *
+ * The workers also evaluate the predicates of the `where` stages that read this output, and the verdicts are left
+ * for them (src/formats/line-verdicts.ts), when the artifact is the file's own bytes (its digest is known here).
  */
 async function parallelJsonl(ctx: StageContext, out: OutputSink, file: string, shown: string, opts: RecordReadOptions): Promise<number> {
+  const keyDigest = ctx.files?.find((f) => f.path === shown)?.digest;
+  let deferring = out.copyFile !== undefined && ctx.sourceDigest !== undefined && keyDigest !== undefined && !(await startsWithBom(file));
+  const also = deferring ? downstreamPredicates(ctx) : [];
+  // Per line of the artifact, the downstream predicates' bits.
+  let bits = new Uint8Array(also.length > 0 ? 1 << 16 : 0);
+  let alsoFailed = 0;
+  const keepBits = (v: Uint8Array, from: number, to: number, at: number) => {
+    if (at + (to - from) > bits.length) {
+      const b = new Uint8Array(Math.max(bits.length * 2, at + (to - from)));
+      b.set(bits);
+      bits = b;
+    }
+    bits.set(v.subarray(from, to), at);
+  };
+  let offset = 0;
   let before = 0;
   let n = 0;
   let bytes = 0;
   const size = fileSize(file);
   ctx.note(`${shown} read by ${readerThreads()} worker threads`);
-  for await (const { chunk, verdict } of classifiedChunks(file, ctx.stage.type ? { type: ctx.stage.type } : {})) {
+  for await (const { chunk, verdict } of classifiedChunks(file, { ...(ctx.stage.type ? { type: ctx.stage.type } : {}), ...(also.length > 0 ? { also } : {}) })) {
     checkAbort(ctx);
+    alsoFailed |= verdict.alsoFailed ?? 0;
+    if (deferring && !verdict.clean) {
+      await writeFileRange(out, file, offset, n);
+      deferring = false;
+    }
     if (verdict.clean) {
-      await out.writeBytes(chunk, verdict.lines);
+      if (!deferring) await out.writeBytes(chunk, verdict.lines);
+      else if (verdict.also) keepBits(verdict.also, 0, verdict.lines, n);
     } else {
       const lines = new ChunkLines(chunk);
       let p = 0;
@@ -117,12 +148,66 @@ async function parallelJsonl(ctx: StageContext, out: OutputSink, file: string, s
         }
       }
     }
+    offset += chunk.length;
     before += verdict.lines;
     n += verdict.kept;
     bytes += chunk.length;
     ctx.progress(n, undefined, size ? { done: bytes, total: size } : undefined);
   }
+  if (!deferring) return n;
+  // The file must still be what was checked and keyed: its size, and its digest as the store knows it (by size,
+  // modification time and inode).
+  if (statSync(file).size !== offset || (await ctx.sourceDigest!(file)) !== keyDigest) {
+    throw new UserError(`${shown} changed while it was being read`, "run again once nothing writes to it");
+  }
+  await out.copyFile!(file, keyDigest!, n);
+  ctx.note(`${shown} stored as it is (${offset} bytes): copied, not hashed again`);
+  for (let k = 0; k < also.length; k++) {
+    if (alsoFailed & (1 << k)) continue;
+    const keep = new Uint8Array(n);
+    for (let i = 0; i < n; i++) keep[i] = (bits[i]! >> k) & 1;
+    leaveVerdicts(keyDigest!, also[k]!, keep, n);
+  }
   return n;
+}
+
+/** The predicates of the `where` stages that read this stage's output (each once, at most MAX_ALSO). */
+function downstreamPredicates(ctx: StageContext): string[] {
+  const out: string[] = [];
+  for (const d of ctx.downstream ?? []) {
+    const expr = d.params["expr"];
+    if (d.kind !== "where" || typeof expr !== "string" || out.includes(expr)) continue;
+    if (d.inputs.some((i) => i.role === "data" && i.from === ctx.stage.id)) out.push(expr);
+  }
+  return out.slice(0, MAX_ALSO);
+}
+
+async function startsWithBom(file: string): Promise<boolean> {
+  const fh = await open(file);
+  try {
+    const b = Buffer.alloc(3);
+    const { bytesRead } = await fh.read(b, 0, 3, 0);
+    return bytesRead === 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Write the file's first `bytes` bytes (whole lines, `records` of them) to the output. */
+async function writeFileRange(out: OutputSink, file: string, bytes: number, records: number): Promise<void> {
+  if (bytes === 0) return;
+  const fh = await open(file);
+  try {
+    for (let at = 0; at < bytes; ) {
+      const buf = Buffer.allocUnsafe(Math.min(1 << 20, bytes - at));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, at);
+      if (bytesRead === 0) throw new UserError(`${file} became shorter while it was being read`, "run again once nothing writes to it");
+      at += bytesRead;
+      await out.writeBytes(buf.subarray(0, bytesRead), at === bytes ? records : 0);
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The shard files of a `shards` stage, relative to the recipe's folder, in the order they are read. */

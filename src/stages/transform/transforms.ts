@@ -1,5 +1,6 @@
 import { ChunkLines, classifiedChunks, DROP, KEEP, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
-import type { OutputSink, StageContext, StageImpl } from "../../core/stage.js";
+import { takeVerdicts } from "../../formats/line-verdicts.js";
+import type { InputArtifact, OutputSink, StageContext, StageImpl } from "../../core/stage.js";
 import { UserError } from "../../core/errors.js";
 import type { RecordValue } from "../../core/records.js";
 import { loadTokenizer } from "../../tokenize/load.js";
@@ -48,6 +49,13 @@ export const transformImpls: Record<string, StageImpl> = {
     const expr = String(ctx.params["expr"]);
     const pred = compilePredicate(expr);
     const input = dataInput(ctx);
+    // The reader of the input may have evaluated the predicate already, while it parsed the records.
+    const verdicts = takeVerdicts(input.digest, expr, input.records);
+    if (verdicts) {
+      ctx.count("kept", await whereByVerdicts(ctx, out, input, verdicts));
+      ctx.note(`the predicate's verdicts came from ${input.stage}'s reader: lines split, not parsed`);
+      return;
+    }
     if (readsInParallel(input.path)) {
       ctx.count("kept", await parallelWhere(ctx, out, input.path, expr));
       return;
@@ -220,6 +228,46 @@ export function capIndices(byTask: ReadonlyMap<string, readonly number[]>, n: nu
     for (let j = 0; j < perTask; j++) keep[keyed[j]!.i] = 1;
   }
   return keep;
+}
+
+/**
+ * `where` with the predicate's verdict on each line known (see src/formats/line-verdicts.ts): the input's lines are
+ * split, not parsed, and written or dropped as by the other paths (runs of kept lines as slices); the kept count.
+ */
+async function whereByVerdicts(ctx: StageContext, out: OutputSink, input: InputArtifact, keep: Uint8Array): Promise<number> {
+  let i = 0;
+  let kept = 0;
+  let carry: Buffer | undefined;
+  for await (const piece of input.bytes() as AsyncIterable<Buffer>) {
+    checkAbort(ctx);
+    const chunk = carry ? Buffer.concat([carry, piece]) : piece;
+    const last = chunk.lastIndexOf(10);
+    if (last < 0) {
+      carry = chunk;
+      continue;
+    }
+    carry = last + 1 < chunk.length ? Buffer.from(chunk.subarray(last + 1)) : undefined;
+    let run = -1;
+    let runLines = 0;
+    for (let start = 0; start <= last; i++) {
+      const nl = chunk.indexOf(10, start);
+      if (keep[i]) {
+        if (run < 0) run = start;
+        runLines++;
+        kept++;
+      } else {
+        if (runLines > 0) await out.writeBytes(chunk.subarray(run, start), runLines);
+        run = -1;
+        runLines = 0;
+        ctx.dropLine(chunk.subarray(start, nl), "predicate false");
+      }
+      start = nl + 1;
+    }
+    if (runLines > 0) await out.writeBytes(chunk.subarray(run, last + 1), runLines);
+    ctx.progress(i, keep.length);
+  }
+  if (carry || i !== keep.length) throw new Error(`where: ${input.stage}'s artifact has ${i} lines${carry ? " and an unfinished one" : ""}; its reader saw ${keep.length}`);
+  return kept;
 }
 
 /** `where` over a large artifact file, its records parsed and tested by worker threads; the kept count. */
