@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { filterImpls, rougeDedup } from "../src/stages/filter/filters.js";
+import { dedupImpls, rougeDedup } from "../src/stages/dedup/dedup.js";
 import { clusterSignatures, estimatedJaccard, MAX_BUCKET, minhashClusters, permutations, shingleHashes, SignatureBuilder, signatureInto } from "../src/stages/dedup/minhash.js";
 import { rougeLF1, rougeTokens, Vocabulary } from "../src/stages/support/text.js";
 import { rng } from "./support/fuzz.js";
@@ -202,7 +202,7 @@ describe("minhash_dedup stage", () => {
   ];
 
   it("keeps the first record of each cluster, drops the rest naming the kept record, counts clusters", async () => {
-    const r = await runImpl(filterImpls["minhash_dedup"]!, { field: "text", shingle: 3, permutations: 128, bands: 32, threshold: 0.7, seed: 42 }, { data });
+    const r = await runImpl(dedupImpls["minhash_dedup"]!, { field: "text", shingle: 3, permutations: 128, bands: 32, threshold: 0.7, seed: 42 }, { data });
     expect(r.records.map((x) => x["id"])).toEqual([1, 2, 5, 6]);
     expect(r.dropped.map((d) => [d.record["id"], d.reason, d.detail])).toEqual([
       [3, "near duplicate", "of record 1 (id 1)"],
@@ -210,13 +210,13 @@ describe("minhash_dedup stage", () => {
     ]);
     // Without an id, the kept record's first words.
     const noIds = data.map(({ text }) => ({ text }));
-    const n = await runImpl(filterImpls["minhash_dedup"]!, { field: "text", shingle: 3, permutations: 128, bands: 32, threshold: 0.7, seed: 42 }, { data: noIds });
+    const n = await runImpl(dedupImpls["minhash_dedup"]!, { field: "text", shingle: 3, permutations: 128, bands: 32, threshold: 0.7, seed: 42 }, { data: noIds });
     expect(n.dropped.map((d) => d.detail)).toEqual(['of record 1 ("the quick brown fox jumps over the lazy ...")', 'of record 1 ("the quick brown fox jumps over the lazy ...")']);
     expect(r.counts).toEqual({ kept: 4, "dropped: near duplicate": 2, clusters: 1, "largest cluster": 3, "LSH bands": 32, "LSH rows per band": 4 });
   });
 
   it("a field that is not text is an error naming the record", async () => {
-    await expect(runImpl(filterImpls["minhash_dedup"]!, { field: "text" }, { data: [{ text: "a" }, { text: { x: 1 } }] })).rejects.toThrow(/record 2/);
+    await expect(runImpl(dedupImpls["minhash_dedup"]!, { field: "text" }, { data: [{ text: "a" }, { text: { x: 1 } }] })).rejects.toThrow(/record 2/);
   });
 });
 
@@ -273,7 +273,7 @@ describe("rouge_dedup with prefix filtering", () => {
 
   it("the stage names the record each dropped one is too similar to", async () => {
     const data = [{ instruction: "Give three tips for staying healthy." }, { instruction: "Name a color." }, { instruction: "Give three tips for staying healthy and fit." }, { instruction: "Translate this sentence into French." }];
-    const r = await runImpl(filterImpls["rouge_dedup"]!, { field: "instruction", max: 0.7, against: [{ $ref: "seeds" }] }, { data, "param:against[0]": [{ instruction: "Say hi." }, { instruction: "Translate the sentence into French." }] });
+    const r = await runImpl(dedupImpls["rouge_dedup"]!, { field: "instruction", max: 0.7, against: [{ $ref: "seeds" }] }, { data, "param:against[0]": [{ instruction: "Say hi." }, { instruction: "Translate the sentence into French." }] });
     expect(r.records.map((x) => x["instruction"])).toEqual(["Give three tips for staying healthy.", "Name a color."]);
     expect(r.dropped.map((d) => [d.reason, d.detail])).toEqual([
       ["ROUGE-L above max", "F1 0.857 with record 1"],

@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import vm from "node:vm";
 import { describe, expect, it } from "vitest";
-import { stageKeywords } from "../src/syntax/lexer.js";
+import { stageKeywords } from "../src/core/ir.js";
 import { parserInstance } from "../src/syntax/parser.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");

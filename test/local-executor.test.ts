@@ -6,7 +6,7 @@ import { LocalProcessExecutor } from "../src/executors/local.js";
 import type { ProcessHandle, ProcessSpec } from "../src/executors/process.js";
 import { trainerPython } from "../src/executors/python.js";
 import { runProcess, type ProgramEvent } from "../src/executors/run-process.js";
-import { UserError } from "../src/runtime/impl.js";
+import { UserError } from "../src/core/errors.js";
 import { tempTree } from "./support/cli.js";
 import { torchPython } from "./support/python.js";
 

@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { candidateProbability, detectionProbability, optimalBanding, resolveBanding } from "../src/stages/dedup/lsh-bands.js";
 import { clusterSignatures, MAX_BUCKET, minhashClusters } from "../src/stages/dedup/minhash.js";
-import { mulberry32 } from "../src/runtime/random.js";
+import { mulberry32 } from "../src/core/random.js";
 import { itp, tempTree } from "./support/cli.js";
 import { editedCopy, exactJaccard, shingleSet, zipfWords } from "./support/planted.js";
 

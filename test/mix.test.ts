@@ -1,7 +1,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { RecordValue } from "../src/runtime/records.js";
+import type { RecordValue } from "../src/core/records.js";
 import { largestRemainder, mixImpls, mixRate, planMix, shuffleOrder } from "../src/stages/mix/mix.js";
 import { unitHash } from "../src/stages/support/records.js";
 import { itp, tempTree } from "./support/cli.js";

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OnnxCausalLM, type Generation, type OnnxModelOptions } from "../src/models/onnx.js";
 import { argmax, logSoftmax, logSumExp, pickToken, seededRandom } from "../src/models/sampling.js";
-import { UserError } from "../src/runtime/impl.js";
+import { UserError } from "../src/core/errors.js";
 import { repoRoot } from "./support/cli.js";
 
 /**

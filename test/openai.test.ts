@@ -1,6 +1,6 @@
 import { Duration, Effect } from "effect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { TransientError, UserError } from "../src/runtime/impl.js";
+import { TransientError, UserError } from "../src/core/errors.js";
 import { Semaphore } from "../src/models/concurrency.js";
 import { closeSharedClients, OpenAIClient, openaiConfig, RequestFailed, sharedClient, RequestRejected, RequestStats, type OpenAIConfig, type RetryEvent } from "../src/models/openai.js";
 import { chatBody, completionBody, parseAnswer, MalformedAnswer, type Sampling, type SamplingDefaults } from "../src/models/openai-wire.js";

@@ -9,7 +9,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mixMode } from "../src/stages/mix/kinds.js";
 import { converterImpls, oasstThreads, sharegptMessages } from "../src/stages/convert/converters.js";
 import { exportImpls } from "../src/stages/export/export.js";
-import { filterImpls, firstMention, rougeDedup, selfInstructVerdict } from "../src/stages/filter/filters.js";
+import { dedupImpls, rougeDedup } from "../src/stages/dedup/dedup.js";
+import { filterImpls, firstMention } from "../src/stages/filter/filters.js";
+import { selfInstructVerdict } from "../src/stages/support/self-instruct-rules.js";
 import { largestRemainder, mixImpls, mixRate, planMix } from "../src/stages/mix/mix.js";
 import { unitHash } from "../src/stages/support/records.js";
 import { templateImpls } from "../src/stages/template/templates.js";
@@ -86,7 +88,7 @@ describe("ROUGE-L", () => {
 
   it("the stage drops near-duplicates of kept records and of `against` records", async () => {
     const data = [{ instruction: "Give three tips for staying healthy." }, { instruction: "Give three tips for staying healthy and fit." }, { instruction: "Name a color." }, { instruction: "Translate this sentence into French." }];
-    const r = await run(filterImpls["rouge_dedup"]!, { field: "instruction", max: 0.7, against: [{ $ref: "seeds" }] }, { data, "param:against[0]": [{ instruction: "Translate the sentence into French." }] });
+    const r = await run(dedupImpls["rouge_dedup"]!, { field: "instruction", max: 0.7, against: [{ $ref: "seeds" }] }, { data, "param:against[0]": [{ instruction: "Translate the sentence into French." }] });
     expect(r.records.map((x) => x["instruction"])).toEqual(["Give three tips for staying healthy.", "Name a color."]);
     expect(r.counts).toEqual({ kept: 2, "dropped: ROUGE-L above max": 2 });
     expect(r.dropped).toEqual([
@@ -112,7 +114,7 @@ describe("exact_dedup", () => {
       { instruction: "what is the capital of  australia?", output: "Canberra is the capital." },
       { instruction: "Another question?", output: "Canberra." },
     ];
-    const r = await run(filterImpls["exact_dedup"]!, { fields: ["instruction"], normalize: true }, { data });
+    const r = await run(dedupImpls["exact_dedup"]!, { fields: ["instruction"], normalize: true }, { data });
     expect(r.records).toEqual([data[0], data[2]]);
     expect(r.counts).toEqual({ kept: 2, "dropped: duplicate": 1 });
     expect(r.dropped).toEqual([{ reason: "duplicate", detail: "of record 1", record: data[1] }]);

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { UserError } from "../src/runtime/impl.js";
+import { UserError } from "../src/core/errors.js";
 import { filterImpls } from "../src/stages/filter/filters.js";
 import { transformImpls } from "../src/stages/transform/transforms.js";
 import { byteTokenizer } from "../src/tokenize/bytes.js";

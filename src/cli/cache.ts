@@ -4,7 +4,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Store, StoreUnavailable } from "../runtime/store.js";
 import { displayPath, InputError, UsageError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 
 const help = `
 usage: itp cache ls|verify|gc [--store DIR] [--json]

@@ -1,7 +1,7 @@
 import { hasErrors } from "../diagnostics/diagnostic.js";
 import { compileFiles, diagnosticsJson, printDiagnostics } from "./compile.js";
 import { UsageError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 
 const help = `
 usage: itp check <paths...> [--set STAGE.PARAM=VALUE]... [--json]

@@ -4,7 +4,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import { renderText, sortDiagnostics, toJson } from "../diagnostics/render.js";
 import { defaultRegistry } from "../stages/index.js";
 import { diskHost, expandPaths } from "./host.js";
-import { summaryLine, useColor } from "./main.js";
+import { summaryLine, useColor } from "./args.js";
 
 /** Check files from disk with `--set` overrides applied; override syntax errors come back as diagnostics. */
 export function compileFiles(paths: readonly string[], sets: readonly string[] = [], opts: { runnable?: boolean } = {}): CheckResult {

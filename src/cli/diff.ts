@@ -6,7 +6,7 @@ import { diffPrograms, renderDiff } from "../graph/diff.js";
 import { defaultRegistry } from "../stages/index.js";
 import { diagnosticsJson, printDiagnostics } from "./compile.js";
 import { diskHost, InputError, UsageError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 
 const help = `
 usage: itp diff <old.itp> <new.itp> [--json]

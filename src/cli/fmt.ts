@@ -6,7 +6,7 @@ import { format } from "../format/format.js";
 import { parse } from "../syntax/parser.js";
 import { diagnosticsJson, printDiagnostics } from "./compile.js";
 import { expandPaths, UsageError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 
 const help = `
 usage: itp fmt <paths...> [--check] [--diff] [--json]

@@ -3,7 +3,7 @@ import { buildGraph } from "../graph/build.js";
 import { toDot, toJson, toMermaid } from "../graph/render.js";
 import { compileFiles, diagnosticsJson, printDiagnostics } from "./compile.js";
 import { UsageError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 
 const help = `
 usage: itp graph <file> [--format dot|mermaid|json] [--set STAGE.PARAM=VALUE]...

@@ -3,7 +3,7 @@ import { defaultRegistry } from "../stages/index.js";
 import type { StageKind, ValueFunction } from "../stages/registry.js";
 import { hintDidYouMean } from "../diagnostics/suggest.js";
 import { InputError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 
 const help = `
 usage: itp kinds [NAME] [--json]

@@ -1,9 +1,5 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { Diagnostic } from "../diagnostics/diagnostic.js";
+import type { Verb } from "./args.js";
 import { InputError, UsageError } from "./host.js";
-
-/** A verb: parses its own options, does its work, and returns the exit code. */
-export type Verb = (args: string[]) => Promise<number> | number;
 
 const verbs: Record<string, { summary: string; load: () => Promise<Verb> }> = {
   check: { summary: "parse, resolve and type-check recipes", load: async () => (await import("./check.js")).checkVerb },
@@ -54,27 +50,4 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-}
-
-/** parseArgs with our conventions: unknown options are usage errors; `--help` prints the verb's help. */
-export function parseVerbArgs<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: T, help: string) {
-  const parsed = parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
-  if ((parsed.values as { help?: boolean }).help) {
-    process.stdout.write(help.trim() + "\n");
-    return undefined;
-  }
-  return parsed;
-}
-
-export function useColor(stream: NodeJS.WriteStream): boolean {
-  return stream.isTTY === true && !process.env["NO_COLOR"];
-}
-
-export function summaryLine(ds: readonly Diagnostic[]): string {
-  const e = ds.filter((d) => d.severity === "error").length;
-  const w = ds.length - e;
-  const parts = [];
-  if (e) parts.push(`${e} error${e === 1 ? "" : "s"}`);
-  if (w) parts.push(`${w} warning${w === 1 ? "" : "s"}`);
-  return parts.join(", ");
 }

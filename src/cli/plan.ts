@@ -4,7 +4,7 @@ import { planProgram } from "../runtime/plan.js";
 import { parseMemory, planTraining, TRAIN_METHODS, type DeviceMemory, type TrainingPlan } from "../stages/train/plan.js";
 import { resolve } from "node:path";
 import { displayPath, UsageError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 import { loadForRun, refuseMissingFiles } from "./runtime-setup.js";
 
 const help = `

@@ -1,5 +1,5 @@
 import cliProgress from "cli-progress";
-import type { IrStage } from "../compile/ir.js";
+import type { IrStage } from "../core/ir.js";
 import type { Outcome, Reporter, RunSummary } from "../runtime/scheduler.js";
 import { type Bytes, describe, fmtCount, fmtSeconds, StageMeter } from "./progress-meter.js";
 

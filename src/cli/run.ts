@@ -4,7 +4,7 @@ import { machineGpus } from "../executors/gpus.js";
 import { LocalExecutor } from "../runtime/executor.js";
 import { parseFaults, runProgram } from "../runtime/scheduler.js";
 import { UsageError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 import { PlainReporter, silentReporter, TerminalReporter } from "./progress.js";
 import { loadForRun, positiveInt, refuseMissingFiles } from "./runtime-setup.js";
 

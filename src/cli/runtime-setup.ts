@@ -1,8 +1,8 @@
 import { dirname, resolve } from "node:path";
-import type { IrProgram } from "../compile/ir.js";
+import type { IrProgram } from "../core/ir.js";
 import { hasErrors } from "../diagnostics/diagnostic.js";
 import { hintDidYouMean } from "../diagnostics/suggest.js";
-import type { StageImpl } from "../runtime/impl.js";
+import type { StageImpl } from "../core/stage.js";
 import { loadCompiled, saveCompiled } from "../runtime/compiled.js";
 import { missingLocalFiles } from "../runtime/preflight.js";
 import { Store, StoreUnavailable } from "../runtime/store.js";

@@ -1,10 +1,10 @@
-import { readJsonl } from "../runtime/records.js";
+import { readJsonl } from "../core/records.js";
 import { artifactOf } from "../runtime/scheduler.js";
 import type { Manifest, Store } from "../runtime/store.js";
 import { planProgram } from "../runtime/plan.js";
 import { show as showType, showShape } from "../types/types.js";
 import { displayPath, InputError, UsageError } from "./host.js";
-import { parseVerbArgs } from "./main.js";
+import { parseVerbArgs } from "./args.js";
 import { loadForRun } from "./runtime-setup.js";
 
 const help = `

@@ -2,7 +2,7 @@ import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import { hasErrors } from "../diagnostics/diagnostic.js";
 import type { Registry } from "../stages/registry.js";
 import { Elaborator } from "./elaborate.js";
-import type { IrProgram } from "./ir.js";
+import type { IrProgram } from "../core/ir.js";
 import { missingLocalInputs } from "./local-inputs.js";
 import { loadModules, type Host, type ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";

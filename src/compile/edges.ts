@@ -5,7 +5,7 @@ import { deepMarker, elementOf, type ParamMarker } from "../stages/schema.js";
 import type * as A from "../syntax/ast.js";
 import { assignable, recordOf, show, showShape, substitute, type Bindings, type Ty } from "../types/types.js";
 import { typeOf, type Elab, type Val } from "./elaboration.js";
-import type { IrInput, Json } from "./ir.js";
+import type { IrInput, Json } from "../core/ir.js";
 import type { ValidatedParams } from "./params.js";
 import type { BoundCall } from "./stage-call.js";
 

@@ -6,7 +6,7 @@ import type { Registry } from "../stages/registry.js";
 import type * as A from "../syntax/ast.js";
 import { parseType } from "../types/parse-type.js";
 import type { Ty } from "../types/types.js";
-import type { IrStage, Json } from "./ir.js";
+import type { IrStage, Json } from "../core/ir.js";
 import type { LoadedModule } from "./modules.js";
 import type { TypeResolver } from "./types.js";
 

@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, join } from "node:path";
 import { warning, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Registry } from "../stages/registry.js";
-import type { IrProgram } from "./ir.js";
+import type { IrProgram } from "../core/ir.js";
 import type { Host } from "./modules.js";
 
 /**

@@ -3,7 +3,7 @@ import type { SourceFile } from "../diagnostics/source.js";
 import { deepMarker, universalParams, unwrap } from "../stages/schema.js";
 import type * as A from "../syntax/ast.js";
 import type { Elab, Spot } from "./elaboration.js";
-import type { Json } from "./ir.js";
+import type { Json } from "../core/ir.js";
 import type { BoundCall } from "./stage-call.js";
 
 /** Parameters after validation: zod's output (defaults filled in), env()/secret() values kept as written. */

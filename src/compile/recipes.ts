@@ -4,7 +4,7 @@ import type * as A from "../syntax/ast.js";
 import { assignable, show, type Ty } from "../types/types.js";
 import { checkEdge } from "./edges.js";
 import { article, ctxFor, ERR, type Ctx, type Elab, type Env, type Locals, type Spot, type Val } from "./elaboration.js";
-import type { Json } from "./ir.js";
+import type { Json } from "../core/ir.js";
 import type { LoadedModule } from "./modules.js";
 
 /** A recipe declaration's own rules: unique parameter and stage names, an `output` that names one of them. */

@@ -3,7 +3,7 @@ import { hintDidYouMean } from "../diagnostics/suggest.js";
 import type { Registry } from "../stages/registry.js";
 import type * as A from "../syntax/ast.js";
 import type { OverrideValue } from "./elaboration.js";
-import type { IrStage } from "./ir.js";
+import type { IrStage } from "../core/ir.js";
 import type { LoadedModule } from "./modules.js";
 
 /** What the reports after elaboration look at: the program made, and what was used on the way. */

@@ -1,6 +1,6 @@
 import { error, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { Registry } from "../stages/registry.js";
-import type { IrProgram, IrStage } from "./ir.js";
+import type { IrProgram, IrStage } from "../core/ir.js";
 
 /**
  * The last check before a program may run: each stage's kind has an implementation (E075), and the executor it

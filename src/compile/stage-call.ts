@@ -6,7 +6,7 @@ import { deepMarker, universalParams } from "../stages/schema.js";
 import type { StageKind } from "../stages/registry.js";
 import type * as A from "../syntax/ast.js";
 import { hasEnv, type Ctx, type Elab, type Env, type OverrideValue, type Spot, type Val } from "./elaboration.js";
-import type { IrInput, Json } from "./ir.js";
+import type { IrInput, Json } from "../core/ir.js";
 
 /** A `mix` component: `stage : rule` in the call's block. */
 export interface Component {

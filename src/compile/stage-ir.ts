@@ -1,7 +1,7 @@
 import { assignable, dataset, show, substitute, type Ty } from "../types/types.js";
 import { hasEnv, typeOf, type Ctx, type Elab, type Env, type Val } from "./elaboration.js";
 import type { TypedEdges } from "./edges.js";
-import type { IrStage, Json } from "./ir.js";
+import type { IrStage, Json } from "../core/ir.js";
 import type { ValidatedParams } from "./params.js";
 import type { BoundCall } from "./stage-call.js";
 

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 
 /** A Python interpreter that can run the trainer: its path, and the versions it reported. */
 export interface TrainerPython {

@@ -1,7 +1,7 @@
 import { Effect, Exit } from "effect";
 import { open, stat } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
-import { TransientError, UserError } from "../runtime/impl.js";
+import { TransientError, UserError } from "../core/errors.js";
 import type { ProcessExecutor, ProcessHandle, ProcessSpec, ProcessStatus } from "./process.js";
 
 /** A JSON object the program printed on a line of its own (a metrics line). */

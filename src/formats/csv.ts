@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import { CsvError, parse } from "csv-parse";
-import { UserError } from "../runtime/impl.js";
-import type { RecordValue } from "../runtime/records.js";
+import { UserError } from "../core/errors.js";
+import type { RecordValue } from "../core/records.js";
 import { passes, reportBad, skipHint, type RecordReadOptions } from "./bad-record.js";
 
 export interface CsvReadOptions extends RecordReadOptions {

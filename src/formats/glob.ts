@@ -1,7 +1,7 @@
 import { readdirSync, realpathSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import picomatch from "picomatch";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 
 /**
  * File name patterns for sharded datasets (`train-*.parquet`, `**\/*.jsonl`), over `/`-separated paths relative to

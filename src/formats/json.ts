@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { UserError } from "../runtime/impl.js";
-import type { RecordValue } from "../runtime/records.js";
+import { UserError } from "../core/errors.js";
+import type { RecordValue } from "../core/records.js";
 import { passes, reportBad, type RecordReadOptions } from "./bad-record.js";
 
 export interface JsonReadOptions extends RecordReadOptions {

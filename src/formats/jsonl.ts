@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
-import { LineFault, LineSplitter, parseLine, type RecordValue } from "../runtime/records.js";
+import { LineFault, LineSplitter, parseLine, type RecordValue } from "../core/records.js";
 import { passes, reportBad, type RecordReadOptions } from "./bad-record.js";
 
 /**

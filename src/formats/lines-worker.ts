@@ -4,7 +4,7 @@
 import { isUtf8 } from "node:buffer";
 import { parentPort, workerData } from "node:worker_threads";
 import { compilePredicate } from "./predicate.js";
-import { LineFault, parseLine } from "../runtime/records.js";
+import { LineFault, parseLine } from "../core/records.js";
 import { recordCheck } from "./record-type.js";
 import { BAD, BLANK, DROP, KEEP, REENCODE, type LinesJob, type LinesReply, type LinesSettings, type LinesVerdict, type LineProblem } from "./parallel-lines.js";
 

@@ -4,8 +4,8 @@ import { dirname } from "node:path";
 import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { ByteWriter, ParquetWriter, type SchemaElement } from "hyparquet-writer";
-import { UserError } from "../runtime/impl.js";
-import { JsonlWriter, readJsonl, type RecordValue } from "../runtime/records.js";
+import { UserError } from "../core/errors.js";
+import { JsonlWriter, readJsonl, type RecordValue } from "../core/records.js";
 import { passes, reportBad, type RecordReadOptions } from "./bad-record.js";
 
 /**

@@ -1,5 +1,5 @@
-import { UserError } from "../runtime/impl.js";
-import type { RecordValue } from "../runtime/records.js";
+import { UserError } from "../core/errors.js";
+import type { RecordValue } from "../core/records.js";
 
 /**
  * The record predicates of `where(expr: ...)`: comparisons `field op literal` (op: == != < <= > >= contains

@@ -1,4 +1,4 @@
-import type { RecordValue } from "../runtime/records.js";
+import type { RecordValue } from "../core/records.js";
 import { builtinRecordTypes, nativeConverters } from "../types/builtins.js";
 import { recordOf, show, type Ty } from "../types/types.js";
 

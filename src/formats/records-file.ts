@@ -1,4 +1,4 @@
-import type { RecordValue } from "../runtime/records.js";
+import type { RecordValue } from "../core/records.js";
 import type { RecordReadOptions } from "./bad-record.js";
 import { readJsonRecords } from "./json.js";
 import { readJsonlRecords } from "./jsonl.js";

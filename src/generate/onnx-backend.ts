@@ -1,10 +1,9 @@
 import { isAbsolute, resolve } from "node:path";
-import { fileDigest, sha256 } from "../runtime/digest.js";
-import { resolveParams } from "../runtime/keys.js";
-import { atRunEnd } from "../runtime/run-end.js";
-import { onnxFile } from "../stages/model/handles.js";
+import { fileDigest, sha256 } from "../core/digest.js";
+import { resolveParams } from "../core/params.js";
+import { atRunEnd } from "../core/run-end.js";
 import type { OnnxCausalLM } from "../models/onnx.js";
-import { completionPrompt, type ModelArtifact, type ModelBackend } from "./backend.js";
+import { completionPrompt, onnxFile, type ModelArtifact, type ModelBackend } from "./backend.js";
 
 /** Models loaded in this process, by file and options: stages that share a model share its session and batches. */
 const loaded = new Map<string, Promise<{ lm: OnnxCausalLM; digest: string }>>();

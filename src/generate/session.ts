@@ -1,8 +1,8 @@
 import { setMaxListeners } from "node:events";
 import { RequestStats } from "../models/stats.js";
-import type { StageContext } from "../runtime/impl.js";
-import type { RequestCache } from "../runtime/request-cache.js";
-import { modelBackend, type Answer, type ModelArtifact, type ModelBackend, type ModelRequest } from "./backend.js";
+import type { AnswerCache, StageContext } from "../core/stage.js";
+import type { Answer, ModelArtifact, ModelBackend, ModelRequest } from "./backend.js";
+import { modelBackend } from "./connect.js";
 
 /**
  * A stage's conversation with one model: every request is looked up in the store's request cache first, and every
@@ -26,7 +26,7 @@ export class ModelSession {
   private constructor(
     private readonly ctx: StageContext,
     readonly backend: ModelBackend,
-    private readonly cache: RequestCache,
+    private readonly cache: AnswerCache,
     /** The stage parameter that names the model (`model`, `judge`, `user_model`): counts are prefixed with it when not `model`. */
     private readonly role: string,
   ) {

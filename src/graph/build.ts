@@ -1,5 +1,5 @@
 import { DirectedGraph } from "graphology";
-import type { IrProgram, IrStage } from "../compile/ir.js";
+import type { IrProgram, IrStage } from "../core/ir.js";
 
 export interface EdgeAttrs {
   readonly role: string;

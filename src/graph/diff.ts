@@ -1,4 +1,4 @@
-import type { IrProgram, IrStage, Json } from "../compile/ir.js";
+import type { IrProgram, IrStage, Json } from "../core/ir.js";
 import { show } from "../types/types.js";
 import { buildGraph, downstreamOf } from "./build.js";
 

@@ -1,6 +1,6 @@
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 import type { TreeFile } from "./tree.js";
 
 /**

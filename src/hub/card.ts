@@ -1,6 +1,6 @@
 import { parse, YAMLParseError } from "yaml";
 import { didYouMean } from "../diagnostics/suggest.js";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 
 /**
  * The `configs:` section of a dataset card (README.md's YAML header), the "manual configuration" of the Hub:

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 import { RevisionCache } from "./cache.js";
 import { cardConfigs, type CardConfig } from "./card.js";
 import { selectDataFiles, type DataFile } from "./data-files.js";

@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import { didYouMean } from "../diagnostics/suggest.js";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 import { pickConfig, type CardConfig } from "./card.js";
 import { hasMagic, matchGlob, requested } from "./glob.js";
 import type { TreeFile } from "./tree.js";

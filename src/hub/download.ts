@@ -2,7 +2,7 @@ import type { Hash } from "node:crypto";
 import { link, mkdir, open, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 import { digestOf, expectedOf, feedFile, hasherFor } from "./checksum.js";
 import { header, hubGet, HubTransientError, repoLabel, withRetries, type HubCall, type RetryPolicy } from "./http.js";
 import { encodePath, type TreeFile } from "./tree.js";

@@ -1,7 +1,7 @@
 import { Duration, Effect, Schedule } from "effect";
 import { Writable } from "node:stream";
 import { stream } from "undici";
-import { TransientError, UserError } from "../runtime/impl.js";
+import { TransientError, UserError } from "../core/errors.js";
 import type { HubSettings } from "./settings.js";
 
 /**

@@ -1,4 +1,4 @@
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 import { header, hubGet, repoLabel, type HubCall } from "./http.js";
 
 /**

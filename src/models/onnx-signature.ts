@@ -1,5 +1,5 @@
 import type { InferenceSession } from "onnxruntime-node";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 
 /**
  * The inputs and outputs a causal LM export must have to be run here (a plain export without a key/value cache):

@@ -2,7 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { z } from "zod";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 
 /**
  * The tokenizer of a local model: text to ids and back, plus what generation needs to know (the ids that start a

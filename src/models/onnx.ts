@@ -1,7 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 import { checkSignature, SIGNATURE, type IdType, type LmSignature } from "./onnx-signature.js";
 import { loadTokenizer, type LmTokenizer } from "./onnx-tokenizer.js";
 import { argmax, logSumExp, pickToken, seededRandom, type Sampling } from "./sampling.js";

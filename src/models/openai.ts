@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingHttpHeaders } from "node:http";
 import { Pool, util as undiciUtil, type Dispatcher } from "undici";
-import type { Json } from "../compile/ir.js";
-import { TransientError, UserError } from "../runtime/impl.js";
+import type { Json } from "../core/ir.js";
+import { TransientError, UserError } from "../core/errors.js";
 import { Semaphore, unwatchAbort, watchAbort, type AbortWatcher } from "./concurrency.js";
 import { delay } from "./delay.js";
 import {

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { mulberry32 } from "../runtime/random.js";
+import { mulberry32 } from "../core/random.js";
 
 /**
  * When a request to a model endpoint is tried again, and how long it waits first. The causes are counted apart, so

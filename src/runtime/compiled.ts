@@ -1,11 +1,11 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { IrProgram, IrStage, Json } from "../compile/ir.js";
+import type { IrProgram, IrStage, Json } from "../core/ir.js";
 import type { ModuleGraph } from "../compile/modules.js";
 import { SourceFile } from "../diagnostics/source.js";
 import type { Registry } from "../stages/registry.js";
 import type { Ty } from "../types/types.js";
-import { canonicalJson, sha256 } from "./digest.js";
+import { canonicalJson, sha256 } from "../core/digest.js";
 import type { Store } from "./store.js";
 
 /**

@@ -1,9 +1,10 @@
 import { isAbsolute, resolve } from "node:path";
-import type { IrStage, Json } from "../compile/ir.js";
+import type { IrStage, Json } from "../core/ir.js";
 import type { Registry } from "../stages/registry.js";
-import { canonicalJson, sha256 } from "./digest.js";
-import type { StageImpl } from "./impl.js";
-import { UserError } from "./impl.js";
+import { canonicalJson, sha256 } from "../core/digest.js";
+import type { StageImpl } from "../core/stage.js";
+import { UserError } from "../core/errors.js";
+import { resolveParams } from "../core/params.js";
 import { cacheKey, type Manifest, type Store } from "./store.js";
 
 /** A stage's key, with the components it was made from and what the implementation gets to see. */
@@ -13,30 +14,6 @@ export interface KeyedStage {
   /** Parameters as they enter the key: env() resolved, secrets replaced by a placeholder. */
   readonly keyParams: Record<string, Json>;
   readonly files: { path: string; digest: string }[];
-}
-
-/** Substitute env() values (and, when `withSecrets`, secret() values) from the environment. */
-export function resolveParams(params: Readonly<Record<string, Json>>, withSecrets: boolean | "keep", env: NodeJS.ProcessEnv = process.env): Record<string, Json> {
-  const walk = (j: Json, path: string): Json => {
-    if (j === null || typeof j !== "object") return j;
-    if (Array.isArray(j)) return j.map((x, i) => walk(x, `${path}[${i}]`));
-    if (typeof j["$env"] === "string" && Object.keys(j).length === 1) {
-      const v = env[j["$env"]];
-      if (v === undefined) throw new UserError(`environment variable ${j["$env"]} is not set (parameter \`${path}\`)`, `export ${j["$env"]}=... before running`);
-      return v;
-    }
-    if (typeof j["$secret"] === "string" && Object.keys(j).length === 1) {
-      if (withSecrets === "keep") return j; // the reference, resolved by whoever connects
-      if (!withSecrets) return "<secret>";
-      const v = env[j["$secret"]];
-      if (v === undefined) throw new UserError(`secret ${j["$secret"]} is not set (parameter \`${path}\`)`, `export ${j["$secret"]}=... before running; it is never written to the store or logs`);
-      return v;
-    }
-    const out: { [k: string]: Json } = {};
-    for (const [k, v] of Object.entries(j)) out[k] = walk(v, path ? `${path}.${k}` : k);
-    return out;
-  };
-  return walk(params as Json, "") as Record<string, Json>;
 }
 
 /**

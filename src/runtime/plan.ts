@@ -1,7 +1,7 @@
-import type { IrProgram } from "../compile/ir.js";
+import type { IrProgram } from "../core/ir.js";
 import type { Registry } from "../stages/registry.js";
-import type { StageImpl } from "./impl.js";
-import { UserError } from "./impl.js";
+import type { StageImpl } from "../core/stage.js";
+import { UserError } from "../core/errors.js";
 import { explainMiss, keyStage, lastArtifact } from "./keys.js";
 import { neededStages } from "./scheduler.js";
 import type { Manifest, Store } from "./store.js";

@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
-import type { IrProgram } from "../compile/ir.js";
+import type { IrProgram } from "../core/ir.js";
 import { error, type Diagnostic } from "../diagnostics/diagnostic.js";
-import type { StageImpl } from "./impl.js";
-import { resolveParams } from "./keys.js";
+import type { StageImpl } from "../core/stage.js";
+import { resolveParams } from "../core/params.js";
 import { neededStages } from "./scheduler.js";
 
 /**

@@ -2,15 +2,16 @@ import { Deferred, Duration, Effect, Exit, Schedule } from "effect";
 import { createReadStream } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
-import type { IrProgram, IrStage, Json } from "../compile/ir.js";
+import type { IrProgram, IrStage, Json } from "../core/ir.js";
 import type { Registry } from "../stages/registry.js";
 import { runJob, type Executor } from "./executor.js";
-import { runEnd } from "./run-end.js";
+import { runEnd } from "../core/run-end.js";
 import { Slots } from "./slots.js";
-import type { InputArtifact, OutputSink, StageContext, StageImpl } from "./impl.js";
-import { TransientError, UserError } from "./impl.js";
-import { explainMiss, keyStage, lastArtifact, resolveParams, type KeyedStage } from "./keys.js";
-import { JsonlWriter, readJsonl, readJsonlBuffer, RecordError, type RecordValue } from "./records.js";
+import type { InputArtifact, OutputSink, StageContext, StageImpl } from "../core/stage.js";
+import { TransientError, UserError } from "../core/errors.js";
+import { resolveParams } from "../core/params.js";
+import { explainMiss, keyStage, lastArtifact, type KeyedStage } from "./keys.js";
+import { JsonlWriter, readJsonl, readJsonlBuffer, RecordError, type RecordValue } from "../core/records.js";
 import { PACK_LIMIT, type Manifest, type Store } from "./store.js";
 
 export type Outcome =

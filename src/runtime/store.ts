@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { access, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { canonicalJson, fileDigest, sha256 } from "./digest.js";
+import { canonicalJson, fileDigest, sha256 } from "../core/digest.js";
 import { RequestCache } from "./request-cache.js";
 import { checkTree, freezeTree, listingText, listTree, parseListing } from "./tree.js";
 

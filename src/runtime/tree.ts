@@ -1,6 +1,6 @@
 import { chmod, lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { fileDigest } from "./digest.js";
+import { fileDigest } from "../core/digest.js";
 
 /**
  * A directory artifact (a model: config, weights, tokenizer) is named by its listing: one line per file, sorted by

@@ -1,29 +1,24 @@
-import type { StageImpl } from "../runtime/impl.js";
+import type { StageImpl } from "../core/stage.js";
 import type { Registry } from "./registry.js";
-import { alpacaImpls } from "./generate/alpaca.js";
-import { backtranslateImpls } from "./generate/backtranslate.js";
-import { converterImpls } from "./convert/converters.js";
-import { evolInstructImpls } from "./generate/evol-instruct.js";
-import { exportImpls } from "./export/export.js";
-import { filterImpls } from "./filter/filters.js";
-import { generateImpls } from "./generate/generate.js";
-import { hubImpls } from "./sources/hub.js";
-import { judgeImpls } from "./generate/judge.js";
-import { mixImpls } from "./mix/mix.js";
-import { modelImpls } from "./model/handles.js";
-import { selfChatImpls } from "./generate/self-chat.js";
-import { selfInstructImpls } from "./generate/self-instruct.js";
-import { sourceImpls } from "./sources/files.js";
-import { templateImpls } from "./template/templates.js";
-import { transformImpls } from "./transform/transforms.js";
-import { trainImpls } from "./train/train.js";
+import { impls as sources } from "./sources/impls.js";
+import { impls as convert } from "./convert/impls.js";
+import { impls as template } from "./template/impls.js";
+import { impls as transform } from "./transform/impls.js";
+import { impls as filter } from "./filter/impls.js";
+import { impls as dedup } from "./dedup/impls.js";
+import { impls as mix } from "./mix/impls.js";
+import { impls as model } from "./model/impls.js";
+import { impls as generate } from "./generate/impls.js";
+import { impls as exportFamily } from "./export/impls.js";
+import { trainImpls as train } from "./train/train.js";
 
 /**
- * The implementations of the stage kinds, by kind name. Loaded only by the commands that run things, so
- * `itp check` never pays for them.
+ * The implementations of the stage kinds, by kind name: each family's impls.ts, assembled. Loaded only by the
+ * commands that run things, so `itp check` never pays for them. A new family with implementations adds its
+ * impls.ts here.
  */
 export function implementations(): Map<string, StageImpl> {
-  return new Map(Object.entries({ ...sourceImpls, ...hubImpls, ...transformImpls, ...converterImpls, ...filterImpls, ...mixImpls, ...templateImpls, ...exportImpls, ...modelImpls, ...generateImpls, ...alpacaImpls, ...selfInstructImpls, ...evolInstructImpls, ...selfChatImpls, ...backtranslateImpls, ...judgeImpls, ...trainImpls }));
+  return new Map(Object.entries({ ...sources, ...convert, ...template, ...transform, ...filter, ...dedup, ...mix, ...model, ...generate, ...exportFamily, ...train }));
 }
 
 /** Kinds of the registry that have an implementation, checked against the registry (a typo here is a bug). */

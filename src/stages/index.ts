@@ -4,6 +4,7 @@ import { converterStages } from "./convert/kinds.js";
 import { templateStages } from "./template/kinds.js";
 import { transformStages } from "./transform/kinds.js";
 import { filterStages } from "./filter/kinds.js";
+import { dedupStages } from "./dedup/kinds.js";
 import { mixRules, mixStages } from "./mix/kinds.js";
 import { modelStages } from "./model/kinds.js";
 import { generateStages } from "./generate/kinds.js";
@@ -27,6 +28,7 @@ export function defaultRegistry(): Registry {
     templateStages(),
     transformStages(),
     filterStages(),
+    dedupStages(),
     mixStages(),
     modelStages(),
     generateStages(),

@@ -1,5 +1,5 @@
 import type { SourceFile } from "../diagnostics/source.js";
-import type { StageKeyword } from "./lexer.js";
+import type { StageKeyword } from "../core/ir.js";
 
 /** Every node carries its source span as offsets into its module's file. */
 export interface Span {

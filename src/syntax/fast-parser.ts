@@ -1,5 +1,5 @@
 import type * as A from "./ast.js";
-import { stageKeywords, type StageKeyword } from "./lexer.js";
+import { stageKeywords, type StageKeyword } from "../core/ir.js";
 import { decodeDuration, decodeNumber, decodeRawString, decodeString } from "./literals.js";
 
 /**

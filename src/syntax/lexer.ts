@@ -1,4 +1,5 @@
 import { createToken, Lexer, type TokenType } from "chevrotain";
+import { stageKeywords } from "../core/ir.js";
 
 // Comments and whitespace are kept out of the parser: comments go to their own group so the formatter keeps them.
 export const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\f\v\u00a0\ufeff]+/, group: Lexer.SKIPPED });
@@ -22,9 +23,6 @@ export const Output = keyword("Output", "output", true);
 export const True = keyword("True", "true");
 export const False = keyword("False", "false");
 export const Null = keyword("Null", "null");
-/** Stage keywords: what a declaration makes. */
-export const stageKeywords = ["model", "dataset", "generate", "filter", "mix", "train", "eval", "stage"] as const;
-export type StageKeyword = (typeof stageKeywords)[number];
 export const StageKw = createToken({
   name: "StageKw",
   pattern: new RegExp(`(?:${stageKeywords.join("|")})(?![A-Za-z0-9_])`),

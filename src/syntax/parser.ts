@@ -2,6 +2,7 @@ import { EmbeddedActionsParser, EOF, tokenMatcher, type IOrAlt, type IToken } fr
 import { error, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { SourceFile } from "../diagnostics/source.js";
 import type * as A from "./ast.js";
+import type { StageKeyword } from "../core/ir.js";
 import * as T from "./lexer.js";
 import { fastParse } from "./fast-parser.js";
 import { decodeDuration, decodeNumber, decodeRawString, decodeString } from "./literals.js";
@@ -214,7 +215,7 @@ export class ItpParser extends EmbeddedActionsParser {
     const value = this.SUBRULE(this.expr);
     return this.ACTION(() => ({
       type: "StageDecl" as const,
-      keyword: kw.image as T.StageKeyword,
+      keyword: kw.image as StageKeyword,
       keywordSpan: span(kw.startOffset, tokEnd(kw)),
       name: nameOf(n),
       ...(annotation ? { annotation } : {}),

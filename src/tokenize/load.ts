@@ -1,5 +1,5 @@
 import { readFile, stat } from "node:fs/promises";
-import { UserError } from "../runtime/impl.js";
+import { UserError } from "../core/errors.js";
 import { byteTokenizer } from "./bytes.js";
 import { hfTokenizer, TokenizerFileError } from "./hf-tokenizer.js";
 import { sourcePath, tokenizerSource } from "./locate.js";

@@ -11,7 +11,7 @@ import { once } from "node:events";
 import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { mulberry32 as rng } from "../../src/runtime/random.js";
+import { mulberry32 as rng } from "../../src/core/random.js";
 
 const mb = Number(process.argv[2] ?? process.env["ITP_BENCH_JSONL_MB"] ?? 200);
 if (!(mb > 0)) {

@@ -22,7 +22,7 @@ import { once } from "node:events";
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { mulberry32 } from "../../src/runtime/random.js";
+import { mulberry32 } from "../../src/core/random.js";
 import { detectionProbability, optimalBanding } from "../../src/stages/dedup/lsh-bands.js";
 import { clusterSignatures, MAX_BUCKET, shingleHashes, SignatureBuilder, type Clusters } from "../../src/stages/dedup/minhash.js";
 import { measured } from "../support/measured.js";

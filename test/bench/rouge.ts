@@ -23,7 +23,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { filterImpls, rougeDedup } from "../../src/stages/filter/filters.js";
+import { dedupImpls, rougeDedup } from "../../src/stages/dedup/dedup.js";
 import { rougeTokens } from "../../src/stages/support/text.js";
 import { rng } from "../support/fuzz.js";
 import { measured } from "../support/measured.js";
@@ -278,7 +278,7 @@ function allPairsWork(lengths: readonly number[], kept: readonly number[]): { co
 // ---- itp's side ----
 const records = texts.map((instruction) => ({ instruction }));
 let t0 = performance.now();
-const fast = await runImpl(filterImpls["rouge_dedup"]!, { field: "instruction", max: MAX }, { data: records });
+const fast = await runImpl(dedupImpls["rouge_dedup"]!, { field: "instruction", max: MAX }, { data: records });
 const seconds = (performance.now() - t0) / 1000;
 const kept = fast.records.length;
 

@@ -5,7 +5,7 @@ import { main } from "../../src/cli/main.js";
 import { format } from "../../src/format/format.js";
 import { fastParse } from "../../src/syntax/fast-parser.js";
 import { parse } from "../../src/syntax/parser.js";
-import { mulberry32 } from "../../src/runtime/random.js";
+import { mulberry32 } from "../../src/core/random.js";
 
 /** A small deterministic PRNG (mulberry32): the same seed gives the same cases. */
 export const rng = mulberry32;

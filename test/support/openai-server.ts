@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
-import { mulberry32 } from "../../src/runtime/random.js";
+import { mulberry32 } from "../../src/core/random.js";
 
 export type Endpoint = "chat" | "completions";
 

@@ -3,10 +3,10 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect } from "effect";
-import type { IrStage, Json } from "../../src/compile/ir.js";
-import type { InputArtifact, StageContext, StageImpl } from "../../src/runtime/impl.js";
-import type { OutputSink } from "../../src/runtime/impl.js";
-import { readJsonlBuffer, type RecordValue } from "../../src/runtime/records.js";
+import type { IrStage, Json } from "../../src/core/ir.js";
+import type { InputArtifact, StageContext, StageImpl } from "../../src/core/stage.js";
+import type { OutputSink } from "../../src/core/stage.js";
+import { readJsonlBuffer, type RecordValue } from "../../src/core/records.js";
 import { RequestCache } from "../../src/runtime/request-cache.js";
 
 /** A stage context over in-memory inputs, collecting what the implementation writes, counts and drops. */

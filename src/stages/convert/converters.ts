@@ -1,6 +1,6 @@
-import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { OutputSink, StageContext, StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 import { asTemplate, FormatError, instructionMessages, isChatTemplate, renderInstruction, renderPromptTemplate, type Message, type Template } from "../support/chat-formats.js";
 import { asyncImpl, checkAbort, dataInput, mapRecords } from "../support/records.js";
 import { pyStrip } from "../support/text.js";

@@ -2,10 +2,10 @@ import { Effect } from "effect";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
-import { fileDigest } from "../../runtime/digest.js";
-import type { StageContext, StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import { fileDigest } from "../../core/digest.js";
+import type { StageContext, StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 import { asyncImpl, checkAbort, dataInput } from "../support/records.js";
 
 /**

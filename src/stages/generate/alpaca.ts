@@ -1,9 +1,9 @@
 import { ModelSession } from "../../generate/session.js";
-import type { StageContext, StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
+import type { StageContext, StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
 import { ALPACA_EXTRA_BLOCKLIST, SELF_INSTRUCT_BLOCKLIST } from "../common.js";
 import { fillTemplate } from "../support/chat-formats.js";
-import { selfInstructVerdict } from "../filter/filters.js";
+import { selfInstructVerdict } from "../support/self-instruct-rules.js";
 import { requestOf, userMessages } from "./generate.js";
 import { collapseSpace, promptParam, RougePool, sampleItems, seededRandom, textField, untilTarget } from "./method-support.js";
 import { asyncImpl, dataInput } from "../support/records.js";

@@ -1,6 +1,6 @@
 import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
-import type { StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
+import type { StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
 import { fillTemplate } from "../support/chat-formats.js";
 import { requestOf, userMessages } from "./generate.js";
 import { missingFields, promptParam, textField } from "./method-support.js";

@@ -1,9 +1,9 @@
 import type { ChatMessage } from "../../models/openai.js";
 import { parseScore } from "../../generate/parsers.js";
 import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
-import type { StageContext, StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { StageContext, StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 import { templatePlaceholders } from "../common.js";
 import { fillTemplate } from "../support/chat-formats.js";
 import { requestOf, userMessages } from "./generate.js";

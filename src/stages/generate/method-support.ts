@@ -1,12 +1,12 @@
 import type { Answer } from "../../generate/backend.js";
 import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
-import type { StageContext } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { StageContext } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 import { templatePlaceholders } from "../common.js";
 import { mayExceed, rougeLF1, rougeTokens, Vocabulary } from "../support/text.js";
 import { checkAbort, unitHash } from "../support/records.js";
-import { mulberry32 } from "../../runtime/random.js";
+import { mulberry32 } from "../../core/random.js";
 
 /**
  * What the generation methods (Alpaca, Self-Instruct, Evol-Instruct, self-chat, back-translation, judging) share:

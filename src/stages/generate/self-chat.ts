@@ -1,6 +1,6 @@
 import type { ChatMessage } from "../../models/openai.js";
 import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
-import type { StageImpl } from "../../runtime/impl.js";
+import type { StageImpl } from "../../core/stage.js";
 import { fillTemplate } from "../support/chat-formats.js";
 import { requestOf, userMessages } from "./generate.js";
 import { instructionText, optionalSession, promptParam } from "./method-support.js";

@@ -1,11 +1,11 @@
 import type { ModelRequest } from "../../generate/backend.js";
 import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
-import type { StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
+import type { StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
 import { SELF_INSTRUCT_BLOCKLIST } from "../common.js";
 import { readSeedTasks } from "./alpaca.js";
 import { fillTemplate } from "../support/chat-formats.js";
-import { selfInstructVerdict } from "../filter/filters.js";
+import { selfInstructVerdict } from "../support/self-instruct-rules.js";
 import { requestOf, userMessages } from "./generate.js";
 import { collapseSpace, promptParam, RougePool, sampleItems, seededRandom, shuffleItems, untilTarget } from "./method-support.js";
 import { asyncImpl } from "../support/records.js";

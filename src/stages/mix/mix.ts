@@ -1,11 +1,11 @@
-import type { InputArtifact, StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { InputArtifact, StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 import { mixMode, type MixMode } from "./kinds.js";
 import { asyncImpl, checkAbort, seededTake, unitHash } from "../support/records.js";
 
 /**
- * The `mix` stage. Each component's rule says how many of its records enter (see src/stages/mix.ts):
+ * The `mix` stage. Each component's rule says how many of its records enter (see src/stages/mix/kinds.ts):
  * - count / fraction: `take(n)` and `fraction(f)` (n = floor(f x size)) are the first n of the component shuffled
  *   with the seed (the same records `sample(n, seed)` keeps), all of them when it has fewer; `all` is every
  *   record once and `repeat(k)` every record k times, in their order.

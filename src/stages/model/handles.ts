@@ -1,7 +1,6 @@
-import { join } from "node:path";
-import type { StageImpl } from "../../runtime/impl.js";
-import { resolveParams } from "../../runtime/keys.js";
-import type { ModelArtifact } from "../../generate/backend.js";
+import type { StageImpl } from "../../core/stage.js";
+import { resolveParams } from "../../core/params.js";
+import { onnxFile, type ModelArtifact } from "../../generate/backend.js";
 import { asyncImpl } from "../support/records.js";
 
 /**
@@ -20,8 +19,3 @@ export const modelImpls: Record<string, StageImpl> = {
   onnx_model: { ...handle, files: (p) => [onnxFile(String(p["path"]))] },
   hf_model: handle,
 };
-
-/** The .onnx file of an `onnx_model` path: the file itself, or `model.onnx` in the directory it names. */
-export function onnxFile(path: string): string {
-  return path.endsWith(".onnx") ? path : join(path, "model.onnx");
-}

@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
-import type { Json } from "../../compile/ir.js";
+import type { Json } from "../../core/ir.js";
 import { droppedRecord, location, reportBad, type RecordReadOptions } from "../../formats/bad-record.js";
 import { globFiles } from "../../formats/glob.js";
 import { recordCheck } from "../../formats/record-type.js";
@@ -9,9 +9,9 @@ import { JsonlFileRecords } from "../../formats/jsonl.js";
 import { leaveVerdicts } from "../../formats/line-verdicts.js";
 import { BAD, ChunkLines, classifiedChunks, KEEP, MAX_ALSO, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { readRecordsFile, type RecordFormat, type RecordsFileOptions } from "../../formats/records-file.js";
-import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { OutputSink, StageContext, StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 import { asyncImpl, checkAbort } from "../support/records.js";
 
 const at = (baseDir: string, p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));

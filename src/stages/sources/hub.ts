@@ -6,8 +6,8 @@ import { recordCheck } from "../../formats/record-type.js";
 import { readRecordsFile } from "../../formats/records-file.js";
 import type { DataFormat } from "../../hub/data-files.js";
 import { hubSettings } from "../../hub/settings.js";
-import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { OutputSink, StageContext, StageImpl } from "../../core/stage.js";
+import type { RecordValue } from "../../core/records.js";
 import { asyncImpl, checkAbort } from "../support/records.js";
 
 /**

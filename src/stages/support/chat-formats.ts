@@ -1,3 +1,4 @@
+import type { RecordValue } from "../../core/records.js";
 import { pyStrip } from "./text.js";
 
 /**
@@ -232,4 +233,22 @@ export function asTemplate(v: unknown): Template {
     if (typeof o["text"] === "string") return { text: o["text"], response: typeof o["response"] === "string" ? o["response"] : "{output}", eos: o["eos"] !== false };
   }
   throw new FormatError(`not a template this version can render: ${JSON.stringify(v)?.slice(0, 200)}`);
+}
+
+/** The messages of a chat record, checked. */
+export function recordMessages(r: RecordValue): Message[] {
+  const msgs = r["messages"] as unknown[];
+  msgs.forEach((m, k) => {
+    if (m === null || typeof m !== "object" || typeof (m as Message).role !== "string" || typeof (m as Message).content !== "string") throw new FormatError(`message ${k + 1} is not a {role, content} pair of strings`);
+  });
+  return msgs as Message[];
+}
+
+/** The instruction, input and output of an instruction record, checked. */
+export function recordInstruction(r: RecordValue): { instruction: string; input?: string; output?: string } {
+  const input = r["input"];
+  const output = r["output"];
+  if (input !== undefined && input !== null && typeof input !== "string") throw new FormatError("field `input` is not a string");
+  if (output !== undefined && output !== null && typeof output !== "string") throw new FormatError("field `output` is not a string");
+  return { instruction: r["instruction"] as string, ...(typeof input === "string" ? { input } : {}), ...(typeof output === "string" ? { output } : {}) };
 }

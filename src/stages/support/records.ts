@@ -1,6 +1,6 @@
 import { Effect } from "effect";
-import type { OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { OutputSink, StageContext, StageImpl } from "../../core/stage.js";
+import type { RecordValue } from "../../core/records.js";
 
 /**
  * Most implementations are plain async functions over record streams; this makes the Effect the scheduler runs.
@@ -108,3 +108,15 @@ export async function seededTake(records: AsyncIterable<RecordValue>, n: number,
   }
   return heap.sort((a, b) => (less(a, b) ? -1 : 1)).map((e) => e.r);
 }
+
+/** Inputs of a list-of-datasets parameter (`against`), in order: roles `param:against[0]`, `param:against[1]`, ... */
+export function listInputs(ctx: StageContext, name: string) {
+  const prefix = `param:${name}[`;
+  return [...ctx.inputs]
+    .filter(([role]) => role.startsWith(prefix))
+    .sort(([a], [b]) => Number(a.slice(prefix.length, -1)) - Number(b.slice(prefix.length, -1)))
+    .map(([, a]) => a);
+}
+
+/** Why a record is dropped: the counted reason, and per-record detail (the word that matched) kept with it. */
+export type Verdict = string | { readonly reason: string; readonly detail: string } | undefined;

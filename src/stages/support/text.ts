@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 
 /**
  * Pure text helpers of the filter, dedup and converter implementations: field text, word counts, the

@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { hintDidYouMean } from "../../diagnostics/suggest.js";
-import type { StageContext, StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { StageContext, StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 import { FLAN_VARIANTS } from "./kinds.js";
 import { asyncImpl, checkAbort, dataInput, mapRecords, unitHash } from "../support/records.js";
 import anli from "../../../stdlib/flan_templates/anli.json" with { type: "json" };

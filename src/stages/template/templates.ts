@@ -1,22 +1,23 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
-import type { StageContext, StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { StageContext, StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 import {
   asTemplate,
   FormatError,
   instructionMessages,
   isChatTemplate,
+  recordInstruction,
+  recordMessages,
   renderChat,
   renderInstruction,
   renderPromptTemplate,
   type ChatFormat,
-  type Message,
   type Template,
 } from "../support/chat-formats.js";
 import { flanTemplatesImpl } from "./flan-templates.js";
-import { hfConfigFile, HfTemplateError, isHfChatTemplate, readHfChatTemplate, renderHfChat, type HfChatTemplate } from "./hf-chat-template.js";
+import { hfConfigFile, HfTemplateError, isHfChatTemplate, readHfChatTemplate, renderHfChat, type HfChatTemplate } from "../support/hf-chat-template.js";
 import { asyncImpl, mapRecords } from "../support/records.js";
 
 /**
@@ -24,24 +25,6 @@ import { asyncImpl, mapRecords } from "../support/records.js";
  * value); `render` applies one to every record. The rendering itself is in chat-formats.ts (built-in formats and
  * prompt templates) and hf-chat-template.ts (a model's Jinja template); `flan_templates` is in flan-templates.ts.
  */
-
-/** The messages of a chat record, checked. */
-export function recordMessages(r: RecordValue): Message[] {
-  const msgs = r["messages"] as unknown[];
-  msgs.forEach((m, k) => {
-    if (m === null || typeof m !== "object" || typeof (m as Message).role !== "string" || typeof (m as Message).content !== "string") throw new FormatError(`message ${k + 1} is not a {role, content} pair of strings`);
-  });
-  return msgs as Message[];
-}
-
-/** The instruction, input and output of an instruction record, checked. */
-export function recordInstruction(r: RecordValue): { instruction: string; input?: string; output?: string } {
-  const input = r["input"];
-  const output = r["output"];
-  if (input !== undefined && input !== null && typeof input !== "string") throw new FormatError("field `input` is not a string");
-  if (output !== undefined && output !== null && typeof output !== "string") throw new FormatError("field `output` is not a string");
-  return { instruction: r["instruction"] as string, ...(typeof input === "string" ? { input } : {}), ...(typeof output === "string" ? { output } : {}) };
-}
 
 /** One record rendered: a chat (`messages`) or an instruction record (`instruction`, `input`, `output`). */
 export function renderRecord(t: Template | HfChatTemplate, r: RecordValue, generationPrompt: boolean): string {

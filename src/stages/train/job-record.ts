@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ProcessExecutor, ProcessHandle } from "../../executors/process.js";
-import { UserError } from "../../runtime/impl.js";
+import { UserError } from "../../core/errors.js";
 import { processExecutor } from "../../executors/index.js";
 
 interface Recorded {

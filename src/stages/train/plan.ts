@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import type { IrProgram, IrStage, Json } from "../../compile/ir.js";
+import type { IrProgram, IrStage, Json } from "../../core/ir.js";
 import type { ProcessExecutor } from "../../executors/process.js";
 import { estimateMemory, paramsFromName, paramsOf, shapeOf, showBytes, whatWouldFit, type JobShape, type Method, type ModelSize } from "./memory.js";
 

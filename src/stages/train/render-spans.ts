@@ -1,15 +1,16 @@
-import type { RecordValue } from "../../runtime/records.js";
+import type { RecordValue } from "../../core/records.js";
 import {
   alpacaPrompt,
   fillTemplate,
   instructionMessages,
   isChatTemplate,
+  recordInstruction,
+  recordMessages,
   renderChat,
   type Message,
   type Template,
 } from "../support/chat-formats.js";
-import { isHfChatTemplate, renderHfChat, type HfChatTemplate } from "../template/hf-chat-template.js";
-import { recordInstruction, recordMessages } from "../template/templates.js";
+import { isHfChatTemplate, renderHfChat, type HfChatTemplate } from "../support/hf-chat-template.js";
 
 /**
  * A training example as text, with the character spans that carry the loss. The spans of a chat's assistant turns

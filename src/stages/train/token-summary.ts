@@ -1,5 +1,5 @@
 import { SafetensorsFile } from "../../formats/safetensors.js";
-import { UserError } from "../../runtime/impl.js";
+import { UserError } from "../../core/errors.js";
 import type { Store } from "../../runtime/store.js";
 import { IGNORE, statsFromCounts, type TokenStats } from "./rows.js";
 import { loadTrainTokenizer, type TrainTokenizer } from "./train-tokenizer.js";

@@ -1,8 +1,8 @@
 import { readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { sha256 } from "../../runtime/digest.js";
-import { UserError } from "../../runtime/impl.js";
+import { sha256 } from "../../core/digest.js";
+import { UserError } from "../../core/errors.js";
 
 /**
  * The base model's tokenizer as data preparation uses it: `tokenizer.json` run by @huggingface/tokenizers, with the

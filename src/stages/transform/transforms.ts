@@ -1,8 +1,8 @@
 import { ChunkLines, classifiedChunks, DROP, KEEP, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { takeVerdicts } from "../../formats/line-verdicts.js";
-import type { InputArtifact, OutputSink, StageContext, StageImpl } from "../../runtime/impl.js";
-import { UserError } from "../../runtime/impl.js";
-import type { RecordValue } from "../../runtime/records.js";
+import type { InputArtifact, OutputSink, StageContext, StageImpl } from "../../core/stage.js";
+import { UserError } from "../../core/errors.js";
+import type { RecordValue } from "../../core/records.js";
 import { loadTokenizer } from "../../tokenize/load.js";
 import { tokenizerFiles } from "../../tokenize/locate.js";
 import { splitChat, type SplitMessage, type SplitOptions } from "../../tokenize/split-chat.js";

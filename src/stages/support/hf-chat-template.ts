@@ -1,5 +1,5 @@
 import { Environment, Interpreter, Template as Jinja } from "@huggingface/jinja";
-import type { Message } from "../support/chat-formats.js";
+import type { Message } from "./chat-formats.js";
 
 /**
  * A model's own chat template: the Jinja program in its tokenizer_config.json (`chat_template`), rendered the way

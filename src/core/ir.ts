@@ -1,6 +1,9 @@
 import type { Range } from "../diagnostics/source.js";
-import type { StageKeyword } from "../syntax/lexer.js";
 import type { Ty } from "../types/types.js";
+
+/** Stage keywords: what a declaration makes (`dataset clean = ...`). */
+export const stageKeywords = ["model", "dataset", "generate", "filter", "mix", "train", "eval", "stage"] as const;
+export type StageKeyword = (typeof stageKeywords)[number];
 
 /** Parameter values after elaboration: plain JSON, with stage references as `{ $ref: id }`. */
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };

@@ -1,9 +1,8 @@
 import type { Effect } from "effect";
-import type { IrStage, Json } from "../compile/ir.js";
+import type { IrStage, Json } from "./ir.js";
 import type { Readable } from "node:stream";
 import type { RecordValue } from "./records.js";
-import type { RequestCache } from "./request-cache.js";
-import type { Store } from "./store.js";
+import type { Store } from "../runtime/store.js";
 
 /**
  * What a stage implementation sees. Inputs are artifacts of upstream stages, read as streams of records (datasets)
@@ -45,7 +44,7 @@ export interface StageContext {
    */
   note(message: string): void;
   /** The store's cache of model answers: a stage that calls models asks it before sending a request. */
-  requests(): RequestCache;
+  requests(): AnswerCache;
   /** The store, for artifacts a stage keeps under keys of its own (a training stage's token artifact). */
   store(): Store;
   /** Set when the run is interrupted: long loops check it. */
@@ -67,6 +66,14 @@ export interface StageContext {
   readonly files?: readonly { readonly path: string; readonly digest: string }[];
   /** The digest of a file (an absolute path) as the store knows it now: read again only if its size, time or inode changed. */
   sourceDigest?(path: string): Promise<string>;
+}
+
+/** The store's cache of model answers, as a stage sees it (the runtime's RequestCache implements it). */
+export interface AnswerCache {
+  /** The answer cached for a request key, or undefined. */
+  get<T>(key: string): T | undefined;
+  has(key: string): boolean;
+  put(key: string, answer: unknown): void;
 }
 
 export interface InputArtifact {
@@ -112,21 +119,6 @@ export interface OutputSink {
    * cache key): copied by the file system and not hashed again. Only on an output nothing was written to yet.
    */
   copyFile?(path: string, digest: string, records: number): Promise<void>;
-}
-
-/** A failure the scheduler may retry (a flaky server, a busy resource); any other error is permanent. */
-export class TransientError extends Error {
-  readonly transient = true;
-}
-
-/** A failure caused by the user's data or setup, reported as is (no stack trace): a missing file, a bad record. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface Resources {
