@@ -203,10 +203,10 @@ describe.skipIf(!py)("training survives kill -9", () => {
       const closed = new Promise<number | null>((res) => child.on("close", (c, sig) => ((how = `exit ${c} ${sig}`), res(c))));
       let done = false;
       void closed.then(() => (done = true));
-      // Kill points: 0 to 2.7 s after the trainer started (it loads torch and the data first, then steps).
+      // Kill points: 0 to 1.2 s after the trainer started (it loads torch and the data first, then steps).
       const mine = () => trainerProcesses(dir, child.pid);
       for (let i = 0; i < 1200 && !done && mine().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
-      await new Promise((r) => setTimeout(r, (k % 4) * 900));
+      await new Promise((r) => setTimeout(r, (k % 4) * 400));
       if (done) {
         // The run finished before this kill point: it must have succeeded.
         expect(stderr, kills.join("; ") + "\n" + how + "\n" + stderr).toMatch(/ran 1, cached 2, failed 0/);
