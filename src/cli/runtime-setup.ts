@@ -9,7 +9,7 @@ import { Store, StoreUnavailable } from "../runtime/store.js";
 import { defaultRegistry } from "../stages/index.js";
 import { checkedImplementations } from "../stages/impls.js";
 import { checkRunnable } from "../compile/runnable.js";
-import { AVAILABLE_EXECUTORS } from "../executors/available.js";
+import { AVAILABLE_EXECUTORS } from "../core/available-executors.js";
 import { neededStages } from "../runtime/scheduler.js";
 import type { Registry } from "../stages/registry.js";
 import { compileFiles, diagnosticsJson, printDiagnostics } from "./compile.js";

@@ -8,7 +8,7 @@ import { loadModules, type Host, type ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
 import { checkRunnable } from "./runnable.js";
-import { AVAILABLE_EXECUTORS } from "../executors/available.js";
+import { AVAILABLE_EXECUTORS } from "../core/available-executors.js";
 
 export interface CheckedFile {
   readonly path: string;

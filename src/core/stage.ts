@@ -2,7 +2,6 @@ import type { Effect } from "effect";
 import type { IrStage, Json } from "./ir.js";
 import type { Readable } from "node:stream";
 import type { RecordValue } from "./records.js";
-import type { Store } from "../runtime/store.js";
 
 /**
  * What a stage implementation sees. Inputs are artifacts of upstream stages, read as streams of records (datasets)
@@ -46,7 +45,7 @@ export interface StageContext {
   /** The store's cache of model answers: a stage that calls models asks it before sending a request. */
   requests(): AnswerCache;
   /** The store, for artifacts a stage keeps under keys of its own (a training stage's token artifact). */
-  store(): Store;
+  store(): StoreRef;
   /** Set when the run is interrupted: long loops check it. */
   readonly signal: AbortSignal;
   /**
@@ -143,4 +142,12 @@ export interface StageImpl {
   files?(params: Readonly<Record<string, Json>>): string[];
   /** Called when the stage's artifact is reused from the cache (an export re-materializes a deleted file). */
   onCached?(ctx: StageContext, artifact: InputArtifact): Effect.Effect<void, Error>;
+}
+
+/**
+ * The runtime's store (`runtime/store.ts`), opaque here so that core imports nothing above it: an implementation that
+ * keeps artifacts of its own (training's token artifact) imports the Store type from the runtime and narrows to it.
+ */
+export interface StoreRef {
+  readonly root: string;
 }
