@@ -11,6 +11,16 @@ export interface ModelArtifact {
   readonly kind: string;
   readonly stage: string;
   readonly params: Readonly<Record<string, Json>>;
+  /**
+   * Set by a `serve` stage: the id its server is registered under in this itp (core/served.ts). The endpoint's
+   * address is asked of that registry (which starts the server when it is not running), not read from `base_url`.
+   */
+  readonly served?: string;
+  /**
+   * What decides the model's answers when its parameters do not (a served model: the digest of the model it serves,
+   * never the port it listens on this time); request cache keys use it instead of the endpoint's URL.
+   */
+  readonly identity?: string;
 }
 
 /** One request to a model: a chat (messages) or a plain prompt (the model's endpoint decides how it is sent). */

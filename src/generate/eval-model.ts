@@ -57,8 +57,12 @@ export interface EvalModel {
   readonly chat: boolean;
   /** Whether the model can give log-probabilities (an endpoint without `logprobs` cannot). */
   readonly loglik: boolean;
-  loglikelihood(reqs: readonly LoglikRequest[], opts: { readonly signal: AbortSignal }): Promise<LoglikResult[]>;
-  generate(reqs: readonly GenRequest[], opts: { readonly signal: AbortSignal }): Promise<GenResult[]>;
+  /**
+   * `onResult`, when given, is told of each answer as it arrives (its index in `reqs`), before the call returns: the
+   * caching wrapper stores answers one by one, so a crash in the middle of a batch loses none that were answered.
+   */
+  loglikelihood(reqs: readonly LoglikRequest[], opts: { readonly signal: AbortSignal; readonly onResult?: (index: number, result: LoglikResult) => void }): Promise<LoglikResult[]>;
+  generate(reqs: readonly GenRequest[], opts: { readonly signal: AbortSignal; readonly onResult?: (index: number, result: GenResult) => void }): Promise<GenResult[]>;
   /** Stop the worker process or close connections. */
   close(): Promise<void>;
 }

@@ -8,12 +8,8 @@ import { completionPrompt, onnxFile, type ModelArtifact, type ModelBackend } fro
 /** Models loaded in this process, by file and options: stages that share a model share its session and batches. */
 const loaded = new Map<string, Promise<{ lm: OnnxCausalLM; digest: string }>>();
 
-/**
- * A local ONNX causal LM as a backend. A request's identity is the model file's digest, the prompt, the sampling
- * parameters and the sample index; its seed derives from that identity, so an answer never depends on what it was
- * batched with or on the order requests were made.
- */
-export async function onnxBackend(m: ModelArtifact, baseDir: string): Promise<ModelBackend> {
+/** The loaded model of an `onnx_model` artifact (shared by the stages of a run), and its identity for cache keys. */
+export async function loadOnnxModel(m: ModelArtifact, baseDir: string): Promise<{ lm: OnnxCausalLM; identity: string; options: { path: string; tokenizer?: string } }> {
   const params = resolveParams(m.params, true) as Record<string, unknown>;
   const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const options = {
@@ -40,7 +36,16 @@ export async function onnxBackend(m: ModelArtifact, baseDir: string): Promise<Mo
     loaded.set(id, model);
   }
   const { lm, digest } = await model;
-  const identity = sha256(JSON.stringify([digest, options.tokenizer ?? null, options.max_length ?? null]));
+  return { lm, identity: sha256(JSON.stringify([digest, options.tokenizer ?? null, options.max_length ?? null])), options };
+}
+
+/**
+ * A local ONNX causal LM as a backend. A request's identity is the model file's digest, the prompt, the sampling
+ * parameters and the sample index; its seed derives from that identity, so an answer never depends on what it was
+ * batched with or on the order requests were made.
+ */
+export async function onnxBackend(m: ModelArtifact, baseDir: string): Promise<ModelBackend> {
+  const { lm, identity, options } = await loadOnnxModel(m, baseDir);
   const requestKey = (prompt: string, req: Parameters<ModelBackend["key"]>[0], index: number) =>
     sha256(JSON.stringify([identity, prompt, req.temperature, req.top_p, req.max_tokens, req.stop ?? [], req.presence_penalty ?? 0, req.frequency_penalty ?? 0, index]));
   return {

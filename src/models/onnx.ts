@@ -3,6 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { UserError } from "../core/errors.js";
 import { checkSignature, SIGNATURE, type IdType, type LmSignature } from "./onnx-signature.js";
+import { loglikTokens, promptIds } from "./loglik-tokens.js";
 import { loadTokenizer, type LmTokenizer } from "./onnx-tokenizer.js";
 import { argmax, logSumExp, pickToken, seededRandom, type Sampling } from "./sampling.js";
 
@@ -315,30 +316,13 @@ export class OnnxCausalLM {
 
   /** The prompt as the model sees it: the tokenizer's prefix (BOS), then the text; never empty. */
   private promptIds(text: string): number[] {
-    const ids = [...this.tokenizer.prefix, ...this.tokenizer.encode(text)];
-    return ids.length > 0 ? ids : [this.tokenizer.eos[0]!];
+    return promptIds(this.tokenizer, text);
   }
 
   private scoreIds(pair: ScorePair, index: number) {
-    let prompt = pair.prompt;
-    let continuation = pair.continuation;
-    const spaces = prompt.length - prompt.trimEnd().length;
-    if (spaces > 0) {
-      continuation = prompt.slice(-spaces) + continuation;
-      prompt = prompt.slice(0, -spaces);
-    }
-    const own = this.tokenizer.encode(prompt);
-    const cont = this.tokenizer.encode(prompt + continuation).slice(own.length);
-    if (cont.length === 0) throw new UserError(`score pair ${index}: the continuation ${JSON.stringify(pair.continuation)} has no tokens`);
-    let context = this.promptIds(prompt);
-    if (cont.length >= this.maxLength) {
-      throw new UserError(`score pair ${index}: the continuation has ${cont.length} tokens; max_length ${this.maxLength} leaves no room for the prompt (${this.file})`);
-    }
-    const truncated = context.length + cont.length > this.maxLength;
-    if (truncated) context = context.slice(context.length + cont.length - this.maxLength);
-    const ids = [...context, ...cont];
-    this.checkIds(ids, `score pair ${index}`);
-    return { ids, context: context.length, continuation: cont, truncated };
+    const t = loglikTokens(this.tokenizer, pair.prompt, pair.continuation, this.maxLength, `score pair ${index}`, this.file);
+    this.checkIds(t.ids, `score pair ${index}`);
+    return { ids: t.ids, context: t.context, continuation: t.continuation, truncated: t.truncated };
   }
 
   /** Whether one more sequence keeps the batch's logits within the budget (a batch of one always runs). */

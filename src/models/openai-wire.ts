@@ -52,6 +52,8 @@ export interface TokenLogprob {
   /** Null where the server gives none (the first token of an echoed prompt). */
   readonly logprob: number | null;
   readonly top?: readonly { readonly token: string; readonly logprob: number }[];
+  /** Where the token starts in the text (completions' `text_offset`: characters of the prompt, when echoed, and the answer). */
+  readonly offset?: number;
 }
 
 export interface Choice {
@@ -256,14 +258,16 @@ function chatTokenLogprob(t: { token?: unknown; logprob?: unknown; top_logprobs?
 function completionChoice(c: RawChoice | null, i: number, text: string): Choice {
   if (typeof c?.text !== "string") throw new MalformedAnswer(`choice ${i} has no text: ${excerpt(text)}`);
   const choice: { text: string; finish_reason: string | null; logprobs?: TokenLogprob[] } = { text: c.text, finish_reason: finishReason(c.finish_reason) };
-  const lp = c.logprobs as { tokens?: unknown; token_logprobs?: unknown; top_logprobs?: unknown } | null | undefined;
+  const lp = c.logprobs as { tokens?: unknown; token_logprobs?: unknown; top_logprobs?: unknown; text_offset?: unknown } | null | undefined;
   if (lp && Array.isArray(lp.tokens)) {
     const lps = Array.isArray(lp.token_logprobs) ? lp.token_logprobs : [];
     const tops = Array.isArray(lp.top_logprobs) ? lp.top_logprobs : [];
+    const offsets = Array.isArray(lp.text_offset) ? lp.text_offset : [];
     choice.logprobs = lp.tokens.map((token: unknown, k: number) => {
-      const out: { token: string; logprob: number | null; top?: { token: string; logprob: number }[] } = { token: String(token), logprob: typeof lps[k] === "number" ? lps[k] : null };
+      const out: { token: string; logprob: number | null; top?: { token: string; logprob: number }[]; offset?: number } = { token: String(token), logprob: typeof lps[k] === "number" ? lps[k] : null };
       const top = tops[k] as Record<string, number> | null | undefined;
       if (top && typeof top === "object") out.top = Object.entries(top).map(([t, l]) => ({ token: t, logprob: l }));
+      if (typeof offsets[k] === "number") out.offset = offsets[k];
       return out;
     });
   }

@@ -2,7 +2,6 @@ import { Effect } from "effect";
 import { existsSync } from "node:fs";
 import { readFile, rmdir, writeFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Json } from "../../core/ir.js";
 import { processExecutor } from "../../executors/index.js";
 import type { ProcessHandle } from "../../executors/process.js";
@@ -11,6 +10,7 @@ import { runProcess, type ProgramEvent } from "../../executors/run-process.js";
 import type { InputArtifact, StageContext, StageImpl } from "../../core/stage.js";
 import { UserError } from "../../core/errors.js";
 import { isHfChatTemplate } from "../support/hf-chat-template.js";
+import { trainerRoot } from "../support/trainer-package.js";
 import { prepareTokens, trainTemplate } from "./prepare-tokens.js";
 import { jobRecord } from "./job-record.js";
 import { LossCurve } from "./loss-curve.js";
@@ -23,13 +23,6 @@ import type { Store } from "../../runtime/store.js";
  * Hugging Face directory, published as the stage's folder artifact.
  */
 type Method = "sft" | "lora" | "qlora" | "dpo";
-
-/** Where the trainer package lives: `src/trainer` beside the sources, or beside `dist/` in a build. */
-function trainerRoot(): string {
-  const here = fileURLToPath(new URL(".", import.meta.url));
-  for (const c of [resolve(here, "../../trainer"), resolve(here, "../src/trainer"), resolve(here, "../../src/trainer")]) if (existsSync(join(c, "itp_trainer"))) return c;
-  throw new Error(`the trainer package (itp_trainer) is not found next to ${here}`);
-}
 
 /** The base model's folder: a local directory, an hf_model naming one, or an earlier training stage's output. */
 async function baseDirOf(ctx: StageContext, value: Json | undefined, role: string, what: string): Promise<string> {

@@ -1,4 +1,4 @@
-"""`python -m itp_trainer train --config CONFIG.json`: exit 0 done, 1 user error (a JSON error line), 128+N stopped by
+"""`python -m itp_trainer train --config CONFIG.json` (and `evaluate`, the evaluation worker: evaluate.py): exit 0 done, 1 user error (a JSON error line), 128+N stopped by
 signal N after writing a checkpoint, anything else a crash with its traceback."""
 
 import argparse
@@ -51,8 +51,13 @@ def main(argv: List[str]) -> int:
     sub = parser.add_subparsers(dest="command")
     t = sub.add_parser("train", help="train as the config says")
     t.add_argument("--config", required=True, help="the JSON config")
+    from . import evaluate
+
+    evaluate.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "train":
         return _train(args.config)
+    if args.command == "evaluate":
+        return evaluate.main(args)
     parser.print_help(sys.stderr)
     return 2
