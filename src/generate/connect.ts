@@ -2,6 +2,7 @@ import { UserError } from "../core/errors.js";
 import { sha256 } from "../core/digest.js";
 import { resolveParams } from "../core/params.js";
 import { atRunEnd } from "../core/run-end.js";
+import { servedModel } from "../core/served.js";
 import type { Completion, RequestStats } from "../models/openai.js";
 import { completionPrompt, type Answer, type ModelArtifact, type ModelBackend, type ModelRequest } from "./backend.js";
 
@@ -26,9 +27,13 @@ async function openaiBackend(m: ModelArtifact): Promise<ModelBackend> {
   const { closeSharedClients, openaiConfig, sharedClient } = await import("../models/openai.js");
   atRunEnd(closeSharedClients);
   const params = resolveParams(m.params, true);
-  const config = openaiConfig(params);
+  // A served model's address is asked of its server (started on first use), never read from the artifact.
+  const served = m.served !== undefined ? servedModel(m.served) : undefined;
+  if (m.served !== undefined && !served) throw new UserError(`the model \`${m.stage}\` is served by a \`serve\` stage of another run`, "run the recipe that serves it in this itp: a served model lives as long as its run");
+  const servedUrl = served ? await served.ensure() : undefined;
+  const config = { ...openaiConfig(params), ...(servedUrl !== undefined ? { baseUrl: servedUrl } : {}) };
   // One client per model identity and limits: stages sharing a model share its concurrency and rate limits.
-  const client = sharedClient(sha256(JSON.stringify([m.stage, m.params])), () => config);
+  const client = sharedClient(sha256(JSON.stringify([m.stage, m.params, servedUrl ?? null])), () => config);
   const endpoint = config.endpoint ?? "chat";
   const where = `${config.baseUrl.replace(/\/+$/, "")}/${endpoint === "chat" ? "chat/completions" : "completions"}`;
   const modelSeed = params["seed"];
@@ -39,7 +44,9 @@ async function openaiBackend(m: ModelArtifact): Promise<ModelBackend> {
     const sampling = { temperature: req.temperature, top_p: req.top_p, max_tokens: req.max_tokens, stop: req.stop, presence_penalty: req.presence_penalty, frequency_penalty: req.frequency_penalty, seed };
     return endpoint === "chat" ? client.chatBody({ messages: req.messages, ...sampling }) : client.completionBody({ prompt: completionPrompt(req.messages), ...sampling });
   };
-  const keyOf = (payload: string, index: number): string => sha256(`${where}\n${payload}\n${index}`);
+  // A served model is known by its identity, not by the port it listens on this run.
+  const who = m.identity ?? where;
+  const keyOf = (payload: string, index: number): string => sha256(`${who}\n${payload}\n${index}`);
   const send = async (payload: string, req: ModelRequest, opts: { signal: AbortSignal; stats: RequestStats }): Promise<Answer> => {
     const c: Completion = await client.send(endpoint, payload, opts, req.max_tokens);
     const choice = c.choices[0];

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { secretString, value } from "../schema.js";
-import { doc, duration, ms, natInt, posInt, lazyEntries } from "../common.js";
+import { dataInput, doc, duration, ms, natInt, posInt, lazyEntries } from "../common.js";
 import type { StageKind } from "../registry.js";
 
 /**
@@ -51,6 +51,22 @@ export function modelStages(): StageKind[] {
         execution_provider: z.enum(["cpu", "cuda"]).default("cpu").describe("onnxruntime execution provider."),
         threads: posInt().optional().describe("Intra-op threads; default onnxruntime's choice."),
         concurrency: posInt().default(1).describe("Sequences decoded at once."),
+      }),
+      version: "1",
+    },
+    {
+      name: "serve",
+      category: "model",
+      doc: "Serves a model (a trained model, or an hf_model folder) behind an OpenAI-compatible server started as a local process (vLLM by default; the command is a template: SGLang, TGI or any server with /v1/models and /v1/completions), waits until /v1/models answers, and hands the stages that use it an endpoint model. The server is started when a stage that uses it runs (not when all of them are cached) and stopped when the run ends, fails or is interrupted. Answers are cached under the served model's identity, never its port.",
+      inputs: [dataInput("Model", "The model to serve.", "model")],
+      output: "Model",
+      params: () => z.object({
+        command: z.string().min(1).default("{python} -m vllm.entrypoints.openai.api_server --model {path} --host {host} --port {port} --served-model-name {name}").describe("The server's command line, split on spaces after filling {python} (ITP_PYTHON), {path} (the model's folder), {host}, {port} (a free port) and {name}."),
+        name: z.string().min(1).default("model").describe("The model name requests carry (vLLM's --served-model-name)."),
+        kind: z.enum(["completions", "chat"]).default("completions").describe("Endpoint for generation: /completions (prompts rendered by the stage, default) or /chat/completions (the server's chat template). Log-likelihoods always use /completions."),
+        timeout: duration().default(ms(600_000)).describe("Longest wait for /v1/models to answer after the start (default 10 min: loading a large model takes minutes)."),
+        concurrency: posInt().default(32).describe("Most requests in flight to the server (default 32)."),
+        gpus: natInt().default(1).describe("GPUs the server's process is given (CUDA_VISIBLE_DEVICES), from the local executor's devices; 0 for a server that needs none."),
       }),
       version: "1",
     },
