@@ -93,7 +93,8 @@ async function workerModel(dir: string, describe: string, identity: string, ctx:
   const tokenizer = await loadTokenizer(dir);
   const link = await startWorker(dir, ctx, o);
   try {
-    return await workerEvalModel(link, { tokenizer, maxLength: o.maxLength ?? link.maxLength, identity, describe });
+    // The weights' precision decides the answers too (bf16 on a GPU, float32 on a CPU).
+    return await workerEvalModel(link, { tokenizer, maxLength: o.maxLength ?? link.maxLength, identity: sha256(JSON.stringify([identity, link.dtype])), describe });
   } catch (e) {
     await link.stop();
     throw e;
@@ -104,7 +105,7 @@ async function workerModel(dir: string, describe: string, identity: string, ctx:
  * Starts `python -m itp_trainer evaluate` as a job of the process executor and waits until it listens. The job is
  * cancelled when the run is interrupted (Ctrl-C) or ends, and dies with this itp (the executor's parent-death signal).
  */
-async function startWorker(dir: string, ctx: StageContext, o: EvalModelOptions): Promise<WorkerLink & { maxLength: number }> {
+async function startWorker(dir: string, ctx: StageContext, o: EvalModelOptions): Promise<WorkerLink & { maxLength: number; dtype: string }> {
   const py = await trainerPython();
   const executor = processExecutor(o.executor ?? "local");
   const gpus = o.gpus ?? (executor.name === "local" && machineGpus().ids.length > 0 ? 1 : 0);
@@ -114,15 +115,16 @@ async function startWorker(dir: string, ctx: StageContext, o: EvalModelOptions):
   if (o.threads !== undefined) args.push("--threads", String(o.threads));
   if (o.batchTokens !== undefined) args.push("--batch-tokens", String(o.batchTokens));
   if (o.genBatch !== undefined) args.push("--gen-batch", String(o.genBatch));
-  let listening: (v: { host: string; port: number; maxLength: number }) => void = () => undefined;
-  const ready = new Promise<{ host: string; port: number; maxLength: number }>((r) => (listening = r));
+  type Listening = { host: string; port: number; maxLength: number; dtype: string };
+  let listening: (v: Listening) => void = () => undefined;
+  const ready = new Promise<Listening>((r) => (listening = r));
   const fiber = Effect.runFork(
     runProcess(
       executor,
       { stage: ctx.stage.id, python: py.python, module: "itp_trainer", args, pythonPath: [trainerRoot()], env: { ITP_WORKER_TOKEN: token }, cwd: work, resources: { gpus, nodes: 1 }, logFile: join(work, "eval-worker.log") },
       {
         onEvent: (e) => {
-          if (e["event"] === "listening") listening({ host: String(e["host"]), port: Number(e["port"]), maxLength: Number(e["max_length"]) });
+          if (e["event"] === "listening") listening({ host: String(e["host"]), port: Number(e["port"]), maxLength: Number(e["max_length"]), dtype: String(e["dtype"]) });
           else ctx.log(`eval_worker_${String(e["event"])}`, e as Record<string, unknown>);
         },
       },
@@ -155,5 +157,5 @@ async function startWorker(dir: string, ctx: StageContext, o: EvalModelOptions):
     await Effect.runPromise(Fiber.interrupt(fiber));
     throw e;
   });
-  return { host: at.host, port: at.port, token, ended, stop, maxLength: at.maxLength };
+  return { host: at.host, port: at.port, token, ended, stop, maxLength: at.maxLength, dtype: at.dtype };
 }

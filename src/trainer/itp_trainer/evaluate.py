@@ -41,6 +41,8 @@ class Worker:
         # The built-in Llama family gets the cached path; another architecture (through transformers) runs whole
         # sequences at every step, which is exact but slower.
         self.builtin = hasattr(model, "model") and hasattr(model.model, "layers") and hasattr(model, "_rope")
+        if not self.builtin:
+            self.gen_batch = 1  # no attention mask on that path: sequences are decoded one at a time, unpadded
 
     # ---- the model, with an optional key/value cache ------------------------------------------------------------
 
@@ -359,7 +361,8 @@ def main(args) -> int:
         token = os.environ.get(args.token_env, "")
         if not token:
             raise UserError(f"no token in ${args.token_env}", "the worker is started by itp, which sets it")
-        torch.set_num_threads(max(1, args.threads)) if args.threads else None
+        if args.threads:
+            torch.set_num_threads(args.threads)
         return serve(args.model, args.device, args.dtype, args.host, token, args.batch_tokens, args.gen_batch, emit)
     except UserError as e:
         emit("error", message=e.message, hint=e.hint or None)
