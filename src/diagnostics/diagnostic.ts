@@ -26,6 +26,8 @@ export const codes = {
   E044: "declaration keyword does not match what the stage produces",
   E045: "recipe has no output",
   E050: "cycle among stages",
+  E051: "reference to a round that does not exist",
+  E052: "number of rounds is not a constant",
   E060: "invalid override (--set)",
   E061: "invalid env()/secret() use",
   E070: "a local file the stages to run read does not exist (plan, run)",
