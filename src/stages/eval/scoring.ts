@@ -37,3 +37,38 @@ export {
 } from "./mmlu-prompt.js";
 export { isMmluSubject, MMLU_CATEGORY_NAMES, MMLU_SUBJECTS, mmluCategory, mmluSubcategory, type MmluCategory } from "./mmlu-subjects.js";
 export { mmluAccuracy, type Accuracy, type GroupAccuracy, type MmluAccuracy, type MmluResult } from "./mmlu-accuracy.js";
+export { IFEVAL_INSTRUCTION_IDS, ifevalChecker, isIfevalInstruction, type IfevalCheck, type IfevalKwargs } from "./ifeval/checkers.js";
+export { ifevalCheckers, ifevalVerdict, looseVariants, type IfevalItem, type IfevalVerdict } from "./ifeval/verdict.js";
+export { ifevalMetrics, type IfevalInstructionAccuracy, type IfevalMetrics, type IfevalScored } from "./ifeval/metrics.js";
+export { punktSentences } from "./ifeval/punkt.js";
+export { treebankTokens, wordTokenize } from "./ifeval/word-tokenize.js";
+export { detectLanguage } from "./ifeval/language.js";
+export {
+  MT_BENCH_CATEGORIES,
+  MT_BENCH_JUDGE_MAX_TOKENS,
+  MT_BENCH_JUDGE_TEMPERATURE,
+  MT_BENCH_REFERENCE_CATEGORIES,
+  mtBenchJudgePrompt,
+  mtBenchScores,
+  needsReference,
+  parseMtBenchRating,
+  type MtBenchJudgePrompt,
+  type MtBenchQuestion,
+  type MtBenchRating,
+  type MtBenchScore,
+  type MtBenchScores,
+} from "./mt-bench.js";
+export { SINGLE_MATH_V1, SINGLE_MATH_V1_MULTI_TURN, SINGLE_V1, SINGLE_V1_MULTI_TURN, type MtBenchJudgeTemplate } from "./mt-bench-prompts.js";
+export { ALPACA_EVAL_JUDGE_MAX_TOKENS, ALPACA_EVAL_JUDGE_TEMPLATE, ALPACA_EVAL_JUDGE_TOP_LOGPROBS } from "./alpaca-eval-prompt.js";
+export {
+  alpacaJudgePrompt,
+  alpacaJudgePrompts,
+  alpacaPreferenceFromLogprobs,
+  alpacaWinRate,
+  combineOrders,
+  parseAlpacaPreference,
+  type AlpacaJudgeMessage,
+  type AlpacaJudgePrompt,
+  type AlpacaWinRate,
+} from "./alpaca-eval.js";
+export { fitSoftLogistic, lengthControlledWinRate, type AlpacaGlmRow, type GlmOptions, type LengthControlled } from "./alpaca-glm.js";
