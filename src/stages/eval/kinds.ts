@@ -68,16 +68,17 @@ export function evalTasks(): ValueFunction[] {
     {
       name: "mmlu",
       category: "eval_task",
-      doc: "MMLU (cais/mmlu rows {question, subject, choices, answer}; test 14,042): the hendrycks/test prompt per subject (\"The following are multiple choice questions (with answers) about <subject>.\\n\\n\", then each question with \"\\nA. ...\" choices and \"\\nAnswer:\"), the first `shots` dev examples of the subject as shots; prediction is the argmax of the log-probabilities of \" A\"/\" B\"/\" C\"/\" D\"; accuracy per subject, per category and overall (micro and macro).",
+      doc: "MMLU (cais/mmlu rows {question, subject, choices, answer}; test 14,042): the hendrycks/test prompt per subject (\"The following are multiple choice questions (with answers) about <subject>.\\n\\n\", then each question with \"\\nA. ...\" choices and \"\\nAnswer:\"), the first `shots` dev examples of the subject as shots (lm-evaluation-harness's bytes with `style: \"lm-eval\"`); prediction is the argmax of the log-probabilities of \" A\"/\" B\"/\" C\"/\" D\"; accuracy per subject, per category and overall (micro and macro).",
       positional: ["data"],
       params: () => z.object({
         data: doc(ref("Dataset<McqExample>"), "The questions evaluated (cais/mmlu's test split, or a file of its rows)."),
         dev: ref("Dataset<McqExample>").optional().describe("Where the shots come from (cais/mmlu's dev split: 5 per subject); needed when shots > 0."),
         shots: natInt().max(5).default(5).describe("Few-shot examples per subject, the first ones of the dev set (as hendrycks/test; default 5)."),
         subjects: z.array(z.string().min(1)).min(1).optional().describe("Subjects to evaluate (underscore names, e.g. high_school_physics); default all in the data."),
+        style: z.enum(["hendrycks", "lm-eval"]).default("hendrycks").describe("The prompt's bytes: `hendrycks` (hendrycks/test's, two spaces after \"about\"), or `lm-eval` (lm-evaluation-harness's: one space, questions stripped)."),
         limit: limit(),
         name: name(),
-      }),
+      }).refine((p) => p.shots === 0 || p.dev !== undefined, { message: "shots come from the dev split: give `dev` (e.g. std/evals' mmlu_dev), or set shots: 0", path: ["shots"] }),
     },
     {
       name: "gsm8k",
@@ -87,11 +88,17 @@ export function evalTasks(): ValueFunction[] {
       params: () => z.object({
         data: doc(ref("Dataset<MathExample>"), "The problems evaluated (openai/gsm8k's test split, or a file of its rows)."),
         train: ref("Dataset<MathExample>").optional().describe("Where the shots come from (openai/gsm8k's train split); needed when shots > 0."),
-        shots: natInt().max(16).default(8).describe("Few-shot examples (default 8: our choice, the common chain-of-thought setting; lm-evaluation-harness uses 5)."),
-        seed: z.number().int().default(1234).describe("Seed of the shots' selection from the train set (default 1234, lm-evaluation-harness's)."),
+        variant: z
+          .enum(["gsm8k", "gsm8k-cot"])
+          .default("gsm8k")
+          .describe("`gsm8k`: \"Question: ...\\nAnswer:\" with shots from `train` and their full solutions; `gsm8k-cot`: \"Q: ...\\nA:\" with the 8 fixed chain-of-thought exemplars of Wei et al. (strict match reads \"The answer is n.\")."),
+        shots: natInt().max(16).default(8).describe("Few-shot examples (default 8: our choice, the common chain-of-thought setting; lm-evaluation-harness's gsm8k uses 5; gsm8k-cot has 8)."),
+        seed: z.number().int().default(1234).describe("Seed of the shots' selection from the train set, drawn for each question in turn (default 1234, lm-evaluation-harness's seed)."),
         limit: limit(),
         name: name(),
-      }),
+      })
+        .refine((p) => p.variant !== "gsm8k-cot" || p.shots <= 8, { message: "gsm8k-cot has 8 exemplars", path: ["shots"] })
+        .refine((p) => p.variant !== "gsm8k" || p.shots === 0 || p.train !== undefined, { message: "shots come from the train split: give `train` (e.g. std/evals' gsm8k_train), or set shots: 0", path: ["shots"] }),
     },
     {
       name: "ifeval",
@@ -134,7 +141,7 @@ export function evalTasks(): ValueFunction[] {
     {
       name: "multiple_choice",
       category: "eval_task",
-      doc: "A multiple-choice task of your own: each record's prompt (the question filled into `prompt`) is scored with each choice as its continuation (\" \" + choice) by log-likelihood; the prediction is the most likely choice. Accuracy, and accuracy with the log-likelihood divided by the choice's length in bytes (lm-evaluation-harness's acc_norm).",
+      doc: "A multiple-choice task of your own: each record's prompt (the question filled into `prompt`) is scored with each choice as its continuation (\" \" + choice) by log-likelihood; the prediction is the most likely choice. Accuracy, and accuracy with the log-likelihood divided by the choice's length in characters (lm-evaluation-harness's acc_norm).",
       positional: ["data"],
       params: () => z.object({
         data: doc(ref("Dataset<Json>"), "The questions."),
