@@ -2,10 +2,12 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { sha256 } from "../src/core/digest.js";
 import { UserError } from "../src/core/errors.js";
 import type { RecordValue } from "../src/core/records.js";
+import type { KeyedArtifacts } from "../src/core/stage.js";
+import { keyedArtifacts } from "../src/runtime/keyed-artifacts.js";
 import { Store } from "../src/runtime/store.js";
 import type { Template } from "../src/stages/support/chat-formats.js";
 import { readHfChatTemplate, type HfChatTemplate } from "../src/stages/support/hf-chat-template.js";
@@ -228,8 +230,9 @@ function readArtifact(path: string) {
   return { metadata, input_ids: i32("input_ids"), labels: i32("labels"), position_ids: i32("position_ids"), row_offsets: offsets };
 }
 
-async function tmpStore(): Promise<Store> {
-  return Store.open(mkdtempSync(join(tmpdir(), "itp-tokens-")));
+/** A fresh store, as a training stage sees it (the keyed artifacts of core/stage.ts). */
+async function tmpStore(): Promise<KeyedArtifacts> {
+  return keyedArtifacts(await Store.open(mkdtempSync(join(tmpdir(), "itp-tokens-"))));
 }
 
 const chats = (n: number): RecordValue[] =>
@@ -385,6 +388,33 @@ print(json.dumps(out))
     const remade = await prepareTokens(base);
     expect(remade.reused).toBe(false);
     expect(readArtifact(remade.path).metadata["examples"]).toBe("5");
+  });
+
+  it("a built-in format whose text changed (same name) makes a new artifact: the key follows what the template renders", async () => {
+    const store = await tmpStore();
+    const instructions: RecordValue[] = [{ instruction: "Name a colour.", output: "Blue." }, { instruction: "Add.", input: "2 and 3", output: "5" }];
+    const base: PrepareTokensOptions = { store, data: dataOf(instructions), kind: "sft", template: { format: "alpaca" }, tokenizer: TINY, maxLength: 128, stage: "sft" };
+    const before = await prepareTokens(base);
+    // The same code loaded again, with Alpaca's prompt worded otherwise (as an edit of chat-formats.ts would).
+    vi.resetModules();
+    vi.doMock("../src/stages/support/chat-formats.js", async (original) => {
+      const m = await original<typeof import("../src/stages/support/chat-formats.js")>();
+      return { ...m, alpacaPrompt: (...a: Parameters<typeof m.alpacaPrompt>) => m.alpacaPrompt(...a).replace("Below is an instruction", "Here is an instruction") };
+    });
+    try {
+      const edited = await import("../src/stages/train/prepare-tokens.js");
+      const after = await edited.prepareTokens(base);
+      expect(after.reused).toBe(false);
+      expect(after.key).not.toBe(before.key);
+      expect(tok.decode(Array.from(readArtifact(after.path).input_ids))).toContain("Here is an instruction");
+      // Unchanged formats keep their keys (and artifacts) under the edited code.
+      const tulu = await prepareTokens({ ...base, template: { format: "tulu" } });
+      expect((await edited.prepareTokens({ ...base, template: { format: "tulu" } })).key).toBe(tulu.key);
+    } finally {
+      vi.doUnmock("../src/stages/support/chat-formats.js");
+      vi.resetModules();
+    }
+    expect((await prepareTokens(base)).key).toBe(before.key);
   });
 
   it("show: counts and the first row decoded, text without loss in brackets", async () => {

@@ -67,6 +67,7 @@ interface ShowJson {
   files: { files: number; bytes: number };
   summary: { steps: number; loss_first: number; loss_last: number; loss_min: number; tokens_per_s: number; resumed_from: number | null; loss_curve: [number, number][]; reward_accuracy?: number };
   counts: Record<string, number>;
+  tokens?: { stats: { examples: number; rows: number; tokens: number; loss_tokens: number; truncated: number }; loss_share: number; max_length: number; sample: { examples: { runs: { loss: boolean; text: string }[] }[] }[] };
 }
 
 function show(dir: string, stage: string): ShowJson {
@@ -102,6 +103,17 @@ describe.skipIf(!py)("training on the CPU", () => {
     const text = itp(["show", "r.itp", "tuned", "--store", "s"], { cwd: dir, env: env() }).stdout;
     expect(text).toMatch(/^artifact {2}s\/trees\/[0-9a-f]{2}\/[0-9a-f]{64}$/m);
     expect(text).toMatch(/^training {2}4 steps, loss \d+\.\d{4} -> \d+\.\d{4} \(lowest \d+\.\d{4}\), [\d,]+ tokens\/s/m);
+    // The tokens it trained on: counts, and the first row decoded with the text that carries no loss in brackets.
+    const t = s.tokens!;
+    expect(t.stats.examples).toBe(s.counts["tokens: examples"]);
+    expect(t.stats.truncated).toBe(s.counts["tokens: truncated"]);
+    expect(t.loss_share).toBeCloseTo(t.stats.loss_tokens / t.stats.tokens, 10);
+    expect(t.loss_share).toBeGreaterThan(0.05);
+    expect(t.loss_share).toBeLessThan(0.95);
+    expect(t.sample[0]!.examples[0]!.runs.map((r) => r.loss)).toEqual([false, true]);
+    expect(text).toContain(`tokens    ${t.stats.examples} examples in ${t.stats.rows} rows of at most 96 tokens (packing off), ${t.stats.tokens.toLocaleString("en-US")} tokens\n`);
+    expect(text).toContain(`          ${(t.loss_share * 100).toFixed(1)}% of tokens carry loss; ${t.stats.truncated} examples truncated to max_length`);
+    expect(text).toContain("sample    row 0; text without loss in [brackets]\n    [<s><|user|>\n    Give three tips for staying healthy.\n    <|assistant|>\n    ]1. Eat a balanced diet");
     // Reloaded from model.safetensors by the trainer's Python: the logits of the ONNX model written from memory.
     const reloaded = logits(["model", join(dir, s.path), JSON.stringify(IDS)]);
     const session = await ort.InferenceSession.create(join(dir, s.path, "model.onnx"));
@@ -120,6 +132,12 @@ describe.skipIf(!py)("training on the CPU", () => {
     const events = readFileSync(lr.j.log, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; reused?: boolean; stage?: string });
     expect(events.find((e) => e.type === "tokens")).toMatchObject({ stage: "tuned", reused: true });
     expect(events.filter((e) => e.type === "train_step").length).toBe(4);
+    // The token artifact removed from the store: show still shows the model, and says the tokens are gone.
+    const key = (JSON.parse(itp(["show", "r.itp", "tuned", "--store", "s", "--json", "--set", "tuned.lr=1e-3"], { cwd: dir, env: env() }).stdout) as { summary: { tokens_artifact: string } }).summary.tokens_artifact;
+    rmSync(join(dir, "s", "entries", key.slice(0, 2), `${key}.json`));
+    const gone = itp(["show", "r.itp", "tuned", "--store", "s"], { cwd: dir, env: env() });
+    expect(gone.code).toBe(0);
+    expect(gone.stdout).toMatch(new RegExp(`^tokens {4}the token artifact ${key.slice(0, 12)} is not in the store`, "m"));
   }, 300_000);
 
   it("lora: the adapter on its base gives the merged model's logits; qlora trains on a 4-bit base", () => {

@@ -1,10 +1,12 @@
+import { UserError } from "../core/errors.js";
 import { readJsonl } from "../core/records.js";
 import { artifactOf } from "../runtime/scheduler.js";
+import { keyedArtifacts } from "../runtime/keyed-artifacts.js";
 import type { Manifest, Store } from "../runtime/store.js";
 import { planProgram } from "../runtime/plan.js";
 import { show as showType, showShape } from "../types/types.js";
 import { displayPath, InputError, UsageError } from "./host.js";
-import { parseVerbArgs } from "./args.js";
+import { parseVerbArgs, useColor } from "./args.js";
 import { loadForRun } from "./runtime-setup.js";
 import { isReport } from "../stages/eval/report.js";
 import { renderExamples, renderReport, selectExamples } from "./report.js";
@@ -14,7 +16,9 @@ usage: itp show <file> <stage> [--records N] [--dropped [--reason TEXT]] [--set 
        itp show <file> <eval stage> [--examples [--failed] [--task NAME] [--records N]] [--json]
 
 An artifact: where it is, how many records, their schema, a sample of records, and its lineage (the stages and
-artifacts it was made from). With --dropped: the records the stage dropped, each with the reason (the first N, 20 by
+artifacts it was made from). A training stage adds its loss summary and its tokens: examples, tokens, truncated
+examples, the share of tokens with loss, and the first row (--records N: N rows) decoded with the text that carries
+no loss marked. With --dropped: the records the stage dropped, each with the reason (the first N, 20 by
 default; --reason keeps those whose reason contains TEXT).
 
 An evaluation's Report: every task's metrics with standard errors and counts, and the contamination counts. With
@@ -69,6 +73,7 @@ export async function showVerb(args: string[]): Promise<number> {
       if (++i >= 1000) break; // the observed schema: from the first thousand records
     }
   }
+  const tokens = await tokensOf(loaded.store, m, p.values.records !== undefined ? sampleSize : 1);
   const lineage = plan.filter((s) => s.status === "cached" && s.id !== stageId && s.manifest).map((s) => ({ stage: s.id, kind: s.kind, key: s.key, digest: s.manifest!.output.digest, records: s.manifest!.output.records }));
   const info = {
     stage: stageId,
@@ -83,6 +88,7 @@ export async function showVerb(args: string[]): Promise<number> {
     counts: m.counts,
     ...(m.output.format === "tree" ? { files: m.output.tree } : {}),
     ...(m.summary ? { summary: m.summary } : {}),
+    ...(tokens ? { tokens } : {}),
     made: { started_at: m.started_at, duration_ms: m.duration_ms, attempts: m.attempts, impl_version: m.impl_version },
     inputs: m.inputs,
     lineage,
@@ -99,6 +105,10 @@ export async function showVerb(args: string[]): Promise<number> {
   if (m.output.format === "tree") out.push(`files     ${m.output.tree?.files ?? "?"} files, ${(m.output.tree?.bytes ?? 0).toLocaleString("en-US")} bytes (a folder: load it with transformers, PEFT or vLLM from the path above)`);
   else out.push(`records   ${m.output.records ?? "(a value)"}; ${m.output.bytes.toLocaleString("en-US")} bytes`);
   out.push(...trainingSummary(m));
+  if (tokens) {
+    const { formatTokenSummary } = await import("../stages/train/token-summary.js");
+    out.push(...("missing" in tokens ? [`tokens    ${tokens.missing}`] : formatTokenSummary(tokens, useColor(process.stdout))));
+  }
   const rec = stage.type.k === "dataset" ? stage.type.of : undefined;
   out.push(`schema    ${rec ? showShape(rec) : showType(stage.type)}`);
   if (fields.size > 0) out.push(`observed  ${[...fields].map(([k, ts]) => `${k}: ${[...ts].join(" | ")}`).join(", ")}`);
@@ -131,6 +141,22 @@ function showReport(stageId: string, value: unknown, o: { examples: boolean; fai
   const what = `${all.length} ${o.failed ? "failed " : ""}example${all.length === 1 ? "" : "s"}${o.task !== undefined ? ` of ${o.task}` : ""}`;
   process.stdout.write(`${stageId}: ${what}\n${renderExamples(list)}${all.length > list.length ? `... and ${all.length - list.length} more (--records N to see more)\n` : ""}`);
   return 0;
+}
+
+/**
+ * The token artifact a training stage trained on (its summary names the key): its counts and decoded rows, or why
+ * they cannot be shown (the artifact was collected or damaged since; the model is shown all the same).
+ */
+async function tokensOf(store: Store, m: Manifest, rows: number) {
+  const key = m.summary?.["tokens_artifact"];
+  if (typeof key !== "string") return undefined;
+  const { storedTokenSummary } = await import("../stages/train/token-summary.js");
+  try {
+    return await storedTokenSummary(keyedArtifacts(store), key, rows);
+  } catch (e) {
+    if (e instanceof UserError) return { missing: e.message };
+    throw e;
+  }
 }
 
 /** A training stage's loss summary (from its manifest): steps, first, last and lowest loss, tokens/s, time. */

@@ -20,6 +20,11 @@ function sortDeep(v: unknown): unknown {
   return out;
 }
 
+/** A cache key: the digest of named components (a stage's key, or an artifact a stage keeps under its own key). */
+export function cacheKey(components: Readonly<Record<string, string>>): string {
+  return sha256(canonicalJson(components));
+}
+
 export async function fileDigest(path: string): Promise<{ digest: string; bytes: number }> {
   const h = createHash("sha256");
   let bytes = 0;

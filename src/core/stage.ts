@@ -44,8 +44,8 @@ export interface StageContext {
   note(message: string): void;
   /** The store's cache of model answers: a stage that calls models asks it before sending a request. */
   requests(): AnswerCache;
-  /** The store, for artifacts a stage keeps under keys of its own (a training stage's token artifact). */
-  store(): StoreRef;
+  /** Artifacts the stage keeps in the store under keys of its own (a training stage's token artifact). */
+  store(): KeyedArtifacts;
   /** Set when the run is interrupted: long loops check it. */
   readonly signal: AbortSignal;
   /**
@@ -145,9 +145,49 @@ export interface StageImpl {
 }
 
 /**
- * The runtime's store (`runtime/store.ts`), opaque here so that core imports nothing above it: an implementation that
- * keeps artifacts of its own (training's token artifact) imports the Store type from the runtime and narrows to it.
+ * What a keyed artifact records of itself (the runtime keeps it as the entry's manifest): the stage and recipe that
+ * made it, what it is, the named components of its key, and its data.
  */
-export interface StoreRef {
-  readonly root: string;
+export interface KeyedEntry {
+  readonly recipe: string;
+  readonly stage: string;
+  /** What the artifact is (`tokens:sft`). */
+  readonly kind: string;
+  readonly impl_version: string;
+  readonly components: Readonly<Record<string, string>>;
+  readonly params: unknown;
+  readonly inputs: readonly { readonly role: string; readonly stage: string; readonly digest: string }[];
+  /** Files it was made from, with their digests (the tokenizer a token artifact was made with). */
+  readonly files: readonly { readonly path: string; readonly digest: string }[];
+  readonly started_at: string;
+  /** The data file: sha256 of its bytes, size, records (rows) and format. */
+  readonly output: { readonly digest: string; readonly bytes: number; readonly records: number | null; readonly format: string };
+  readonly counts: Readonly<Record<string, number>>;
+}
+
+/** An artifact found or stored under a key of the stage's own: its data file (read-only) and its entry. */
+export interface KeyedArtifact {
+  readonly key: string;
+  readonly path: string;
+  readonly entry: KeyedEntry;
+}
+
+/**
+ * Artifacts a stage keeps in the store under keys it chooses (`cacheKey` of the components that shape them), beside
+ * the stages' own artifacts: a training stage's token artifact, which a change of `lr` finds again. The runtime's
+ * store implements it; a stage never sees more of the store than this.
+ */
+export interface KeyedArtifacts {
+  /**
+   * The artifact under `key` when it is whole (entry complete, data present with its digest); undefined otherwise.
+   * A damaged one is set aside, so that the caller makes it again.
+   */
+  get(key: string): Promise<KeyedArtifact | undefined>;
+  /** A fresh path in the store's work area for building the data file (the caller removes what it leaves there). */
+  tmpPath(ext: string): Promise<string>;
+  /**
+   * Store `file` (moved, not copied; its digest is `entry.output.digest`) under `key`, atomically: data and entry are
+   * made durable, then the entry appears whole; a crash before leaves no entry.
+   */
+  put(key: string, file: string, entry: KeyedEntry): Promise<KeyedArtifact>;
 }

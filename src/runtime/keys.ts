@@ -1,11 +1,11 @@
 import { isAbsolute, resolve } from "node:path";
 import type { IrStage, Json } from "../core/ir.js";
 import type { Registry } from "../stages/registry.js";
-import { canonicalJson, sha256 } from "../core/digest.js";
+import { cacheKey, canonicalJson, sha256 } from "../core/digest.js";
 import type { StageImpl } from "../core/stage.js";
 import { UserError } from "../core/errors.js";
 import { resolveParams } from "../core/params.js";
-import { cacheKey, type Manifest, type Store } from "./store.js";
+import type { Manifest, Store } from "./store.js";
 
 /** A stage's key, with the components it was made from and what the implementation gets to see. */
 export interface KeyedStage {

@@ -13,6 +13,7 @@ import { resolveParams } from "../core/params.js";
 import { explainMiss, keyStage, lastArtifact, type KeyedStage } from "./keys.js";
 import { JsonlWriter, readJsonl, readJsonlBuffer, RecordError, type RecordValue } from "../core/records.js";
 import { PACK_LIMIT, type Manifest, type Store } from "./store.js";
+import { keyedArtifacts } from "./keyed-artifacts.js";
 
 export type Outcome =
   | { readonly status: "ran"; readonly manifest: Manifest; readonly reasons: readonly string[] }
@@ -445,7 +446,7 @@ function contextFor(
     dropLine: (line, reason, detail) => drop(undefined, reason, detail, line),
     note: (message) => o.log?.("stage_note", { stage: s.id, note: message }),
     requests: () => o.store.requests(),
-    store: () => o.store,
+    store: () => keyedArtifacts(o.store),
     progress,
     key,
     workDir: () => o.store.workDir(key),

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { access, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { canonicalJson, fileDigest, sha256 } from "../core/digest.js";
+import { fileDigest, sha256 } from "../core/digest.js";
 import { RequestCache } from "./request-cache.js";
 import { checkTree, freezeTree, listingText, listTree, parseListing } from "./tree.js";
 
@@ -577,10 +577,6 @@ function* readFrames(buf: Buffer, file: string): Generator<PackFrame> {
   }
 }
 
-/** The cache key: a digest of the named components. */
-export function cacheKey(components: Readonly<Record<string, string>>): string {
-  return sha256(canonicalJson(components));
-}
 
 /** Does the file at `path` hold `size` bytes with this digest? Large files are not re-hashed: they are replaced. */
 function intactObject(path: string, digest: string, size: number): boolean {

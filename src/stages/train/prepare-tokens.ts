@@ -2,29 +2,30 @@ import { endianness } from "node:os";
 import { readFile, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { writeSafetensors } from "../../formats/safetensors.js";
-import { canonicalJson, sha256 } from "../../core/digest.js";
+import { cacheKey, canonicalJson, sha256 } from "../../core/digest.js";
 import { UserError } from "../../core/errors.js";
 import type { RecordValue } from "../../core/records.js";
-import { cacheKey, type Manifest, type Store } from "../../runtime/store.js";
+import type { KeyedArtifacts } from "../../core/stage.js";
 import { asTemplate, FormatError } from "../support/chat-formats.js";
 import { HfTemplateError, isHfChatTemplate, readHfChatTemplate } from "../support/hf-chat-template.js";
 import { tokenizeExample } from "./label-mask.js";
-import { ExampleError, renderExample, renderPreference, type TrainTemplate } from "./render-spans.js";
+import { ExampleError, renderExample, renderPreference, templateRenders, type TrainTemplate } from "./render-spans.js";
 import { RowWriter, statsFromCounts, type TokenStats } from "./rows.js";
 import { loadTrainTokenizer, type TrainTokenizer } from "./train-tokenizer.js";
 
 /**
  * Data preparation of the training stages: records -> rendered text -> tokens and label masks -> rows -> one
  * safetensors file (the token artifact of src/trainer/README.md), stored under its own key. The key holds only what
- * shapes the tokens (the data's digest, the template, the tokenizer files, max_length, packing, loss_on and this
- * implementation's version), so a change of lr or epochs finds it in the store.
+ * shapes the tokens (the data's digest, the template and what it renders, the tokenizer files, max_length, packing,
+ * loss_on and this implementation's version), so a change of lr or epochs finds it in the store.
  */
 export const TOKENS_VERSION = "1";
 
 export type TokensKind = "sft" | "preference";
 
 export interface PrepareTokensOptions {
-  readonly store: Store;
+  /** Where the artifact is kept under its own key (the stage context's `store()`). */
+  readonly store: KeyedArtifacts;
   /** The training data: a stage's artifact (its digest enters the key) and its records. */
   readonly data: { readonly stage?: string; readonly digest: string; readonly records?: number | null; read(): AsyncIterable<RecordValue> };
   /** `sft` for sft, lora and qlora (Chat, Instruction, Text records); `preference` for dpo. */
@@ -67,7 +68,8 @@ export function tokensKeyComponents(o: { dataDigest: string; kind: TokensKind; t
     impl_version: TOKENS_VERSION,
     kind: o.kind,
     data: o.dataDigest,
-    template: sha256(canonicalJson(o.template)),
+    // The template as given and as it renders (a built-in format's text is in the code, not in its name).
+    template: sha256(canonicalJson({ template: o.template, renders: templateRenders(o.template) })),
     tokenizer: o.tokenizerDigest,
     max_length: String(o.maxLength),
     packing: String(o.packing),
@@ -86,12 +88,11 @@ export async function prepareTokens(o: PrepareTokensOptions): Promise<PreparedTo
   const key = cacheKey(components);
   const base = { key, maxLength: o.maxLength, packing, kind: o.kind, tokenizer: tok };
 
-  const verdict = await o.store.verify(key);
-  if (verdict?.ok) {
-    const m = verdict.manifest;
-    return { ...base, path: o.store.objectPath(m.output.digest), digest: m.output.digest, bytes: m.output.bytes, reused: true, stats: statsFromCounts(m.counts) };
+  const found = await o.store.get(key);
+  if (found) {
+    const m = found.entry;
+    return { ...base, path: found.path, digest: m.output.digest, bytes: m.output.bytes, reused: true, stats: statsFromCounts(m.counts) };
   }
-  if (verdict && !verdict.ok) await o.store.quarantine(key, verdict.reason);
 
   const started = new Date();
   const prefix = await o.store.tmpPath(".tokens");
@@ -138,11 +139,7 @@ export async function prepareTokens(o: PrepareTokensOptions): Promise<PreparedTo
       ],
       metadata,
     );
-    o.store.publish(out, written.digest);
-    const finishedAt = new Date();
-    const manifest: Manifest = {
-      format: 1,
-      key,
+    const stored = await o.store.put(key, out, {
       recipe: o.recipe ?? "",
       stage: o.stage,
       kind: `tokens:${o.kind}`,
@@ -152,14 +149,10 @@ export async function prepareTokens(o: PrepareTokensOptions): Promise<PreparedTo
       inputs: [{ role: "data", stage: o.data.stage ?? "", digest: o.data.digest }],
       files: [{ path: resolve(tok.file), digest: tok.digest }],
       started_at: started.toISOString(),
-      finished_at: finishedAt.toISOString(),
-      duration_ms: finishedAt.getTime() - started.getTime(),
-      attempts: 1,
       output: { digest: written.digest, bytes: written.bytes, records: stats.rows, format: "safetensors" },
       counts: { ...stats },
-    };
-    await o.store.commit(manifest);
-    return { ...base, path: o.store.objectPath(written.digest), digest: written.digest, bytes: written.bytes, reused: false, stats };
+    });
+    return { ...base, path: stored.path, digest: written.digest, bytes: written.bytes, reused: false, stats };
   } finally {
     if (!finished) await rows.abandon();
     for (const ext of [".input_ids", ".labels", ".position_ids", ".row_offsets", ".safetensors"]) await rm(`${prefix}${ext}`, { force: true });

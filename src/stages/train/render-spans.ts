@@ -157,3 +157,47 @@ export function renderPreference(t: TrainTemplate, r: RecordValue, sp: SpecialTe
   }
   throw new ExampleError("`chosen` and `rejected` must both be strings (Preference) or both message lists (PreferencePair)");
 }
+
+/** Records of every shape a template renders, with placeholder special tokens: see {@link templateRenders}. */
+const PROBES: readonly RecordValue[] = [
+  {
+    messages: [
+      { role: "system", content: "SYSTEM" },
+      { role: "user", content: "USER 1" },
+      { role: "assistant", content: "ASSISTANT 1" },
+      { role: "user", content: "USER 2" },
+      { role: "assistant", content: "ASSISTANT 2" },
+    ],
+  },
+  { messages: [{ role: "user", content: "USER" }, { role: "assistant", content: "ASSISTANT" }] },
+  { instruction: "INSTRUCTION", input: "INPUT", output: "OUTPUT" },
+  { instruction: "INSTRUCTION", output: "OUTPUT" },
+  { text: "TEXT" },
+];
+const PROBE_PREFERENCES: readonly RecordValue[] = [
+  { prompt: "PROMPT", chosen: "CHOSEN", rejected: "REJECTED" },
+  {
+    chosen: [{ role: "user", content: "USER" }, { role: "assistant", content: "CHOSEN" }],
+    rejected: [{ role: "user", content: "USER" }, { role: "assistant", content: "REJECTED" }],
+  },
+];
+const PROBE_SPECIAL: SpecialTexts = { bos: "<BOS>", eos: "<EOS>" };
+
+/**
+ * What a template makes of records of every shape (texts and loss spans, or the error a shape gets): the part of a
+ * token artifact's key that stands for the template. A built-in format is known by its name, but its text lives in
+ * this code: keyed by what it renders, an artifact made with an older text of the same format is not reused.
+ */
+export function templateRenders(t: TrainTemplate): unknown[] {
+  const attempt = (f: () => unknown) => {
+    try {
+      return f();
+    } catch (e) {
+      return { error: e instanceof Error ? e.message : String(e) };
+    }
+  };
+  return [
+    ...PROBES.map((r) => attempt(() => renderExample(t, r, "assistant", PROBE_SPECIAL))),
+    ...PROBE_PREFERENCES.map((r) => attempt(() => renderPreference(t, r, PROBE_SPECIAL))),
+  ];
+}

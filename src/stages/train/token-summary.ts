@@ -1,6 +1,6 @@
 import { SafetensorsFile } from "../../formats/safetensors.js";
 import { UserError } from "../../core/errors.js";
-import type { Store } from "../../runtime/store.js";
+import type { KeyedArtifacts } from "../../core/stage.js";
 import { IGNORE, statsFromCounts, type TokenStats } from "./rows.js";
 import { loadTrainTokenizer, type TrainTokenizer } from "./train-tokenizer.js";
 
@@ -71,14 +71,14 @@ export async function tokenSummary(path: string, stats: TokenStats, tok: TrainTo
  * The summary of the token artifact stored under `key` (PreparedTokens.key), decoded with the tokenizer its manifest
  * names; what a training stage's `itp show` prints.
  */
-export async function storedTokenSummary(store: Store, key: string, rows = 1): Promise<TokenSummary> {
-  const v = await store.verify(key);
-  if (!v?.ok) throw new UserError(`the token artifact ${key.slice(0, 12)} is ${v ? `damaged (${v.reason})` : "not in the store"}`, "run the training stage again to prepare it");
-  const m = v.manifest;
+export async function storedTokenSummary(store: KeyedArtifacts, key: string, rows = 1): Promise<TokenSummary> {
+  const found = await store.get(key);
+  if (!found) throw new UserError(`the token artifact ${key.slice(0, 12)} is not in the store (or was damaged)`, "run the training stage again to prepare it");
+  const m = found.entry;
   const stats = statsFromCounts(m.counts);
   const tokenizer = m.files[0]?.path;
   if (!tokenizer) throw new UserError(`the token artifact ${key.slice(0, 12)} names no tokenizer`);
-  return tokenSummary(store.objectPath(m.output.digest), stats, await loadTrainTokenizer(tokenizer, m.stage), rows);
+  return tokenSummary(found.path, stats, await loadTrainTokenizer(tokenizer, m.stage), rows);
 }
 
 const DIM = "\x1b[2m";

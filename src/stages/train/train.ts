@@ -14,7 +14,6 @@ import { isHfChatTemplate } from "../support/hf-chat-template.js";
 import { prepareTokens, trainTemplate } from "./prepare-tokens.js";
 import { jobRecord } from "./job-record.js";
 import { LossCurve } from "./loss-curve.js";
-import type { Store } from "../../runtime/store.js";
 
 /**
  * The training stages (sft, lora, qlora, dpo): the data turned into a token artifact (cached on its own), a config
@@ -83,7 +82,7 @@ function trainImpl(method: Method): StageImpl {
         ctx.progress(0, undefined, undefined, "tokenizing");
         const tokens = yield* tryP(() =>
           prepareTokens({
-            store: ctx.store() as Store,
+            store: ctx.store(),
             data: { stage: data.stage, digest: data.digest, records: data.records, read: () => data.read() },
             kind: method === "dpo" ? "preference" : "sft",
             template,
