@@ -1,57 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { Effect } from "effect";
-import type { EvalModel, GenRequest, LoglikRequest } from "../src/generate/eval-model.js";
-import { evaluateImpl } from "../src/stages/eval/evaluate.js";
-import { taskRunners } from "../src/stages/eval/tasks.js";
-import { isReport, type Report } from "../src/stages/eval/report.js";
-import { makeCtx, recordSink } from "./support/stage-ctx.js";
+import type { EvalModel } from "../src/generate/eval-model.js";
+import { isReport } from "../src/stages/eval/report.js";
+import { bigramLogprob, evaluateWith, TableModel } from "./support/table-model.js";
 
-/**
- * The `evaluate` stage over a model the test defines at the EvalModel seam: a character bigram model (its
- * log-likelihoods are computed again here, independently) whose generations come from a table. What the stage sends
- * is recorded, so prompts are asserted byte for byte.
- */
-class TableModel implements EvalModel {
-  readonly describe = "the test's table model";
-  readonly identity = "table";
-  readonly loglik = true;
-  readonly loglikAsked: LoglikRequest[] = [];
-  readonly genAsked: GenRequest[] = [];
-  constructor(
-    private readonly answers: (prompt: string) => string,
-    readonly chat = false,
-  ) {}
-  async loglikelihood(reqs: readonly LoglikRequest[]) {
-    this.loglikAsked.push(...reqs);
-    return reqs.map((r) => ({ logprob: bigramLogprob(r.context, r.continuation), greedy: false, tokens: r.continuation.length }));
-  }
-  async generate(reqs: readonly GenRequest[]) {
-    this.genAsked.push(...reqs);
-    return reqs.map((r) => ({ text: this.answers(r.prompt ?? JSON.stringify(r.messages)), finish_reason: "stop" as const, completion_tokens: 3 }));
-  }
-  async close() {}
-}
+// The `evaluate` stage over a model the test defines at the EvalModel seam (test/support/table-model.ts): what the stage
+// sends is recorded, so prompts are asserted byte for byte, and log-likelihoods are computed again here.
 
-/** log P(continuation | context) under a bigram model of characters: P(b | a) = 1 / (1 + |a - b|) normalized over 128 codes. */
-function bigramLogprob(context: string, continuation: string): number {
-  let prev = context.charCodeAt(context.length - 1) % 128;
-  let lp = 0;
-  for (const ch of continuation) {
-    const c = ch.charCodeAt(0) % 128;
-    let z = 0;
-    for (let x = 0; x < 128; x++) z += 1 / (1 + Math.abs(prev - x));
-    lp += Math.log(1 / (1 + Math.abs(prev - c)) / z);
-    prev = c;
-  }
-  return lp;
-}
-
-async function evaluate(params: Record<string, unknown>, inputs: Record<string, unknown>, model: EvalModel): Promise<{ report: Report; counts: Record<string, number> }> {
-  const { ctx, values, counts } = makeCtx({ batch_size: 2, max_tokens: 64, contamination_ngram: 13, seed: 42, ...params }, inputs);
-  await Effect.runPromise(evaluateImpl(async () => model, taskRunners).run(ctx, recordSink([], values)));
-  expect(isReport(values[0])).toBe(true);
-  return { report: values[0] as Report, counts };
-}
+const evaluate = async (params: Record<string, unknown>, inputs: Record<string, unknown>, model: EvalModel) => {
+  const r = await evaluateWith(params, inputs, model);
+  expect(isReport(r.report)).toBe(true);
+  return r;
+};
 
 const quiz = [
   { q: "Which is a colour?", options: ["red", "seven"], gold: 0 },

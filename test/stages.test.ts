@@ -62,8 +62,8 @@ const required: Record<string, Record<string, unknown>> = {
   fraction: { f: 0.5 },
   repeat: { times: 10 },
   weight: { w: 0.4 },
-  mmlu: { data: R("mmlu_test") },
-  gsm8k: { data: R("gsm8k_test") },
+  mmlu: { data: R("mmlu_test"), dev: R("mmlu_dev") },
+  gsm8k: { data: R("gsm8k_test"), train: R("gsm8k_train") },
   ifeval: { data: R("ifeval_prompts") },
   alpaca_eval: { data: R("alpaca_eval_set"), judge: R("gpt4") },
   mt_bench: { data: R("mt_bench_questions"), judge: R("gpt4") },
@@ -72,7 +72,7 @@ const required: Record<string, Record<string, unknown>> = {
 };
 
 /** Parameters listed above that are optional one by one but needed by a cross-parameter rule (one of n/fraction...). */
-const neededByRule: Record<string, string[]> = { sample: ["n"], length: ["max"] };
+const neededByRule: Record<string, string[]> = { sample: ["n"], length: ["max"], mmlu: ["dev"], gsm8k: ["train"] };
 
 const shapeOf = (o: z.ZodObject): Record<string, z.ZodType> => o.shape as Record<string, z.ZodType>;
 const isRequired = (s: z.ZodType) => !s.safeParse(undefined).success;
