@@ -1,3 +1,5 @@
+import { asScores, meanWithStderr, type MeanWithStderr } from "./scoring.js";
+
 // The Report an `evaluate` stage writes (one JSON value): per task its metrics, each with its standard error and
 // the count it is over, the contamination count, and every example as it was asked, answered and judged. `itp show`
 // prints it; `itp report-diff` compares two of them metric by metric.
@@ -69,18 +71,11 @@ export function isReport(v: unknown): v is Report {
   return o["format"] === REPORT_FORMAT && Array.isArray(o["tasks"]) && o["examples"] !== null && typeof o["examples"] === "object";
 }
 
+/** A mean with its standard error as a Metric (an undefined standard error, below two items, is null). */
+export const metricOf = (m: MeanWithStderr): Metric => ({ value: m.value, stderr: Number.isFinite(m.stderr) ? m.stderr : null, n: m.n });
+
 /** A metric that is the mean of per-item scores, with the standard error of the mean (sample deviation, n - 1). */
-export function meanMetric(scores: readonly number[]): Metric {
-  const n = scores.length;
-  if (n === 0) return { value: Number.NaN, stderr: null, n };
-  let s = 0;
-  for (const x of scores) s += x;
-  const mu = s / n;
-  if (n < 2) return { value: mu, stderr: null, n };
-  let ss = 0;
-  for (const x of scores) ss += (x - mu) ** 2;
-  return { value: mu, stderr: Math.sqrt(ss / (n - 1)) / Math.sqrt(n), n };
-}
+export const meanMetric = (scores: readonly number[]): Metric => metricOf(meanWithStderr(scores));
 
 /** Booleans as a mean of 0/1 scores. */
-export const rateMetric = (xs: readonly boolean[]): Metric => meanMetric(xs.map((x) => (x ? 1 : 0)));
+export const rateMetric = (xs: readonly boolean[]): Metric => meanMetric(asScores(xs));
