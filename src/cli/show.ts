@@ -57,7 +57,7 @@ export async function showVerb(args: string[]): Promise<number> {
   if (p.values.dropped) return showDropped(loaded.store, m, stageId, sampleSize, p.values.reason, p.values.json ?? false);
   const stage = loaded.program.stages.get(stageId)!;
   const artifact = artifactOf(loaded.store, m);
-  if (stage.type.k === "report") return showReport(stageId, await artifact.json(), { examples: p.values.examples ?? false, failed: p.values.failed ?? false, task: p.values.task, limit: sampleSize, json: p.values.json ?? false });
+  if (stage.type.k === "report") return showReport(stageId, await artifact.json(), m.counts, { examples: p.values.examples ?? false, failed: p.values.failed ?? false, task: p.values.task, limit: sampleSize, json: p.values.json ?? false });
   if (p.values.examples || p.values.failed || p.values.task !== undefined) throw new UsageError(`--examples, --failed and --task are for evaluation stages; \`${stageId}\` is ${showType(stage.type)}`);
   const path = artifact.path;
   const sample: unknown[] = [];
@@ -123,13 +123,13 @@ export async function showVerb(args: string[]): Promise<number> {
 }
 
 /** An evaluation's Report: its metrics table, or its examples. */
-function showReport(stageId: string, value: unknown, o: { examples: boolean; failed: boolean; task: string | undefined; limit: number; json: boolean }): number {
+function showReport(stageId: string, value: unknown, counts: Readonly<Record<string, number>>, o: { examples: boolean; failed: boolean; task: string | undefined; limit: number; json: boolean }): number {
   if (!isReport(value)) throw new InputError(`the artifact of \`${stageId}\` is not a Report this version of itp can read`);
   if (o.task !== undefined && !value.tasks.some((t) => t.name === o.task)) throw new InputError(`\`${stageId}\` has no task \`${o.task}\` (its tasks: ${value.tasks.map((t) => t.name).join(", ")})`);
   if (!o.examples) {
     if (o.failed) throw new UsageError("--failed goes with --examples");
-    if (o.json) process.stdout.write(JSON.stringify({ stage: stageId, model: value.model, template: value.template, tasks: value.tasks }) + "\n");
-    else process.stdout.write(`${stageId}: evaluation report\n${renderReport(value)}`);
+    if (o.json) process.stdout.write(JSON.stringify({ stage: stageId, model: value.model, template: value.template, tasks: value.tasks, counts }) + "\n");
+    else process.stdout.write(`${stageId}: evaluation report\n${renderReport(value)}${Object.keys(counts).length > 0 ? `counts     ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}\n` : ""}`);
     return 0;
   }
   const all = selectExamples(value, { ...(o.task !== undefined ? { task: o.task } : {}), failed: o.failed });

@@ -228,13 +228,21 @@ export async function runEvaluation(ctx: StageContext, out: OutputSink, model: E
   return report;
 }
 
+/** A model whose answers go through the request cache says how many came from it and how many were sent. */
+type Counted = EvalModel & { counts?(): { readonly cached: number; readonly sent: number } };
+
 /** The `evaluate` implementation, given how to open the model under evaluation and the tasks' implementations. */
-export function evaluateImpl(openModel: (ctx: StageContext) => Promise<EvalModel>, runners: Readonly<Record<string, TaskRunner>>): StageImpl {
+export function evaluateImpl(openModel: (ctx: StageContext) => Promise<Counted>, runners: Readonly<Record<string, TaskRunner>>): StageImpl {
   return asyncImpl(async (ctx, out) => {
     const model = await openModel(ctx);
     try {
       await runEvaluation(ctx, out, model, runners);
     } finally {
+      const c = model.counts?.();
+      if (c) {
+        if (c.cached > 0) ctx.count("requests: cached", c.cached);
+        if (c.sent > 0) ctx.count("requests: sent", c.sent);
+      }
       await model.close();
     }
   });
