@@ -205,6 +205,10 @@ recipe sft(base: Model, data: Dataset<Pair>, lr: float = 2e-5) -> Model {
   train tuned = lora(base, data) { epochs = 3, model = base, optim.lr = lr }
   output tuned
 }
+repeat round(2) from { picked: blend } {
+  dataset picked = take(prev.picked, n: 5)
+}
+dataset last = round[2].picked
 `;
 
 describe("TextMate grammar (grammar/itp.tmLanguage.json)", () => {
@@ -286,6 +290,10 @@ describe("TextMate grammar (grammar/itp.tmLanguage.json)", () => {
     ["model", 1, "variable.parameter.itp"],
     ["optim.lr", 0, "variable.parameter.itp"],
     ["output", 0, "keyword.control.output.itp"],
+    ["repeat", 0, "keyword.control.repeat.itp"],
+    ["round", 0, "entity.name.function.repeat.itp"],
+    ["from", 0, "keyword.control.from.itp"],
+    ["prev", 0, "variable.language.prev.itp"],
   ];
   it.each(expectations)("highlights %j (#%i) as %s", (needle, nth, scope) => {
     const scopes = scopesOf(sample, needle, nth);

@@ -176,7 +176,7 @@ const wording: { name: string; code: string; message?: RegExp; hint?: RegExp; no
   { name: "E012-typo-did-you-mean", code: "E012", hint: /did you mean `teacher`\?/ },
   { name: "E012-name-not-exported", code: "E012", message: /judge_model/, hint: /teacher, judge/ },
   // Messages that say what is wrong.
-  { name: "E031-missing-revision.itp", code: "E031", message: /`revision`/ },
+  { name: "W003-unpinned-hub-read.itp", code: "W003", message: /neither pinned nor locked/, hint: /itp lock/ },
   { name: "E031-missing-model.itp", code: "E031", message: /`model`/ },
   { name: "E032-out-of-range.itp", code: "E032", message: /`temperature`.*at most 2/ },
   { name: "E032-enum.itp", code: "E032", message: /"chars", "words", "tokens"/ },
@@ -338,6 +338,7 @@ describe("coverage", () => {
     const covered = new Set([...expected.values()].flat().map((e) => e.code));
     covered.add("E060"); // the --set tests above
     covered.add("E070"); // plan and run, not check: test/cli.test.ts ("a local input that does not exist")
+    covered.add("E062"); // a lock file, not a recipe: test/lock.test.ts
     expect(Object.keys(codes).filter((c) => !covered.has(c))).toEqual([]);
   });
 

@@ -18,7 +18,7 @@ const required: Record<string, Record<string, unknown>> = {
   tsv: { path: "x.tsv" },
   parquet: { path: "x.parquet" },
   shards: { dir: "data" },
-  hf_dataset: { repo: "allenai/tulu-v2-sft-mixture", revision: "6248b17" },
+  hf_dataset: { repo: "allenai/tulu-v2-sft-mixture" },
   records: { items: [{ instruction: "a", output: "b" }] },
   chat_template: { name: "tulu" },
   hf_chat_template: { path: "tok" },
@@ -311,7 +311,7 @@ describe("range and consistency rejections", () => {
     expect(ok("regex", { pattern: "(unclosed" })).toBe(false);
     expect(ok("csv", { delimiter: ";;" })).toBe(false);
     expect(ok("hf_dataset", { repo: "not a repo" })).toBe(false);
-    expect(reg.stage("hf_dataset")!.params.safeParse({ repo: "a/b" }).success).toBe(false); // revision is required
+    expect(reg.stage("hf_dataset")!.params.safeParse({ repo: "a/b", revision: "" }).success).toBe(false); // a revision, when given, is not empty
     expect(ok("prompt_template", { text: "{instruction" })).toBe(false);
     expect(ok("prompt_template", { text: "literal {{braces}} and {input}" })).toBe(true);
     expect(ok("sft", { memory: "lots" })).toBe(false);

@@ -2,12 +2,13 @@ import { check, type CheckResult } from "../compile/check.js";
 import { parseOverride, type Override } from "../compile/overrides.js";
 import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import { renderText, sortDiagnostics, toJson } from "../diagnostics/render.js";
+import { hubSettings } from "../hub/settings.js";
 import { defaultRegistry } from "../stages/index.js";
 import { diskHost, expandPaths } from "./host.js";
 import { summaryLine, useColor } from "./args.js";
 
 /** Check files from disk with `--set` overrides applied; override syntax errors come back as diagnostics. */
-export function compileFiles(paths: readonly string[], sets: readonly string[] = [], opts: { runnable?: boolean } = {}): CheckResult {
+export function compileFiles(paths: readonly string[], sets: readonly string[] = [], opts: { runnable?: boolean; applyLock?: boolean } = {}): CheckResult {
   const overrides: Override[] = [];
   const extra: Diagnostic[] = [];
   for (const s of sets) {
@@ -15,7 +16,7 @@ export function compileFiles(paths: readonly string[], sets: readonly string[] =
     if (r.override) overrides.push(r.override);
     extra.push(...r.diagnostics);
   }
-  const result = check(expandPaths(paths), diskHost(), defaultRegistry(), { overrides, ...opts });
+  const result = check(expandPaths(paths), diskHost(), defaultRegistry(), { overrides, hubEndpoint: hubSettings().endpoint, ...opts });
   return { ...result, diagnostics: [...extra, ...result.diagnostics] };
 }
 

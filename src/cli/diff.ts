@@ -1,6 +1,7 @@
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from "diff";
 import { readFileSync } from "node:fs";
 import { check, type CheckResult } from "../compile/check.js";
+import { lockPath } from "../compile/lock.js";
 import { hasErrors } from "../diagnostics/diagnostic.js";
 import { diffPrograms, renderDiff } from "../graph/diff.js";
 import { defaultRegistry } from "../stages/index.js";
@@ -45,7 +46,10 @@ export async function diffVerb(args: string[]): Promise<number> {
   } else throw new UsageError("give two recipe files: itp diff old.itp new.itp");
   const registry = defaultRegistry();
   const host = diskHost();
-  const oldR = check([at], host, registry, { sources: new Map([[at, oldText]]), runnable: false });
+  // Two files: each is checked with its own lock file, so a lock change shows as the revisions it changes.
+  const oldLock = asDriver ? undefined : readLock(pos[0]!);
+  const oldSources = new Map([[at, oldText], ...(oldLock !== undefined ? [[lockPath(at), oldLock] as [string, string]] : [])]);
+  const oldR = check([at], host, registry, { sources: oldSources, runnable: false });
   const newR = check([at], host, registry, { sources: new Map([[at, newText]]), runnable: false });
   const diags = [...oldR.diagnostics.map((d) => tag(d, "old")), ...newR.diagnostics.map((d) => tag(d, "new"))].filter((d) => d.severity === "error");
   const oldP = oldR.files[0]?.program;
@@ -65,6 +69,14 @@ export async function diffVerb(args: string[]): Promise<number> {
   if (p.values.json) process.stdout.write(JSON.stringify(d) + "\n");
   else process.stdout.write(`itp diff ${label}\n${renderDiff(d)}`);
   return 0;
+}
+
+function readLock(recipe: string): string | undefined {
+  try {
+    return readFileSync(lockPath(recipe), "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 function readSide(path: string): string {

@@ -6,6 +6,7 @@ const verbs: Record<string, { summary: string; load: () => Promise<Verb> }> = {
   fmt: { summary: "format recipes canonically (--check, --diff)", load: async () => (await import("./fmt.js")).fmtVerb },
   graph: { summary: "print the typed DAG (--format dot|mermaid|json)", load: async () => (await import("./graph.js")).graphVerb },
   diff: { summary: "explain what changed between two recipes", load: async () => (await import("./diff.js")).diffVerb },
+  lock: { summary: "pin every hub dataset and model a recipe reads to a commit (<recipe>.lock)", load: async () => (await import("./lock.js")).lockVerb },
   kinds: { summary: "list the stage kinds, or document one", load: async () => (await import("./kinds.js")).kindsVerb },
   run: { summary: "run a recipe: cached stages are reused, the rest run; resumes after a crash", load: async () => (await import("./run.js")).runVerb },
   plan: { summary: "show which stages are cached and which will run, and why", load: async () => (await import("./plan.js")).planVerb },

@@ -4,6 +4,7 @@ import type { Registry } from "../stages/registry.js";
 import { Elaborator } from "./elaborate.js";
 import type { IrProgram } from "../core/ir.js";
 import { missingLocalInputs } from "./local-inputs.js";
+import { applyLock, lockPath, parseLock } from "./lock.js";
 import { loadModules, type Host, type ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
@@ -33,6 +34,13 @@ export interface CheckOptions {
   readonly runnable?: boolean;
   /** Executors a stage may name (default: those this version of itp has). */
   readonly executors?: ReadonlySet<string>;
+  /**
+   * The hub this process talks to (`HF_ENDPOINT`): each entry's lock file (`<recipe>.lock`) is applied to its hub
+   * reads, and must have been made against this hub. Undefined: the lock is applied without that check.
+   */
+  readonly hubEndpoint?: string;
+  /** Apply the lock file (default true); `itp lock` reads the revisions as written. */
+  readonly applyLock?: boolean;
 }
 
 /**
@@ -64,8 +72,13 @@ export function check(entries: readonly string[], host: Host, registry: Registry
     if (fileHasErrors) files.push({ path: entry.path });
     else {
       const program = { entry: entry.path, stages: el.stages };
-      diagnostics.push(...missingLocalInputs(program, registry, host));
-      files.push({ path: entry.path, program });
+      const lockFile = lockPath(entry.path);
+      const lockText = opts.applyLock === false ? undefined : (opts.sources?.get(lockFile) ?? host.readFile(lockFile));
+      const parsed = lockText === undefined ? { diagnostics: [] } : parseLock(lockText, lockFile);
+      const lockDiagnostics = opts.applyLock === false ? [] : [...parsed.diagnostics, ...(parsed.diagnostics.length > 0 ? [] : applyLock(program, host, parsed.lock, lockFile, opts.hubEndpoint))];
+      diagnostics.push(...lockDiagnostics, ...missingLocalInputs(program, registry, host));
+      if (hasErrors(lockDiagnostics)) files.push({ path: entry.path });
+      else files.push({ path: entry.path, program });
     }
   }
   return { files, diagnostics: dedupe(diagnostics), modules };

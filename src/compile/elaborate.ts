@@ -7,13 +7,14 @@ import type { Registry, StageKind } from "../stages/registry.js";
 import type * as A from "../syntax/ast.js";
 import { show, type Ty } from "../types/types.js";
 import { typeEdges } from "./edges.js";
-import { article, ctxFor, errorAt, ERR, noCtx, type Ctx, type Elab, type Env, type OverrideValue, type Spot, type Val } from "./elaboration.js";
+import { article, ctxFor, errorAt, ERR, noCtx, type Ctx, type Elab, type Env, type OverrideValue, type Round, type RoundsOf, type Spot, type Val } from "./elaboration.js";
 import type { IrStage, Json, StageKeyword } from "../core/ir.js";
 import type { LoadedModule, ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { validate, validateStageParams } from "./params.js";
 import { checkValueEdges } from "./value-edges.js";
 import { checkRecipeSignature, instantiate } from "./recipes.js";
+import { checkRepeatDecl, elaborateRounds, evaluateCount, roundReference, roundStageId } from "./rounds.js";
 import type { Elaborated } from "./reports.js";
 import { Scopes } from "./scope.js";
 import { bindStageCall } from "./stage-call.js";
@@ -65,6 +66,15 @@ export class Elaborator implements Elab, Elaborated {
   private readonly topMemo = new Map<A.StageDecl, Val>();
   /** Modules made for command-line overrides, so their values report errors at `--set`. */
   private readonly extraModules = new Map<string, LoadedModule>();
+  /** Each repeat block's number of rounds where it is declared (undefined: not a constant, reported once). */
+  private readonly roundCounts = new Map<string, number | undefined>();
+  readonly rounds: RoundsOf = {
+    count: (rep, outer, base) => {
+      const key = `${outer.mod.path}\0${base}\0${rep.name.text}`;
+      if (!this.roundCounts.has(key)) this.roundCounts.set(key, evaluateCount(this, rep, outer));
+      return this.roundCounts.get(key);
+    },
+  };
   entryPath = "";
 
   constructor(
@@ -107,7 +117,8 @@ export class Elaborator implements Elab, Elaborated {
 
   private visibleNames(env: Env): string[] {
     const names = [...this.scopes.scope(env.mod).keys()];
-    if (env.locals) names.push(...env.locals.values.keys(), ...env.locals.stages.keys());
+    if (env.locals) names.push(...env.locals.values.keys(), ...env.locals.stages.keys(), ...env.locals.repeats.keys());
+    if (env.round) names.push(...env.round.decl.stages.map((s) => s.name.text));
     return names;
   }
 
@@ -121,7 +132,10 @@ export class Elaborator implements Elab, Elaborated {
       if (d.broken) continue; // its syntax error is reported; nothing more to say
       if (d.type === "StageDecl") this.topStage(d, env);
       else if (d.type === "TypeDecl") this.types.declared(d, mod.ast.file);
-      else checkRecipeSignature(this, d, mod);
+      else if (d.type === "RepeatDecl") {
+        checkRepeatDecl(this, d, new Set(this.scopes.scope(mod).keys()), mod.ast.file);
+        elaborateRounds(this, d, env, prefix, this.rounds);
+      } else checkRecipeSignature(this, d, mod);
     }
   }
 
@@ -167,6 +181,42 @@ export class Elaborator implements Elab, Elaborated {
     this.leave(key);
     this.memo.set(key, v);
     return v;
+  }
+
+  roundStage(d: A.StageDecl, round: Round): Val {
+    const id = roundStageId(round, d);
+    const key = `${round.outer.mod.path}#${id}`;
+    const done = this.memo.get(key);
+    if (done) return done;
+    const env: Env = { ...round.outer, round };
+    if (this.inProgressSet.has(key)) return this.cycle(key, d, env);
+    this.enter(key);
+    const v = this.stageDecl(d, env, ctxFor(id, this.usedIds, d));
+    this.leave(key);
+    this.memo.set(key, v);
+    return v;
+  }
+
+  /** What `prev.x` is in round 1: the `from` record's entry, evaluated once where the block is declared. */
+  private roundInit(round: Round, entry: A.Entry): Val {
+    const id = `${round.base}${round.decl.name.text}.from.${entry.key[0]!.text}`;
+    const key = `${round.outer.mod.path}#${id}`;
+    const done = this.memo.get(key);
+    if (done) return done;
+    const v = this.expr(entry.value, round.outer, ctxFor(id, this.usedIds));
+    this.memo.set(key, v);
+    return v;
+  }
+
+  /** A repeat block visible from `env` by name: the enclosing recipe's, or a module's top-level one. */
+  private repeatNamed(name: string, env: Env): { rep: A.RepeatDecl; outer: Env; base: string } | undefined {
+    const local = env.locals?.repeats.get(name);
+    if (local) return { rep: local, outer: env.round?.outer ?? env, base: `${env.locals!.ns}.` };
+    if (env.locals?.stages.has(name) || env.locals?.values.has(name)) return undefined;
+    const b = this.scopes.lookup(env.mod, name);
+    if (b?.k !== "repeat") return undefined;
+    const prefix = b.mod === env.mod && !env.locals ? env.prefix : this.prefixOf(b.mod);
+    return { rep: b.decl, outer: { mod: b.mod, prefix }, base: prefix };
   }
 
   private stageDecl(d: A.StageDecl, env: Env, ctx: Ctx): Val {
@@ -252,6 +302,10 @@ export class Elaborator implements Elab, Elaborated {
         return ERR;
       }
       return { t: "json", v: name };
+    }
+    if (env.round || e.index || e.path.length > 1 || (env.locals?.repeats.size ?? 0) > 0 || this.scopes.lookup(env.mod, name)?.k === "repeat") {
+      const r = roundReference(this, e, env, (n) => this.repeatNamed(n, env), this.rounds, (round, entry) => this.roundInit(round, entry));
+      if (r) return r;
     }
     if (e.path.length > 1) {
       this.err("E020", `unknown name \`${e.path.map((p) => p.text).join(".")}\``, file, e, "refer to a stage by its name; recipe instances' inner stages are not visible outside");

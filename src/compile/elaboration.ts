@@ -33,6 +33,8 @@ export interface Locals {
   /** Where each parameter's value was written at the instantiation: errors about it are reported there. */
   readonly origins: Map<string, Spot>;
   readonly stages: Map<string, A.StageDecl>;
+  /** The recipe body's `repeat` blocks, by name. */
+  readonly repeats: Map<string, A.RepeatDecl>;
   /** Overrides of inner stages' parameters written at the instantiation: `{ sized.min = 5 }`. */
   readonly innerOverrides: Map<string, { entry: A.Entry; env: Env }[]>;
   readonly outputName?: string;
@@ -43,6 +45,25 @@ export interface Env {
   readonly locals?: Locals;
   /** Prefix for ids of stages declared at this level: "" in the entry module, "alpaca." in an imported one. */
   readonly prefix: string;
+  /** Set inside a `repeat` block's body: the round being elaborated. */
+  readonly round?: Round;
+}
+
+/** The rounds of a repeat block where it is declared: its count evaluated once, or undefined when it is not a constant. */
+export interface RoundsOf {
+  count(rep: A.RepeatDecl, outer: Env, base: string): number | undefined;
+}
+
+/** One round of a `repeat` block: its stages are `<base><name>[k].<stage>`. */
+export interface Round {
+  readonly decl: A.RepeatDecl;
+  /** 1-based. */
+  readonly k: number;
+  readonly count: number;
+  /** Where the block is declared (a recipe instance's or a module's environment), without a round. */
+  readonly outer: Env;
+  /** Prefix of the rounds' stage ids and memo keys: `tulu.` in an instance, the module's prefix at the top. */
+  readonly base: string;
 }
 
 /** A place in some file: overrides from the command line live in their own. */
@@ -111,7 +132,11 @@ export interface Elab {
   err(code: Code, message: string, file: SourceFile, s: A.Span, hint?: string): void;
   expr(e: A.Expr, env: Env, ctx: Ctx, marker?: ParamMarker, schema?: z.ZodType): Val;
   reference(e: A.Reference, env: Env, marker?: ParamMarker): Val;
+  /** How many rounds each repeat block has, evaluated once per place it is declared. */
+  readonly rounds: RoundsOf;
   innerStage(d: A.StageDecl, env: Env): Val;
+  /** A stage of a `repeat` block's body, in one round. */
+  roundStage(d: A.StageDecl, round: Round): Val;
 }
 
 export function errorAt(diagnostics: Diagnostic[], code: Code, message: string, file: SourceFile, s: A.Span, hint?: string): void {

@@ -16,13 +16,13 @@ export interface Override {
 
 /**
  * `stage.param=value` from `--set`. The target is everything before the last dot of the key (a stage id, which may
- * itself be dotted: `tulu.mixture.seed`). The value is an expression: `0.8`, `"text"`, `[1, 2]`, `take(1000)`.
+ * itself be dotted: `tulu.mixture.seed`, and name a round: `humpback.round[2].curate.min_score`). The value is an expression: `0.8`, `"text"`, `[1, 2]`, `take(1000)`.
  */
 export function parseOverride(arg: string): { override?: Override; diagnostics: Diagnostic[] } {
   const eq = arg.indexOf("=");
   const key = eq < 0 ? arg : arg.slice(0, eq);
   const dot = key.lastIndexOf(".");
-  if (eq < 0 || dot <= 0 || dot === key.length - 1 || !/^[A-Za-z_][A-Za-z0-9_.]*$/.test(key)) {
+  if (eq < 0 || dot <= 0 || dot === key.length - 1 || !/^[A-Za-z_][A-Za-z0-9_]*(?:\[[0-9]+\])?(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[[0-9]+\])?)*$/.test(key)) {
     return { diagnostics: [error("E060", `--set ${arg}: expected STAGE.PARAM=VALUE`, undefined, "for example `--set sft.lr=1e-5` or `--set clean.max=0.8`")] };
   }
   const text = arg.slice(eq + 1);

@@ -3,6 +3,7 @@ import { hintDidYouMean } from "../diagnostics/suggest.js";
 import type * as A from "../syntax/ast.js";
 import { assignable, show, type Ty } from "../types/types.js";
 import { checkEdge } from "./edges.js";
+import { checkRepeatDecl, elaborateRounds } from "./rounds.js";
 import { article, ctxFor, ERR, type Ctx, type Elab, type Env, type Locals, type Spot, type Val } from "./elaboration.js";
 import type { Json } from "../core/ir.js";
 import type { LoadedModule } from "./modules.js";
@@ -17,10 +18,11 @@ export function checkRecipeSignature(el: Elab, r: A.RecipeDecl, mod: LoadedModul
     el.types.resolve(p.paramType, file);
   }
   const inner = new Set<string>();
-  for (const s of r.stages) {
+  for (const s of [...r.stages, ...(r.repeats ?? [])]) {
     if (inner.has(s.name.text) || seen.has(s.name.text)) el.err("E021", `\`${s.name.text}\` is already defined in recipe \`${r.name.text}\``, file, s.name, "give each stage a unique name");
     inner.add(s.name.text);
   }
+  for (const rep of r.repeats ?? []) checkRepeatDecl(el, rep, new Set([...inner, ...seen]), file);
   if (!r.output) el.err("E045", `recipe \`${r.name.text}\` has no \`output\``, file, r.name, "end the recipe body with `output <stage name>`");
   else if (!inner.has(r.output.text) && !seen.has(r.output.text))
     el.err("E020", `unknown stage \`${r.output.text}\` in \`output\``, file, r.output, hintDidYouMean(r.output.text, [...inner, ...seen]) ?? "name one of the recipe's stages");
@@ -62,7 +64,8 @@ export function instantiate(el: Elab, r: A.RecipeDecl, rmod: LoadedModule, c: A.
   const ns = ctx.ns ?? id;
   el.usedIds.add(id);
   const stageDecls = new Map(r.stages.map((s) => [s.name.text, s] as const));
-  const locals: Locals = { instanceId: id, ns, recipe: r, values: new Map(), origins: new Map(), stages: stageDecls, innerOverrides: new Map(), ...(r.output ? { outputName: r.output.text } : {}) };
+  const repeats = new Map((r.repeats ?? []).map((d) => [d.name.text, d] as const));
+  const locals: Locals = { instanceId: id, ns, recipe: r, values: new Map(), origins: new Map(), stages: stageDecls, repeats, innerOverrides: new Map(), ...(r.output ? { outputName: r.output.text } : {}) };
   const inst: Instance = { r, c, env, renv: { mod: rmod, locals, prefix: "" }, locals, paramNames: r.params.map((p) => p.name.text), given: new Map(), bad: false };
   bindArguments(el, inst, piped);
   bindBlock(el, inst);
@@ -119,7 +122,7 @@ function bindBlock(el: Elab, inst: Instance): void {
     if (en.key.length === 1 && !en.quoted && paramNames.includes(head)) {
       if (given.has(head)) el.err("E021", `\`${head}\` is given twice`, file, en.key[0]!);
       else given.set(head, { expr: en.value, at: en.key[0]! });
-    } else if (en.key.length > 1 && stageDecls.has(head)) {
+    } else if (en.key.length > 1 && (stageDecls.has(head) || roundStageNames(r).has(head))) {
       const list = innerOverrides.get(head) ?? [];
       list.push({ entry: en, env: inst.env });
       innerOverrides.set(head, list);
@@ -190,9 +193,10 @@ function elaborateBody(el: Elab, inst: Instance): Val {
     const v = el.innerStage(s, renv);
     if (v.t === "error") inst.bad = true;
   }
+  for (const rep of r.repeats ?? []) if (!elaborateRounds(el, rep, renv, `${inst.locals.ns}.`, el.rounds)) inst.bad = true;
   const o = r.output!.text;
   const out = values.get(o) ?? (stageDecls.has(o) ? el.innerStage(stageDecls.get(o)!, renv) : ERR);
-  for (const key of innerOverrides.keys()) if (!stageDecls.has(key)) inst.bad = true;
+  for (const key of innerOverrides.keys()) if (!stageDecls.has(key) && !roundStageNames(r).has(key)) inst.bad = true;
   return out;
 }
 
@@ -223,4 +227,9 @@ function jsonMatches(v: Json, t: Ty): boolean {
     default:
       return false;
   }
+}
+
+/** The stage names of a recipe's repeat blocks: an instantiation's `{ curate.min_score = 4 }` sets it in every round. */
+function roundStageNames(r: A.RecipeDecl): Set<string> {
+  return new Set((r.repeats ?? []).flatMap((rep) => rep.stages.map((s) => s.name.text)));
 }

@@ -9,6 +9,7 @@ export type Binding =
   | { readonly k: "stage"; readonly decl: A.StageDecl; readonly mod: LoadedModule }
   | { readonly k: "recipe"; readonly decl: A.RecipeDecl; readonly mod: LoadedModule }
   | { readonly k: "type"; readonly decl: A.TypeDecl; readonly mod: LoadedModule }
+  | { readonly k: "repeat"; readonly decl: A.RepeatDecl; readonly mod: LoadedModule }
   /** A name from an import that failed: already reported, so uses of it stay quiet. */
   | { readonly k: "poisoned" };
 
@@ -96,5 +97,14 @@ function ownDecls(mod: LoadedModule): Map<string, Binding> {
 
 function bindingOf(d: A.Decl, mod: LoadedModule): Binding {
   if (d.broken) return { k: "poisoned" };
-  return d.type === "StageDecl" ? { k: "stage", decl: d, mod } : d.type === "RecipeDecl" ? { k: "recipe", decl: d, mod } : { k: "type", decl: d, mod };
+  switch (d.type) {
+    case "StageDecl":
+      return { k: "stage", decl: d, mod };
+    case "RecipeDecl":
+      return { k: "recipe", decl: d, mod };
+    case "TypeDecl":
+      return { k: "type", decl: d, mod };
+    case "RepeatDecl":
+      return { k: "repeat", decl: d, mod };
+  }
 }

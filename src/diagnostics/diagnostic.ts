@@ -26,13 +26,17 @@ export const codes = {
   E044: "declaration keyword does not match what the stage produces",
   E045: "recipe has no output",
   E050: "cycle among stages",
+  E051: "reference to a round that does not exist",
+  E052: "number of rounds is not a constant",
   E060: "invalid override (--set)",
   E061: "invalid env()/secret() use",
+  E062: "invalid lock file",
   E070: "a local file the stages to run read does not exist (plan, run)",
   E075: "stage kind has no implementation in this version of itp",
   E076: "executor not available",
   W001: "unused stage",
   W002: "a source's local file does not exist (an error at plan and run)",
+  W003: "a hub read is neither pinned to a commit nor locked (`itp lock`)",
 } as const;
 
 export type Code = keyof typeof codes;

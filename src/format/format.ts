@@ -118,7 +118,32 @@ class Printer {
         return this.recipe(d);
       case "StageDecl":
         return this.stage(d);
+      case "RepeatDecl":
+        return this.repeat(d);
     }
+  }
+
+  private repeat(r: A.RepeatDecl): void {
+    const count = this.inline(r.count) ?? "";
+    const head = `repeat ${r.name.text}(${count})`;
+    if (r.init && r.init.entries.length > 0) {
+      const init = r.init.entries.map((en) => {
+        const v = this.inline(en.value);
+        return v === null ? null : `${en.key.map((k) => k.text).join(".")}: ${v}`;
+      });
+      const one = `${head} from { ${init.join(", ")} } {`;
+      if (init.every((x) => x !== null) && !this.hasComment(r.init.start, r.init.end) && this.fits(one)) this.lines.push(this.pad() + one);
+      else this.block(`${head} from `, r.init, " {");
+    } else this.lines.push(`${this.pad()}${head}${r.init ? " from {}" : ""} {`);
+    this.depth++;
+    r.stages.forEach((s, i) => {
+      if (i > 0) this.blank();
+      this.ownLineComments(s.start);
+      this.stage(s);
+    });
+    this.ownLineComments(r.end - 1);
+    this.depth--;
+    this.emit("}", r.end);
   }
 
   private recipe(r: A.RecipeDecl): void {
@@ -141,13 +166,15 @@ class Printer {
       this.lines.push(`${this.pad()})${ret} {`);
     }
     this.depth++;
-    r.stages.forEach((s, i) => {
+    const body: (A.StageDecl | A.RepeatDecl)[] = r.repeats ? [...r.stages, ...r.repeats].sort((a, b) => a.start - b.start) : r.stages;
+    body.forEach((s, i) => {
       if (i > 0) this.blank();
       this.ownLineComments(s.start);
-      this.stage(s);
+      if (s.type === "StageDecl") this.stage(s);
+      else this.repeat(s);
     });
     if (r.output) {
-      if (r.stages.length > 0) this.blank();
+      if (body.length > 0) this.blank();
       this.ownLineComments(r.output.start);
       this.emit(`output ${r.output.text}`, r.output.end);
     }
@@ -170,7 +197,7 @@ class Printer {
       case "Literal":
         return e.kind === "raw" ? (e.raw.includes("\n") ? null : e.raw) : e.kind === "string" ? encodeString(e.value as string) : e.raw;
       case "Reference":
-        return e.path.map((p) => p.text).join(".");
+        return referenceText(e);
       case "List": {
         const items = e.items.map((x) => this.inline(x));
         return items.every((x) => x !== null) ? `[${items.join(", ")}]` : null;
@@ -263,7 +290,7 @@ class Printer {
         return;
       }
       case "Reference":
-        this.emit(prefix + e.path.map((p) => p.text).join(".") + suffix, e.end);
+        this.emit(prefix + referenceText(e) + suffix, e.end);
         return;
     }
   }
@@ -316,4 +343,10 @@ class Printer {
 
 export function typeText(t: A.TypeExpr): string {
   return t.args.length === 0 ? t.name.text : `${t.name.text}<${t.args.map(typeText).join(", ")}>`;
+}
+
+/** `a.b`, or `round[2].x` with a round index after the first name. */
+function referenceText(e: A.Reference): string {
+  const [first, ...rest] = e.path.map((p) => p.text);
+  return [`${first}${e.index ? `[${e.index.value}]` : ""}`, ...rest].join(".");
 }

@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { IrProgram, IrStage, Json } from "../core/ir.js";
+import { lockPath } from "../compile/lock.js";
 import type { ModuleGraph } from "../compile/modules.js";
 import { SourceFile } from "../diagnostics/source.js";
 import type { Registry } from "../stages/registry.js";
@@ -62,6 +63,11 @@ export function loadCompiled(store: Store, recipe: string, sets: readonly string
   }
   if (e.format !== 1 || e.registry !== registryFingerprint(registry)) return undefined;
   for (const m of e.modules) {
+    // The lock file may be absent: then it must still be absent (a new lock changes the program's revisions).
+    if (m.digest === ABSENT) {
+      if (existsSync(m.path)) return undefined;
+      continue;
+    }
     try {
       if (sha256(readFileSync(m.path)) !== m.digest) return undefined;
     } catch {
@@ -89,11 +95,23 @@ export function loadCompiled(store: Store, recipe: string, sets: readonly string
   return { program: { entry: recipe, stages }, warnings: e.warnings };
 }
 
+const ABSENT = "absent";
+
+/** The recipe's lock file (`itp lock`), which sets the revisions of its hub reads: part of what a program is compiled from. */
+function lockDigest(recipe: string): { path: string; digest: string } {
+  const path = lockPath(recipe);
+  try {
+    return { path, digest: sha256(readFileSync(path)) };
+  } catch {
+    return { path, digest: ABSENT };
+  }
+}
+
 export function saveCompiled(store: Store, recipe: string, sets: readonly string[], registry: Registry, modules: ModuleGraph, program: IrProgram, warnings: number): void {
   const entry: CompiledEntry = {
     format: 1,
     registry: registryFingerprint(registry),
-    modules: [...modules.modules.values()].map((m) => ({ path: m.path, digest: sha256(Buffer.from(m.ast.file.text, "utf8")) })),
+    modules: [...modules.modules.values()].map((m) => ({ path: m.path, digest: sha256(Buffer.from(m.ast.file.text, "utf8")) })).concat([lockDigest(recipe)]),
     warnings,
     stages: [...program.stages.values()].map((s) => ({
       id: s.id,

@@ -36,7 +36,7 @@ export interface Import extends Span {
   readonly names: { name: Name; alias?: Name }[];
 }
 
-export type Decl = TypeDecl | RecipeDecl | StageDecl;
+export type Decl = TypeDecl | RecipeDecl | StageDecl | RepeatDecl;
 
 export interface TypeDecl extends Span {
   readonly type: "TypeDecl";
@@ -68,6 +68,8 @@ export interface RecipeDecl extends Span {
   readonly paramsEnd: number;
   readonly returns?: TypeExpr;
   readonly stages: StageDecl[];
+  /** `repeat` blocks of the body (absent when there are none); the formatter interleaves them with `stages` by position. */
+  readonly repeats?: RepeatDecl[];
   readonly output?: Name;
   readonly doc?: string;
 }
@@ -87,6 +89,23 @@ export interface StageDecl extends Span {
   readonly name: Name;
   readonly annotation?: TypeExpr;
   readonly value: Expr;
+  readonly doc?: string;
+}
+
+/**
+ * `repeat round(2) from { model: seed } { ... }`: the stages of the body, once per round, unrolled at check time into
+ * stages named `round[1].x`, `round[2].x`. In round k, `prev.x` is round k-1's `x` (round 1's comes from the `from`
+ * record); elsewhere `round[k].x` and `round.last.x` name one round's stage.
+ */
+export interface RepeatDecl extends Span {
+  readonly type: "RepeatDecl";
+  readonly broken?: boolean;
+  readonly name: Name;
+  /** The number of rounds: an int literal or a recipe parameter. */
+  readonly count: Expr;
+  /** What `prev.x` means in round 1. */
+  readonly init?: Block;
+  readonly stages: StageDecl[];
   readonly doc?: string;
 }
 
@@ -128,6 +147,8 @@ export interface Entry extends Span {
 export interface Reference extends Span {
   readonly type: "Reference";
   readonly path: Name[];
+  /** `round[2].x`: the round its first name selects (a `repeat` block's). */
+  readonly index?: { readonly value: number } & Span;
 }
 
 export type LiteralValue = string | number | boolean | null | { duration_ms: number };

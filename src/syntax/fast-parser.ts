@@ -17,6 +17,8 @@ const enum K {
   As,
   Type,
   Recipe,
+  Repeat,
+  From,
   Output,
   True,
   False,
@@ -49,6 +51,8 @@ const keywords = new Map<string, K>([
   ["as", K.As],
   ["type", K.Type],
   ["recipe", K.Recipe],
+  ["repeat", K.Repeat],
+  ["from", K.From],
   ["output", K.Output],
   ["true", K.True],
   ["false", K.False],
@@ -274,6 +278,9 @@ class Parser {
         case K.StageKw:
           decls.push(this.stageDecl());
           break;
+        case K.Repeat:
+          decls.push(this.repeatDecl());
+          break;
         default:
           giveUp();
       }
@@ -382,7 +389,12 @@ class Parser {
     }
     this.expect(K.LBrace);
     const stages: A.StageDecl[] = [];
-    while (this.la() === K.StageKw) stages.push(this.stageDecl());
+    const repeats: A.RepeatDecl[] = [];
+    for (;;) {
+      if (this.la() === K.StageKw) stages.push(this.stageDecl());
+      else if (this.la() === K.Repeat) repeats.push(this.repeatDecl());
+      else break;
+    }
     let output: A.Name | undefined;
     if (this.la() === K.Output) {
       this.p++;
@@ -396,10 +408,29 @@ class Parser {
       paramsEnd: this.ends[rparen]!,
       ...(returns ? { returns } : {}),
       stages,
+      ...(repeats.length > 0 ? { repeats } : {}),
       ...(output ? { output } : {}),
       start: this.starts[kw]!,
       end: this.ends[close]!,
     };
+  }
+
+  private repeatDecl(): A.RepeatDecl {
+    const kw = this.expect(K.Repeat);
+    const name = this.name();
+    this.expect(K.LParen);
+    const count = this.expr();
+    this.expect(K.RParen);
+    let init: A.Block | undefined;
+    if (this.la() === K.From) {
+      this.p++;
+      init = this.block();
+    }
+    this.expect(K.LBrace);
+    const stages: A.StageDecl[] = [];
+    while (this.la() === K.StageKw) stages.push(this.stageDecl());
+    const close = this.expect(K.RBrace);
+    return { type: "RepeatDecl", name, count, ...(init ? { init } : {}), stages, start: this.starts[kw]!, end: this.ends[close]! };
   }
 
   private recipeParam(): A.RecipeParam {
@@ -550,11 +581,19 @@ class Parser {
 
   private reference(): A.Reference {
     const path = [this.name()];
+    let index: A.Reference["index"];
+    if (this.la() === K.LBracket) {
+      const open = this.p++;
+      const k = this.expect(K.Num);
+      const close = this.expect(K.RBracket);
+      index = { value: decodeNumber(this.text.slice(this.starts[k], this.ends[k])), start: this.starts[open]!, end: this.ends[close]! };
+    }
     while (this.la() === K.Dot) {
       this.p++;
       path.push(this.name());
     }
-    return { type: "Reference", path, start: path[0]!.start, end: path[path.length - 1]!.end };
+    const end = path.length > 1 ? path[path.length - 1]!.end : (index?.end ?? path[0]!.end);
+    return { type: "Reference", path, ...(index ? { index } : {}), start: path[0]!.start, end };
   }
 
   private literal(): A.Literal {

@@ -20,6 +20,8 @@ export const As = keyword("As", "as", true);
 export const Type = keyword("Type", "type", true);
 export const Recipe = keyword("Recipe", "recipe", true);
 export const Output = keyword("Output", "output", true);
+export const Repeat = keyword("Repeat", "repeat", true);
+export const From = keyword("From", "from", true);
 export const True = keyword("True", "true");
 export const False = keyword("False", "false");
 export const Null = keyword("Null", "null");
@@ -73,6 +75,8 @@ export const allTokens: TokenType[] = [
   Type,
   Recipe,
   Output,
+  Repeat,
+  From,
   True,
   False,
   Null,

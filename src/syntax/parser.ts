@@ -35,6 +35,7 @@ export class ItpParser extends EmbeddedActionsParser {
         { ALT: () => push(decls, this.SUBRULE(this.typeDecl)) },
         { ALT: () => push(decls, this.SUBRULE(this.recipeDecl)) },
         { ALT: () => push(decls, this.SUBRULE(this.stageDecl)) },
+        { ALT: () => push(decls, this.SUBRULE(this.repeatDecl)) },
       ]);
     });
     return { imports, decls };
@@ -171,7 +172,13 @@ export class ItpParser extends EmbeddedActionsParser {
     });
     this.CONSUME(T.LBrace);
     const stages: A.StageDecl[] = [];
-    this.MANY2(() => push(stages, this.SUBRULE(this.stageDecl)));
+    const repeats: A.RepeatDecl[] = [];
+    this.MANY2(() =>
+      this.OR2([
+        { ALT: () => push(stages, this.SUBRULE(this.stageDecl)) },
+        { ALT: () => push(repeats, this.SUBRULE2(this.repeatDecl)) },
+      ]),
+    );
     let output: A.Name | undefined;
     this.OPTION3(() => {
       this.CONSUME(T.Output);
@@ -186,7 +193,33 @@ export class ItpParser extends EmbeddedActionsParser {
       paramsEnd: tokEnd(rparen),
       ...(returns ? { returns } : {}),
       stages,
+      ...(repeats.length > 0 ? { repeats } : {}),
       ...(output ? { output } : {}),
+      ...span(kw.startOffset, tokEnd(close)),
+    }));
+  });
+
+  private repeatDecl = this.RULE("repeatDecl", (): A.RepeatDecl => {
+    const kw = this.CONSUME(T.Repeat);
+    const n = this.CONSUME(T.Name);
+    this.CONSUME(T.LParen);
+    const count = this.SUBRULE(this.expr);
+    this.CONSUME(T.RParen);
+    let init: A.Block | undefined;
+    this.OPTION(() => {
+      this.CONSUME(T.From);
+      init = this.SUBRULE(this.block);
+    });
+    this.CONSUME(T.LBrace);
+    const stages: A.StageDecl[] = [];
+    this.MANY(() => push(stages, this.SUBRULE(this.stageDecl)));
+    const close = this.CONSUME(T.RBrace);
+    return this.ACTION(() => ({
+      type: "RepeatDecl" as const,
+      name: nameOf(n),
+      count,
+      ...(init ? { init } : {}),
+      stages,
       ...span(kw.startOffset, tokEnd(close)),
     }));
   });
@@ -352,12 +385,19 @@ export class ItpParser extends EmbeddedActionsParser {
     const path: A.Name[] = [];
     const first = this.CONSUME(T.Name);
     this.ACTION(() => path.push(nameOf(first)));
+    let index: A.Reference["index"];
+    this.OPTION(() => {
+      const open = this.CONSUME(T.LBracket);
+      const k = this.CONSUME(T.NumberLit);
+      const close = this.CONSUME(T.RBracket);
+      this.ACTION(() => (index = { value: decodeNumber(k.image), ...span(open.startOffset, tokEnd(close)) }));
+    });
     this.MANY(() => {
       this.CONSUME(T.Dot);
       const p = this.CONSUME2(T.Name);
       this.ACTION(() => path.push(nameOf(p)));
     });
-    return this.ACTION(() => ({ type: "Reference" as const, path, ...span(path[0]?.start ?? 0, path[path.length - 1]?.end ?? 0) }));
+    return this.ACTION(() => ({ type: "Reference" as const, path, ...(index ? { index } : {}), ...span(path[0]?.start ?? 0, path.length > 1 ? path[path.length - 1]!.end : (index?.end ?? path[0]?.end ?? 0)) }));
   });
 
   private literalAlts?: IOrAlt<A.Literal>[];
@@ -531,7 +571,7 @@ function parseInChunks(parser: ItpParser, tokens: IToken[], text: string, file: 
     // The name a broken declaration was giving, even if too little of it parsed to make a node.
     const kw = tokens[from]!.tokenType;
     const nameTok = tokens[from + 1];
-    if (broken && (kw === T.StageKw || kw === T.Type || kw === T.Recipe) && nameTok && tokenMatcher(nameTok, T.Name)) brokenNames.push(nameOf(nameTok));
+    if (broken && (kw === T.StageKw || kw === T.Type || kw === T.Recipe || kw === T.Repeat) && nameTok && tokenMatcher(nameTok, T.Name)) brokenNames.push(nameOf(nameTok));
   }
   return { imports, decls, brokenNames };
 }
@@ -546,6 +586,7 @@ function startsDeclaration(tokens: IToken[], i: number, text: string): boolean {
       return true;
     case T.Type:
     case T.Recipe:
+    case T.Repeat:
     case T.StageKw:
       return next !== T.Equals && next !== T.Colon && next !== T.Dot;
     default:
@@ -604,7 +645,8 @@ function attachDocs(decls: A.Decl[], comments: A.Comment[]): void {
       const docs: A.Comment[] = [];
       for (let i = firstFrom(prevEnd); i < docComments.length && docComments[i]!.end <= d.start; i++) docs.push(docComments[i]!);
       if (docs.length > 0) (d as { doc?: string }).doc = docs.map((c) => c.text.replace(/^\/\/\/ ?/, "")).join("\n");
-      if (d.type === "RecipeDecl") visit(d.stages, d.name.end);
+      if (d.type === "RecipeDecl") visit([...d.stages, ...(d.repeats ?? [])].sort((a, b) => a.start - b.start), d.name.end);
+      if (d.type === "RepeatDecl") visit(d.stages, d.name.end);
       prevEnd = d.end;
     }
   };

@@ -11,7 +11,7 @@ import { mulberry32 } from "../../src/core/random.js";
 export const rng = mulberry32;
 
 const alphabet = `abcdefghijklmnopqrstuvwxyz_0123456789 {}()[]<>=:,.|>-"'\\/\n\t#?!@$%^&*+~\`é🙂\u0000`;
-const tokens = ["{", "}", "(", ")", "[", "]", "=", ":", ",", "|>", "->", '"', '"""', "dataset", "recipe", "output", "import", "type", "mix", "take(3)", "all", "env(\"X\")", "secret(\"K\")", "1e999", "-0", "52_000", "30s", "//", "///", "std/", "true", "null", "<", ">", "Dataset<", "x.y.z"];
+const tokens = ["{", "}", "(", ")", "[", "]", "=", ":", ",", "|>", "->", '"', '"""', "dataset", "recipe", "output", "import", "type", "mix", "take(3)", "all", "env(\"X\")", "secret(\"K\")", "1e999", "-0", "52_000", "30s", "//", "///", "std/", "true", "null", "<", ">", "Dataset<", "x.y.z", "repeat", "repeat r(2) from { x: a } {", "from", "prev.x", "[2]", "r.last.x"];
 
 type Unit = "char" | "token" | "line";
 type Op = "delete" | "insert" | "duplicate" | "swap";

@@ -9,6 +9,8 @@ import type { AddressInfo } from "node:net";
  *   `oid` = git blob sha1, `lfs: {oid: sha256, size, pointerSize}` for LFS files), the next page in a Link header;
  * - `GET /datasets/{owner}/{name}/resolve/{revision}/{path}`: plain files directly, LFS files by a 302 to a second
  *   server (another origin, like the hub's storage host); both honour `Range: bytes=N-`.
+ * - `GET /api/{datasets|models}/{owner}/{name}/revision/{revision}`: `{ id, sha }`, the commit a branch or tag names
+ *   (set with `setRef`; a branch moves when it is set again) or a stored commit itself.
  * Errors carry `X-Error-Code` / `X-Error-Message` as the hub's do. Every request is logged; faults can be injected.
  */
 
@@ -41,6 +43,8 @@ export class HubServer {
   /** Bearer token every hub request must carry; undefined: none needed. */
   requireToken: string | undefined;
   private readonly repos = new Map<string, Map<string, Map<string, StoredFile>>>();
+  /** Branches and tags: `dataset:owner/name` or `model:owner/name` -> ref -> commit. */
+  private readonly refs = new Map<string, Map<string, string>>();
   private readonly drops = new Map<string, { after: number; times: number }>();
   private readonly corrupt = new Set<string>();
   private readonly failures = new Map<string, { status: number; times: number }>();
@@ -81,6 +85,13 @@ export class HubServer {
     if (!files) revs.set(revision, (files = new Map()));
     const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content);
     files.set(path, { bytes, lfs: (this.opts.lfs ?? ((p) => p.endsWith(".parquet")))(path) });
+  }
+
+  /** Point a branch or tag of a repository at a commit (for a dataset, one added with `addFile`); again to move it. */
+  setRef(repo: string, ref: string, sha: string, kind: "dataset" | "model" = "dataset"): void {
+    let m = this.refs.get(`${kind}:${repo}`);
+    if (!m) this.refs.set(`${kind}:${repo}`, (m = new Map()));
+    m.set(ref, sha);
   }
 
   /** The next `times` downloads of `path` send `after` bytes of the body, then drop the connection. */
@@ -137,7 +148,21 @@ export class HubServer {
       if (!auth) return this.error(res, entry, 401, "GatedRepo", "Access to this dataset is restricted. You must be authenticated to access it.");
       if (auth !== `Bearer ${this.requireToken}`) return this.error(res, entry, 401, undefined, "Invalid credentials in Authorization header");
     }
-    let m = /^\/api\/datasets\/([^/]+)\/([^/]+)\/tree\/([^/]+)$/.exec(url.pathname);
+    let m = /^\/api\/(datasets|models)\/([^/]+)\/([^/]+)\/revision\/([^/]+)$/.exec(url.pathname);
+    if (m) {
+      const kind = m[1] === "datasets" ? "dataset" : "model";
+      const repo = `${decodeURIComponent(m[2]!)}/${decodeURIComponent(m[3]!)}`;
+      const rev = decodeURIComponent(m[4]!);
+      const refs = this.refs.get(`${kind}:${repo}`);
+      const known = kind === "dataset" ? this.repos.get(repo) : undefined;
+      if (!refs && !known) return this.error(res, entry, 404, "RepoNotFound", "Repository not found");
+      const sha = refs?.get(rev) ?? (known?.has(rev) || [...(refs?.values() ?? [])].includes(rev) ? rev : undefined);
+      if (!sha) return this.error(res, entry, 404, "RevisionNotFound", `Invalid rev id: ${rev}`);
+      entry.status = 200;
+      res.writeHead(200, { "content-type": "application/json" });
+      return void res.end(JSON.stringify({ id: repo, sha, private: false }));
+    }
+    m = /^\/api\/datasets\/([^/]+)\/([^/]+)\/tree\/([^/]+)$/.exec(url.pathname);
     if (m) {
       const files = this.files(res, entry, `${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`, decodeURIComponent(m[3]!));
       if (!files) return;
@@ -179,7 +204,7 @@ export class HubServer {
   private files(res: ServerResponse, entry: LoggedRequest, repo: string, revision: string): Map<string, StoredFile> | undefined {
     const revs = this.repos.get(repo);
     if (!revs) return void this.error(res, entry, 404, "RepoNotFound", "Repository not found");
-    const files = revs.get(revision);
+    const files = revs.get(revision) ?? revs.get(this.refs.get(`dataset:${repo}`)?.get(revision) ?? "");
     if (!files) return void this.error(res, entry, 404, "RevisionNotFound", `Invalid rev id: ${revision}`);
     return files;
   }

@@ -46,7 +46,8 @@ async function* readHubFile(path: string, shown: string, format: DataFormat, opt
 async function run(ctx: StageContext, out: OutputSink): Promise<void> {
   const p = ctx.params;
   const repo = String(p["repo"]);
-  const revision = String(p["revision"]);
+  // Absent when the recipe neither pins nor locks it (`itp check` warned): the main branch as it is now.
+  const revision = typeof p["revision"] === "string" ? p["revision"] : "main";
   const limit = p["limit"] as number | undefined;
   const token = typeof p["token"] === "string" ? p["token"] : undefined;
   // The hub client (and undici with it) is loaded by the runs that read the hub.

@@ -115,14 +115,14 @@ export function sourceStages(): StageKind[] {
     {
       name: "hf_dataset",
       category: "source",
-      doc: "Reads a dataset from the Hugging Face hub by repository id, configuration and split, at a pinned revision (a commit sha or tag: the same revision gives the same records). Downloaded files are cached by revision.",
+      doc: "Reads a dataset from the Hugging Face hub by repository id, configuration and split, at a revision: a commit sha written in the recipe, or the commit that `itp lock` recorded for a branch or tag (the same commit gives the same records). Downloaded files are cached by revision.",
       inputs: [],
       output: OUT,
       params: () => z.object({
         repo: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/, "a hub repository id such as allenai/tulu-v2-sft-mixture").describe("Hub repository id, `owner/name`."),
         config: z.string().min(1).optional().describe("Dataset configuration (subset) name; default the repository's default configuration."),
         split: z.string().min(1).default("train").describe("Split to read."),
-        revision: z.string().min(1).describe("Revision to read: a commit sha (recommended) or a tag. Required, so that a recipe always reads the same data."),
+        revision: z.string().min(1).optional().describe("Revision to read: a commit sha, or a branch or tag that `itp lock` resolves to a commit (default: the main branch, locked the same way). `itp check` warns about a read that is neither."),
         files: z.array(z.string().min(1)).min(1).optional().describe("Data files inside the repository to read (globs allowed), instead of the configuration's files; e.g. Open-Orca's GPT-4 completions file."),
         token: doc(secretString().optional(), "Access token for gated or private datasets; give it as secret(\"HF_TOKEN\")."),
         limit: limit(),
