@@ -68,12 +68,14 @@ dataset few = data |> take(n: 2)
 
 model base = hf_model(repo: "meta-llama/Llama-2-7b-hf")
 
-eval scores = evaluate(base) { tasks = [gsm8k()] }
+dataset sums: MathExample = jsonl("sums.jsonl")
+
+eval scores = evaluate(base) { tasks = [gsm8k(sums, shots: 0)] }
 `;
   const data = [1, 2, 3].map((i) => JSON.stringify({ instruction: `q${i}`, input: "", output: `a${i}` })).join("\n") + "\n";
 
   it("check and a whole run refuse before anything runs; --only runs what does not need it", () => {
-    const dir = tempTree({ "r.itp": recipe, "data.jsonl": data });
+    const dir = tempTree({ "r.itp": recipe, "data.jsonl": data, "sums.jsonl": JSON.stringify({ question: "1+1?", answer: "#### 2" }) + "\n" });
     dirs.push(dir);
     const c = itp(["check", "r.itp"], { cwd: dir });
     expect(c.code).toBe(1);

@@ -55,19 +55,24 @@ const required: Record<string, Record<string, unknown>> = {
   lora: { base: "meta-llama/Llama-2-7b-hf" },
   qlora: { base: R("base") },
   dpo: { base: R("sft") },
-  evaluate: { tasks: [{ fn: "mmlu", shots: 5 }] },
+  evaluate: { tasks: [{ fn: "mmlu", data: R("mmlu_test"), shots: 5 }] },
   export: { path: "out.jsonl" },
   // value functions
   take: { n: 50_000 },
   fraction: { f: 0.5 },
   repeat: { times: 10 },
   weight: { w: 0.4 },
-  alpaca_eval: { judge: R("gpt4") },
-  mt_bench: { judge: R("gpt4") },
+  mmlu: { data: R("mmlu_test"), dev: R("mmlu_dev") },
+  gsm8k: { data: R("gsm8k_test"), train: R("gsm8k_train") },
+  ifeval: { data: R("ifeval_prompts") },
+  alpaca_eval: { data: R("alpaca_eval_set"), judge: R("gpt4") },
+  mt_bench: { data: R("mt_bench_questions"), judge: R("gpt4") },
+  multiple_choice: { data: R("questions") },
+  generate_and_check: { data: R("problems"), prompt: "{question}" },
 };
 
 /** Parameters listed above that are optional one by one but needed by a cross-parameter rule (one of n/fraction...). */
-const neededByRule: Record<string, string[]> = { sample: ["n"], length: ["max"] };
+const neededByRule: Record<string, string[]> = { sample: ["n"], length: ["max"], mmlu: ["dev"], gsm8k: ["train"] };
 
 const shapeOf = (o: z.ZodObject): Record<string, z.ZodType> => o.shape as Record<string, z.ZodType>;
 const isRequired = (s: z.ZodType) => !s.safeParse(undefined).success;

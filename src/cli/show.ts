@@ -8,22 +8,43 @@ import { show as showType, showShape } from "../types/types.js";
 import { displayPath, InputError, UsageError } from "./host.js";
 import { parseVerbArgs, useColor } from "./args.js";
 import { loadForRun } from "./runtime-setup.js";
+import { isReport } from "../stages/eval/report.js";
+import { renderExamples, renderReport, selectExamples } from "./report.js";
 
 const help = `
 usage: itp show <file> <stage> [--records N] [--dropped [--reason TEXT]] [--set STAGE.PARAM=VALUE]... [--store DIR] [--json]
+       itp show <file> <eval stage> [--examples [--failed] [--task NAME] [--records N]] [--json]
 
 An artifact: where it is, how many records, their schema, a sample of records, and its lineage (the stages and
 artifacts it was made from). A training stage adds its loss summary and its tokens: examples, tokens, truncated
 examples, the share of tokens with loss, and the first row (--records N: N rows) decoded with the text that carries
 no loss marked. With --dropped: the records the stage dropped, each with the reason (the first N, 20 by
-default; --reason keeps those whose reason contains TEXT).`;
+default; --reason keeps those whose reason contains TEXT).
+
+An evaluation's Report: every task's metrics with standard errors and counts, and the contamination counts. With
+--examples: its examples (prompt, output, extracted answer, gold, verdict), the first N (20 by default) of every
+task or of --task NAME; --failed keeps the failed ones.`;
 
 export async function showVerb(args: string[]): Promise<number> {
-  const p = parseVerbArgs(args, { records: { type: "string" }, dropped: { type: "boolean" }, reason: { type: "string" }, set: { type: "string", multiple: true }, store: { type: "string" }, json: { type: "boolean" } }, help);
+  const p = parseVerbArgs(
+    args,
+    {
+      records: { type: "string" },
+      dropped: { type: "boolean" },
+      reason: { type: "string" },
+      examples: { type: "boolean" },
+      failed: { type: "boolean" },
+      task: { type: "string" },
+      set: { type: "string", multiple: true },
+      store: { type: "string" },
+      json: { type: "boolean" },
+    },
+    help,
+  );
   if (!p) return 0;
   if (p.positionals.length !== 2) throw new UsageError("give a recipe file and a stage name");
   const [file, stageId] = p.positionals as [string, string];
-  const sampleSize = Number(p.values.records ?? (p.values.dropped ? 20 : 3));
+  const sampleSize = Number(p.values.records ?? (p.values.dropped || p.values.examples ? 20 : 3));
   if (!Number.isInteger(sampleSize) || sampleSize < 0) throw new UsageError(`--records takes a whole number, not \`${p.values.records}\``);
   const loaded = await loadForRun(file, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [stageId], only: [stageId] });
   if (typeof loaded === "number") return loaded;
@@ -36,6 +57,8 @@ export async function showVerb(args: string[]): Promise<number> {
   if (p.values.dropped) return showDropped(loaded.store, m, stageId, sampleSize, p.values.reason, p.values.json ?? false);
   const stage = loaded.program.stages.get(stageId)!;
   const artifact = artifactOf(loaded.store, m);
+  if (stage.type.k === "report") return showReport(stageId, await artifact.json(), m.counts, { examples: p.values.examples ?? false, failed: p.values.failed ?? false, task: p.values.task, limit: sampleSize, json: p.values.json ?? false });
+  if (p.values.examples || p.values.failed || p.values.task !== undefined) throw new UsageError(`--examples, --failed and --task are for evaluation stages; \`${stageId}\` is ${showType(stage.type)}`);
   const path = artifact.path;
   const sample: unknown[] = [];
   const fields = new Map<string, Set<string>>();
@@ -96,6 +119,27 @@ export async function showVerb(args: string[]): Promise<number> {
   out.push(`sample (${sample.length})`);
   for (const r of sample) out.push(`  ${JSON.stringify(r)}`);
   process.stdout.write(out.join("\n") + "\n");
+  return 0;
+}
+
+/** An evaluation's Report: its metrics table, or its examples. */
+function showReport(stageId: string, value: unknown, counts: Readonly<Record<string, number>>, o: { examples: boolean; failed: boolean; task: string | undefined; limit: number; json: boolean }): number {
+  if (!isReport(value)) throw new InputError(`the artifact of \`${stageId}\` is not a Report this version of itp can read`);
+  if (o.task !== undefined && !value.tasks.some((t) => t.name === o.task)) throw new InputError(`\`${stageId}\` has no task \`${o.task}\` (its tasks: ${value.tasks.map((t) => t.name).join(", ")})`);
+  if (!o.examples) {
+    if (o.failed) throw new UsageError("--failed goes with --examples");
+    if (o.json) process.stdout.write(JSON.stringify({ stage: stageId, model: value.model, template: value.template, tasks: value.tasks, counts }) + "\n");
+    else process.stdout.write(`${stageId}: evaluation report\n${renderReport(value)}${Object.keys(counts).length > 0 ? `counts     ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}\n` : ""}`);
+    return 0;
+  }
+  const all = selectExamples(value, { ...(o.task !== undefined ? { task: o.task } : {}), failed: o.failed });
+  const list = all.slice(0, o.limit);
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ stage: stageId, matching: all.length, examples: list }) + "\n");
+    return 0;
+  }
+  const what = `${all.length} ${o.failed ? "failed " : ""}example${all.length === 1 ? "" : "s"}${o.task !== undefined ? ` of ${o.task}` : ""}`;
+  process.stdout.write(`${stageId}: ${what}\n${renderExamples(list)}${all.length > list.length ? `... and ${all.length - list.length} more (--records N to see more)\n` : ""}`);
   return 0;
 }
 

@@ -12,6 +12,7 @@ import type { IrStage, Json, StageKeyword } from "../core/ir.js";
 import type { LoadedModule, ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { validate, validateStageParams } from "./params.js";
+import { checkValueEdges } from "./value-edges.js";
 import { checkRecipeSignature, instantiate } from "./recipes.js";
 import { checkRepeatDecl, elaborateRounds, evaluateCount, roundReference, roundStageId } from "./rounds.js";
 import type { Elaborated } from "./reports.js";
@@ -404,6 +405,8 @@ export class Elaborator implements Elab, Elaborated {
     const shape = vf.params.shape as Record<string, z.ZodType>;
     const obj: Record<string, Json> = {};
     const spans = new Map<string, Spot>();
+    const refs = new Map<string, { val: Val & { t: "stage" }; at: A.Span }>();
+    const argAt = new Map<string, A.Span>();
     let pos = 0;
     let bad = false;
     for (const a of args) {
@@ -422,11 +425,14 @@ export class Elaborator implements Elab, Elaborated {
       const v = this.expr(a.value, env, noCtx, deepMarker(s), s);
       if (v.t === "error") bad = true;
       else obj[key] = v.t === "json" ? v.v : { $ref: v.id };
+      if (v.t === "stage") refs.set(key, { val: v, at: a });
+      argAt.set(key, a);
       spans.set(key, { file, span: a });
     }
     if (bad) return ERR;
     const parsed = validate(this, vf.params, obj, spans, file, at, vf.name, new Set());
     if (!parsed) return ERR;
+    if (!checkValueEdges(this, vf, refs, argAt, parsed, file)) return ERR;
     return { t: "json", v: { fn: vf.name, ...parsed } };
   }
 

@@ -1,7 +1,8 @@
 import { assignable, dataset, show, substitute, type Ty } from "../types/types.js";
 import { hasEnv, typeOf, type Ctx, type Elab, type Env, type Val } from "./elaboration.js";
 import type { TypedEdges } from "./edges.js";
-import type { IrStage, Json } from "../core/ir.js";
+import type { IrInput, IrStage, Json } from "../core/ir.js";
+import { TRAIN_DATA_ROLE } from "../stages/eval/kinds.js";
 import type { ValidatedParams } from "./params.js";
 import type { BoundCall } from "./stage-call.js";
 
@@ -24,7 +25,7 @@ export function buildStage(el: Elab, call: BoundCall, validated: ValidatedParams
     category: kind.category,
     ...(declared ? { keyword: declared.keyword } : {}),
     params: sortKeys(params) as { [k: string]: Json },
-    inputs: edges.inputs,
+    inputs: kind.trainingData ? [...edges.inputs, ...trainingDataInputs(el, edges.inputs, kind.trainingData)] : edges.inputs,
     type: out,
     ...(declared?.doc ? { doc: declared.doc } : {}),
     range: { file, start: declared ? declared.start : c.start, end: declared ? declared.end : c.end },
@@ -90,6 +91,29 @@ function finalParams(el: Elab, call: BoundCall, validated: ValidatedParams): Rec
     if (problems.length > 0) return undefined;
   }
   return params;
+}
+
+/**
+ * The training data of the model a stage reads (its input `role`): walking upstream through the stages that make
+ * models, the `data` input of each training stage, once each, as inputs `train_data:<stage>`. A model made outside
+ * the recipe (`hf_model`, an endpoint) has none here.
+ */
+function trainingDataInputs(el: Elab, inputs: readonly IrInput[], role: string): IrInput[] {
+  const out: IrInput[] = [];
+  const seen = new Set<string>();
+  const walk = (id: string): void => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    const s = el.stages.get(id);
+    if (!s || s.type.k !== "model") return;
+    for (const i of s.inputs) {
+      if (s.category === "train" && i.role === "data") {
+        if (!out.some((o) => o.from === i.from)) out.push({ role: `${TRAIN_DATA_ROLE}${i.from}`, from: i.from });
+      } else walk(i.from);
+    }
+  };
+  for (const i of inputs) if (i.role === role) walk(i.from);
+  return out;
 }
 
 export function sortKeys(j: Json): Json {

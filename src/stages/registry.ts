@@ -37,6 +37,11 @@ export interface StageKind {
    * `itp check`'s warning about one that does not exist. The runtime's own list is the implementation's `files`.
    */
   readonly localInputs?: (params: Readonly<Record<string, unknown>>) => readonly string[];
+  /**
+   * The input (a Model) whose training data the stage also reads: the `data` input of every training stage upstream
+   * of it, added as inputs `train_data:<stage>` (evaluation's contamination counts).
+   */
+  readonly trainingData?: string;
   /** Bumped when the implementation changes what it produces; part of every cache key. */
   readonly version: string;
   /**
@@ -86,6 +91,11 @@ export interface ValueFunction {
   readonly params: z.ZodObject;
   /** Usable as a bare name without parentheses (`all`). */
   readonly constant?: boolean;
+  /**
+   * Fields of the dataset its `data` parameter refers to that the value reads (a user task's question field, the
+   * placeholders of its prompt), given its validated parameters: checked against that dataset's record type.
+   */
+  readonly fields?: (params: Readonly<Record<string, unknown>>) => readonly { readonly param: string; readonly field: string }[];
 }
 
 export class Registry {

@@ -47,6 +47,17 @@ export const builtinRecordTypes: ReadonlyMap<string, Ty> = new Map<string, Ty>([
   ["PreferencePair", record("PreferencePair", { prompt: str, chosen: list(Message), rejected: list(Message) })],
   ["McqExample", record("McqExample", { question: str, choices: list(str), answer: scalar("int"), subject: opt(str) })],
   ["MathExample", record("MathExample", { question: str, answer: str })],
+  // Benchmarks in their own published shapes (evaluation tasks read them): google/IFEval, tatsu-lab/alpaca_eval,
+  // FastChat's MT-Bench question.jsonl.
+  [
+    "IfevalPrompt",
+    record("IfevalPrompt", { key: scalar("int"), prompt: str, instruction_id_list: list(str), kwargs: list(record("IfevalKwargs", {}, true)) }),
+  ],
+  ["AlpacaEvalExample", record("AlpacaEvalExample", { instruction: str, output: str, generator: opt(str), dataset: opt(str) })],
+  [
+    "MtBenchQuestion",
+    record("MtBenchQuestion", { question_id: scalar("int"), category: str, turns: list(str), reference: opt(list(str)) }),
+  ],
   ["Json", record("Json", {}, true)],
 ]);
 
