@@ -17,7 +17,10 @@ const JOB = String.raw`
 import json, os, signal, sys, time
 mode = sys.argv[1]
 def say(**kw):
-    print(json.dumps(kw), flush=True)
+    # One write per line, as the trainer does: with PYTHONUNBUFFERED, print() writes the text and its newline
+    # separately, and two torchrun workers sharing the log interleave them into lines that are not JSON.
+    sys.stdout.write(json.dumps(kw) + "\n")
+    sys.stdout.flush()
 if mode == "ok":
     say(event="start", steps=3)
     print("some log text", file=sys.stderr, flush=True)
