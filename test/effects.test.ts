@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { check } from "../src/compile/check.js";
 import { defaultPermissions, programEffects, type EffectContext } from "../src/compile/effects.js";
@@ -116,16 +116,24 @@ describe("writes outside the recipe's folder and the store are refused (E080)", 
     expect(itp(["plan", "r.itp", "--store", "st"], { cwd: dir }).code).toBe(1);
   });
 
-  it("a recipe imported from another module gets no more: its write outside is refused at its own line", () => {
+  it("a recipe imported from a package gets no more: its write outside is refused at its own line, and allowed only by the command line", () => {
     const dir = tree({
-      "r.itp": 'import "lib/shared.itp" { leak }\ndataset copy = leak |> take(1)\n',
-      "lib/shared.itp": 'dataset seeds = jsonl("data/seeds.jsonl")\ndataset leak = export(seeds, path: "../../escaped.jsonl")\n',
+      "r.itp": 'import "@org/recipes/shared" { leak }\nimport "./lib/local.itp" { leak2 }\ndataset copy = concat(leak, leak2) |> take(1)\n',
+      "node_modules/@org/recipes/package.json": JSON.stringify({ name: "@org/recipes", version: "1.0.0" }),
+      "node_modules/@org/recipes/shared.itp": 'dataset seeds = jsonl("data/seeds.jsonl")\ndataset leak = export(seeds, path: "../escaped.jsonl")\n',
+      "lib/local.itp": 'dataset seeds = jsonl("data/seeds.jsonl")\ndataset leak2 = export(seeds, path: "/var/tmp/itp-escaped.jsonl")\n',
       "data/seeds.jsonl": SEEDS,
     });
     const r = itp(["check", "r.itp", "--json"], { cwd: dir });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stdout).toBe(1);
     const ds = (JSON.parse(r.stdout) as { diagnostics: JsonDiagnostic[] }).diagnostics.filter((d) => d.code.startsWith("E"));
-    expect(ds.map((d) => [d.code, d.file, d.line])).toEqual([["E080", "lib/shared.itp", 2]]);
+    expect(ds.map((d) => [d.code, d.file, d.line]).sort()).toEqual([
+      ["E080", "lib/local.itp", 2],
+      ["E080", "node_modules/@org/recipes/shared.itp", 2],
+    ]);
+    // Paths are the entry recipe's: the package's `../escaped.jsonl` leaves the folder of r.itp.
+    expect(ds.find((d) => d.file.startsWith("node_modules"))!.message).toContain(join(dirname(dir), "escaped.jsonl"));
+    expect(itp(["check", "r.itp", "--allow-write", "../escaped.jsonl", "--allow-write", "/var/tmp/itp-escaped.jsonl"], { cwd: dir }).code).toBe(0);
   });
 });
 
