@@ -128,7 +128,8 @@ async function hfTokenizer(file: string, json: object, dirs: readonly string[]):
     eos: [...eos],
     vocabSize,
     encode,
-    decode: (ids) => tok.decode([...ids], { skip_special_tokens: true }),
+    // An answer that is only the end token decodes to nothing (the library refuses an empty list).
+    decode: (ids) => (ids.length === 0 ? "" : tok.decode([...ids], { skip_special_tokens: true })),
   };
 }
 
