@@ -128,7 +128,7 @@ async function hfTokenizer(file: string, json: object, dirs: readonly string[]):
     eos: [...eos],
     vocabSize,
     encode,
-    // An answer that is only the end token decodes to nothing (the library refuses an empty list).
+    // The library refuses an empty list; an answer that is only its end-of-sequence token is the empty text.
     decode: (ids) => (ids.length === 0 ? "" : tok.decode([...ids], { skip_special_tokens: true })),
   };
 }
