@@ -39,6 +39,7 @@ export const codes = {
   E080: "a write outside the recipe's folder and the store (refused unless --allow-write)",
   E081: "an env() value in what is sent to a host (refused unless --allow-env)",
   E082: "a read outside the recipe's folder under --deny-read-outside",
+  E083: "one credential sent to several hosts (refused unless --allow-env)",
   W001: "unused stage",
   W002: "a source's local file does not exist (an error at plan and run)",
   W003: "a hub read is neither pinned to a commit nor locked (`itp lock`)",
