@@ -3,6 +3,11 @@ import { rmSync } from "node:fs";
 import { defaultRegistry } from "../src/stages/index.js";
 import { checkedImplementations, implementations } from "../src/stages/impls.js";
 import { itp, stackTrace, tempTree } from "./support/cli.js";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { check } from "../src/compile/check.js";
+import { diskHost } from "../src/cli/host.js";
+import { AVAILABLE_EXECUTORS } from "../src/core/available-executors.js";
 
 // A recipe that passes `itp check` can run: a stage kind without an implementation (E075) or an executor that does
 // not exist (E076) is an error before anything runs. `run`, `plan` and `show` ask it only of the stages they need.
@@ -35,6 +40,19 @@ const checkJson = (paths: string[], cwd?: string) => {
   return { code: r.code, diagnostics: (JSON.parse(r.stdout) as { diagnostics: JsonDiagnostic[] }).diagnostics };
 };
 
+describe("an executor this build lacks", () => {
+  it("is E076 at the first stage that asks for it, with the count of the others", () => {
+    const path = join(tmpdir(), "e076.itp");
+    const text = `dataset data: Instruction = jsonl("d.jsonl")
+train a = sft(data, base: "m") { executor = "slurm" }
+train b = sft(data, base: "m") { executor = "slurm" }
+`;
+    const run = (executors: ReadonlySet<string>) => check([path], diskHost(), defaultRegistry(), { sources: new Map([[path, text]]), executors }).diagnostics.filter((d) => d.severity === "error");
+    expect(run(new Set(["local"])).map((d) => [d.code, d.message])).toEqual([["E076", "stage `a` (and 1 other stage): executor `slurm` is not available in this version of itp (available: local)"]]);
+    expect(run(AVAILABLE_EXECUTORS)).toEqual([]);
+  });
+});
+
 describe("the shipped recipes", () => {
   // The recipes that cannot pass `itp check` in this version, and why: each names a stage kind this version cannot
   // run. Everything else in pipelines/ and stdlib/ passes. When a kind gets its implementation, its entries go.
@@ -42,7 +60,6 @@ describe("the shipped recipes", () => {
     "pipelines/alpaca.itp": ["E075 evaluate"],
     "pipelines/evol_sft_eval.itp": ["E075 evaluate"],
     "stdlib/evals.itp": ["E075 evaluate"],
-    "stdlib/tulu.itp": ["E076 slurm"],
   };
 
   it("fail `itp check` exactly where a kind or executor is missing, and nowhere else", () => {

@@ -1,16 +1,17 @@
-import { LocalProcessExecutor } from "../executors/local.js";
+import { processExecutor } from "../executors/index.js";
 import { machineGpus } from "../executors/gpus.js";
 import { planProgram } from "../runtime/plan.js";
-import { parseMemory, planTraining, TRAIN_METHODS, type DeviceMemory, type TrainingPlan } from "../stages/train/plan.js";
+import { executorOf, parseMemory, planTraining, TRAIN_METHODS, type DeviceMemory, type TrainingPlan } from "../stages/train/plan.js";
 import { resolve } from "node:path";
 import { displayPath, UsageError } from "./host.js";
+import { applyProfile, profileHelp, profileOptions } from "./profile.js";
 import { parseVerbArgs } from "./args.js";
 import { loadForRun, refuseMissingFiles } from "./runtime-setup.js";
 
 const help = `
 usage: itp plan <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]... [--against OLD.itp]
                        [--gpu-memory SIZE]
-                       [--store DIR] [--json]
+                       [--store DIR] [--profile NAME [--profile-file PATH]] [--json]
 
 For each stage: cached (a verified artifact exists for its cache key) or run, and why: which component of the key
 differs from the stage's last artifact (a parameter with its old and new value, an input, a file, the
@@ -19,15 +20,19 @@ renamed recipe), the newest of a stage with that name and kind from any recipe i
 stage to run: its resources, the tokens it will see, where it runs, and an estimate of its GPU memory per device;
 a job that does not fit its GPUs is an error naming what would fit.
   --against OLD.itp   explain against the last artifacts of another recipe (as run from this folder)
-  --gpu-memory SIZE   memory of one GPU (80G, 24GiB) to check the fit against; default the GPUs of this machine`;
+  --gpu-memory SIZE   memory of one GPU (80G, 24GiB) to check the fit against; default the GPUs of this machine
+${profileHelp}`;
 
 export async function planVerb(args: string[]): Promise<number> {
-  const p = parseVerbArgs(args, { only: { type: "string", multiple: true }, force: { type: "string", multiple: true }, set: { type: "string", multiple: true }, store: { type: "string" }, against: { type: "string" }, json: { type: "boolean" }, "gpu-memory": { type: "string" } }, help);
+  const p = parseVerbArgs(args, { only: { type: "string", multiple: true }, force: { type: "string", multiple: true }, set: { type: "string", multiple: true }, store: { type: "string" }, against: { type: "string" }, json: { type: "boolean" }, "gpu-memory": { type: "string" }, ...profileOptions }, help);
   if (!p) return 0;
   if (p.positionals.length !== 1) throw new UsageError("give exactly one recipe file");
   const only = p.values.only ?? [];
   const force = p.values.force ?? [];
-  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only });
+  const placed = applyProfile(p.positionals[0]!, p.values, p.values.json ?? false);
+  if (typeof placed === "number") return placed;
+  const storeDir = p.values.store ?? placed.store;
+  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only });
   if (typeof loaded === "number") return loaded;
   const missing = refuseMissingFiles(loaded, only, p.values.json ?? false);
   if (missing !== undefined) return missing;
@@ -37,13 +42,12 @@ export async function planVerb(args: string[]): Promise<number> {
   const device = deviceMemory(p.values["gpu-memory"]);
   const byId = new Map(plan.map((s) => [s.id, s]));
   const training = new Map<string, TrainingPlan>();
-  const executor = new LocalProcessExecutor();
   for (const s of shown) {
     if (s.status === "cached" || !TRAIN_METHODS.has(s.kind)) continue;
     const stage = loaded.program.stages.get(s.id)!;
     const data = stage.inputs.find((i) => i.role === "data");
     const records = data ? byId.get(data.from)?.manifest?.output.records : undefined;
-    training.set(s.id, planTraining(loaded.program, stage, { baseDir: loaded.baseDir, executor, ...(device ? { device } : {}), ...(typeof records === "number" ? { inputRecords: records } : {}) }));
+    training.set(s.id, planTraining(loaded.program, stage, { baseDir: loaded.baseDir, executor: processExecutor(executorOf(stage.params)), ...(device ? { device } : {}), ...(typeof records === "number" ? { inputRecords: records } : {}) }));
   }
   const errors = [...training.values()].filter((t) => t.error);
   if (p.values.json) {

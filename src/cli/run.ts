@@ -4,19 +4,22 @@ import { machineGpus } from "../executors/gpus.js";
 import { LocalExecutor } from "../runtime/executor.js";
 import { parseFaults, runProgram } from "../runtime/scheduler.js";
 import { UsageError } from "./host.js";
+import { applyProfile, profileHelp, profileOptions } from "./profile.js";
 import { parseVerbArgs } from "./args.js";
 import { PlainReporter, silentReporter, TerminalReporter } from "./progress.js";
 import { loadForRun, positiveInt, refuseMissingFiles } from "./runtime-setup.js";
 
 const help = `
 usage: itp run <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]...
-                      [--concurrency N] [--store DIR] [--json]
+                      [--concurrency N] [--store DIR] [--profile NAME [--profile-file PATH]] [--json]
 
 Run a recipe. Stages whose artifacts are in the store (default .itp/) are reused; the rest run, as many at once
 as the DAG and --concurrency (CPU slots, default: the number of cores) allow. An interrupted run (Ctrl-C, a
 crash) keeps every finished stage: run again to resume.
   --only STAGE    run this stage and what it needs (repeatable)
-  --force STAGE   rerun this stage even if its artifact is cached (repeatable)`;
+  --force STAGE   rerun this stage even if its artifact is cached (repeatable)
+  --store DIR     the store (default .itp/, or the profile's \`store\`)
+${profileHelp}`;
 
 export async function runVerb(args: string[]): Promise<number> {
   const p = parseVerbArgs(
@@ -28,6 +31,7 @@ export async function runVerb(args: string[]): Promise<number> {
       concurrency: { type: "string" },
       store: { type: "string" },
       json: { type: "boolean" },
+      ...profileOptions,
     },
     help,
   );
@@ -36,7 +40,10 @@ export async function runVerb(args: string[]): Promise<number> {
   const concurrency = positiveInt(p.values.concurrency, "--concurrency", availableParallelism());
   const only = p.values.only ?? [];
   const force = p.values.force ?? [];
-  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only });
+  const placed = applyProfile(p.positionals[0]!, p.values, p.values.json ?? false);
+  if (typeof placed === "number") return placed;
+  const storeDir = p.values.store ?? placed.store;
+  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only });
   if (typeof loaded === "number") return loaded;
   const missing = refuseMissingFiles(loaded, only, p.values.json ?? false);
   if (missing !== undefined) return missing;

@@ -14,6 +14,7 @@ import { trainerRoot } from "../support/trainer-package.js";
 import { prepareTokens, trainTemplate } from "./prepare-tokens.js";
 import { jobRecord } from "./job-record.js";
 import { LossCurve } from "./loss-curve.js";
+import { executorOf, jobResources } from "./plan.js";
 
 /**
  * The training stages (sft, lora, qlora, dpo): the data turned into a token artifact (cached on its own), a config
@@ -60,12 +61,15 @@ const num = (v: Json | undefined, d: number) => (typeof v === "number" ? v : d);
 
 function trainImpl(method: Method): StageImpl {
   return {
-    resources: (p) => ({ cpu: 1, gpu: num(p["gpus"], 1) }),
+    // A job sent to a cluster takes none of this machine's GPUs.
+    resources: (p) => ({ cpu: 1, gpu: executorOf(p) === "local" ? num(p["gpus"], 1) : 0 }),
     run: (ctx, out) =>
       Effect.gen(function* () {
         const p = ctx.params;
         const tryP = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => (e instanceof Error ? e : new Error(String(e))) });
-        const py = yield* tryP(() => trainerPython());
+        const executor = processExecutor(executorOf(p));
+        // A cluster's Python lives on its compute nodes: the job finds out; a local one is checked here first.
+        const python = executor.python ?? (yield* tryP(() => trainerPython())).python;
         const base = yield* tryP(() => baseDirOf(ctx, p["base"], "param:base", "base model"));
         const data = ctx.inputs.get("data");
         if (!data) return yield* Effect.fail(new Error(`${ctx.stage.id}: no data input`));
@@ -132,7 +136,6 @@ function trainImpl(method: Method): StageImpl {
         };
         const configFile = join(work, "config.json");
         yield* tryP(() => writeFile(configFile, JSON.stringify(config, null, 1) + "\n"));
-        const executor = processExecutor(typeof p["executor"] === "string" ? p["executor"] : "local");
         const record = jobRecord(work);
         // A job an earlier itp left running (it was killed) must not write the same checkpoints: it is stopped first.
         yield* tryP(() => record.takeOver(executor, ctx.stage.id));
@@ -154,14 +157,15 @@ function trainImpl(method: Method): StageImpl {
           executor,
           {
             stage: ctx.stage.id,
-            python: py.python,
+            python,
             module: "itp_trainer",
             args: ["train", "--config", configFile],
             pythonPath: [trainerRoot()],
             env: {},
             cwd: work,
-            resources: { gpus, nodes: 1 },
+            resources: jobResources(p),
             logFile: join(work, "train.log"),
+            ...(typeof p["partition"] === "string" ? { partition: p["partition"] } : {}),
           },
           { onEvent, onSubmitted: (h: ProcessHandle) => record.write(executor.name, h) },
         ).pipe(Effect.ensuring(Effect.promise(() => record.clear())));
