@@ -140,6 +140,7 @@ function trainImpl(method: Method): StageImpl {
         // A job an earlier itp left running (it was killed) must not write the same checkpoints: it is stopped first.
         yield* tryP(() => record.takeOver(executor, ctx.stage.id));
         const curve = new LossCurve();
+        let job: ProcessHandle | undefined;
         let steps: number | undefined;
         const onEvent = (e: ProgramEvent) => {
           ctx.log(`train_${String(e["event"])}`, e as Record<string, unknown>);
@@ -167,13 +168,20 @@ function trainImpl(method: Method): StageImpl {
             logFile: join(work, "train.log"),
             ...(typeof p["partition"] === "string" ? { partition: p["partition"] } : {}),
           },
-          { onEvent, onSubmitted: (h: ProcessHandle) => record.write(executor.name, h) },
+          {
+            onEvent,
+            onSubmitted: (h: ProcessHandle) => {
+              job = h;
+              record.write(executor.name, h);
+              ctx.log("train_submitted", { executor: executor.name, job: h.describe, log: h.logFile });
+            },
+          },
         ).pipe(Effect.ensuring(Effect.promise(() => record.clear())));
         if (!existsSync(join(output, "config.json"))) return yield* Effect.fail(new Error(`${ctx.stage.id}: the trainer ended without writing ${output}`));
         // The summary covers every attempt of the job (a resumed one continues an earlier one's curve).
         const log = yield* tryP(() => readFile(join(work, "train.log"), "utf8"));
         const s = LossCurve.fromLog(log).summary();
-        ctx.summary({ ...s, tokens_artifact: tokens.key, method });
+        ctx.summary({ ...s, tokens_artifact: tokens.key, method, executor: executor.name, ...(job ? { job: job.describe } : {}) });
         ctx.count("steps", Number(s["steps"] ?? 0));
       }),
   };
