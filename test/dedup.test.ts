@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { dedupImpls, rougeDedup } from "../src/stages/dedup/dedup.js";
 import { clusterSignatures, estimatedJaccard, MAX_BUCKET, minhashClusters, permutations, shingleHashes, SignatureBuilder, signatureInto } from "../src/stages/dedup/minhash.js";
-import { rougeLF1, rougeTokens, Vocabulary } from "../src/stages/support/text.js";
+import { LcsPattern, lcsLength, rougeLF1, rougeTokens, Vocabulary } from "../src/stages/support/text.js";
 import { rng } from "./support/fuzz.js";
 import { runImpl } from "./support/stage-ctx.js";
 
@@ -279,5 +279,85 @@ describe("rouge_dedup with prefix filtering", () => {
       ["ROUGE-L above max", "F1 0.857 with record 1"],
       ["ROUGE-L above max", "F1 0.800 with param:against[0] record 2"],
     ]);
+  });
+});
+
+/** The LCS by the full table, the textbook way. */
+function tableLcs(x: ArrayLike<unknown>, y: ArrayLike<unknown>): number {
+  const t = Array.from({ length: x.length + 1 }, () => new Array<number>(y.length + 1).fill(0));
+  for (let i = 1; i <= x.length; i++) for (let j = 1; j <= y.length; j++) t[i]![j] = x[i - 1] === y[j - 1] ? t[i - 1]![j - 1]! + 1 : Math.max(t[i - 1]![j]!, t[i]![j - 1]!);
+  return t[x.length]![y.length]!;
+}
+
+describe("the fast ROUGE-L path equals the straightforward computation", () => {
+  it("bit-parallel LCS: the table's length on random sequences, repeated tokens, empty ones, across word boundaries", () => {
+    const r = rng(23);
+    const pattern = new LcsPattern();
+    // Lengths around 32 and 64 bits (carries between words), alphabets from 1 token (all repeats) to 40.
+    const lengths = [0, 1, 2, 31, 32, 33, 63, 64, 65, 96, 130];
+    for (let k = 0; k < 3000; k++) {
+      const alphabet = 1 + Math.floor(r() ** 2 * 40);
+      const len = () => (r() < 0.3 ? lengths[Math.floor(r() * lengths.length)]! : Math.floor(r() * 50));
+      const a = Int32Array.from({ length: len() }, () => Math.floor(r() * alphabet) * 7);
+      const b = Int32Array.from({ length: len() }, () => Math.floor(r() * alphabet) * 7 + (r() < 0.1 ? 3 : 0));
+      const want = tableLcs(a, b);
+      expect(lcsLength(a, b), `${a} | ${b}`).toBe(want);
+      expect(lcsLength(b, a)).toBe(want);
+      // One pattern reused for many sequences, as rouge_dedup does: the previous pattern's masks must not leak.
+      pattern.set(a);
+      expect(pattern.lcs(b)).toBe(want);
+      expect(pattern.lcs(a)).toBe(a.length);
+    }
+    pattern.set([5, 5, 5]);
+    expect(pattern.lcs([1_000_000, 5, 9, 5])).toBe(2);
+    expect(() => pattern.set([1, -1])).toThrow(RangeError);
+  });
+
+  it("rouge_dedup: the all-pairs filter's records, with repeated tokens, empty texts and thresholds exactly at pairs' F1", () => {
+    const r = rng(29);
+    const words = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    const texts: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const pick = r();
+      if (pick < 0.05) texts.push(r() < 0.5 ? "" : "!!! ...");
+      else if (pick < 0.45 && texts.length > 0) {
+        // An edit of an earlier text: near the thresholds.
+        const w = rougeTokens(texts[Math.floor(r() * texts.length)]!);
+        const k = Math.floor(r() * (w.length + 1));
+        if (r() < 0.5) w.splice(k, 1, words[Math.floor(r() * words.length)]!);
+        else w.splice(k, 0, words[Math.floor(r() * words.length)]!);
+        texts.push(w.join(" "));
+      } else {
+        // Few distinct words: most texts repeat tokens ("a b a a c"); some are long (several 32-bit words).
+        const n = r() < 0.1 ? 30 + Math.floor(r() * 80) : 1 + Math.floor(r() * 12);
+        const alphabet = 2 + Math.floor(r() * (words.length - 1));
+        texts.push(Array.from({ length: n }, () => words[Math.floor(r() * alphabet)]).join(" "));
+      }
+    }
+    const against = ["a b c", "", "a a a a b", "h g f e d c b a"];
+    // Thresholds: round ones, and F1 values that pairs of these texts have exactly (a pair at max is kept).
+    const v = new Vocabulary();
+    const f1s = new Set<number>();
+    for (let k = 0; k < 400; k++) {
+      const x = texts[Math.floor(r() * texts.length)]!;
+      const y = texts[Math.floor(r() * texts.length)]!;
+      f1s.add(rougeLF1(v.encode(rougeTokens(x)), v.encode(rougeTokens(y))));
+    }
+    const thresholds = [0, 0.5, 0.7, 1, ...[...f1s].filter((f) => f > 0 && f < 1).slice(0, 25)];
+    for (const max of thresholds) {
+      const dups: [number, number, number][] = [];
+      const kept = rougeDedup(texts, max, against, undefined, (i, q, f1) => dups.push([i, q, f1]));
+      expect(kept, `max ${max}`).toEqual(naiveRougeDedup(texts, max, against));
+      // Each dropped text names a pool text (against, then kept) whose F1 with it, by the table, is above max.
+      const poolTexts = [...against, ...kept.map((i) => texts[i]!)];
+      expect(dups.length).toBe(texts.length - kept.length);
+      for (const [i, q, f1] of dups) {
+        const x = rougeTokens(texts[i]!);
+        const y = rougeTokens(poolTexts[q]!);
+        const l = tableLcs(x, y);
+        expect(f1).toBe((2 * (l / y.length) * (l / x.length)) / (l / y.length + l / x.length));
+        expect(f1).toBeGreaterThan(max);
+      }
+    }
   });
 });

@@ -2,12 +2,14 @@ import { afterAll, describe, expect, it } from "vitest";
 import { rmSync } from "node:fs";
 import { defaultRegistry } from "../src/stages/index.js";
 import { checkedImplementations, implementations } from "../src/stages/impls.js";
-import { itp, stackTrace, tempTree } from "./support/cli.js";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { check } from "../src/compile/check.js";
-import { diskHost } from "../src/cli/host.js";
+import { checkRunnable } from "../src/compile/runnable.js";
 import { AVAILABLE_EXECUTORS } from "../src/core/available-executors.js";
+import { diskHost } from "../src/cli/host.js";
+import { Registry } from "../src/stages/registry.js";
+import { itp, repoRoot, stackTrace, tempTree } from "./support/cli.js";
+import { tmpdir } from "node:os";
 
 // A recipe that passes `itp check` can run: a stage kind without an implementation (E075) or an executor that does
 // not exist (E076) is an error before anything runs. `run`, `plan` and `show` ask it only of the stages they need.
@@ -56,11 +58,7 @@ train b = sft(data, base: "m") { executor = "slurm" }
 describe("the shipped recipes", () => {
   // The recipes that cannot pass `itp check` in this version, and why: each names a stage kind this version cannot
   // run. Everything else in pipelines/ and stdlib/ passes. When a kind gets its implementation, its entries go.
-  const expected: Record<string, string[]> = {
-    "pipelines/alpaca.itp": ["E075 evaluate"],
-    "pipelines/evol_sft_eval.itp": ["E075 evaluate"],
-    "stdlib/evals.itp": ["E075 evaluate"],
-  };
+  const expected: Record<string, string[]> = {};
 
   it("fail `itp check` exactly where a kind or executor is missing, and nowhere else", () => {
     const r = checkJson(["pipelines", "stdlib"]);
@@ -78,7 +76,17 @@ describe("the shipped recipes", () => {
   });
 });
 
-describe("run, plan and show ask it of the stages they need", () => {
+// No kind of this version lacks its implementation, so E075 is shown on a registry where one does (`evaluate`
+// declared `implemented: false`), through the library's check: the same code path as `itp check`.
+function registryWithout(kindName: string): Registry {
+  const base = defaultRegistry();
+  const r = new Registry();
+  for (const k of base.allStages()) r.addStage(k.name === kindName ? { ...k, implemented: false } : k);
+  for (const v of base.allValues()) r.addValue(v);
+  return r;
+}
+
+describe("a kind without an implementation (E075)", () => {
   const recipe = `dataset data: Instruction = jsonl("data.jsonl")
 
 dataset few = data |> take(n: 2)
@@ -88,26 +96,55 @@ model base = hf_model(repo: "meta-llama/Llama-2-7b-hf")
 dataset sums: MathExample = jsonl("sums.jsonl")
 
 eval scores = evaluate(base) { tasks = [gsm8k(sums, shots: 0)] }
-`;
-  const data = [1, 2, 3].map((i) => JSON.stringify({ instruction: `q${i}`, input: "", output: `a${i}` })).join("\n") + "\n";
 
-  it("check and a whole run refuse before anything runs; --only runs what does not need it", () => {
-    const dir = tempTree({ "r.itp": recipe, "data.jsonl": data, "sums.jsonl": JSON.stringify({ question: "1+1?", answer: "#### 2" }) + "\n" });
+eval again = evaluate(base) { tasks = [gsm8k(sums, shots: 0, limit: 1)] }
+`;
+  const path = join(repoRoot, "test", "e075-unit.itp");
+  const registry = registryWithout("evaluate");
+  const checkWith = (reg: Registry) => check([path], diskHost(), reg, { sources: new Map([[path, recipe]]) });
+
+  it("check refuses the recipe once per kind, at its first stage, with the count and a hint", () => {
+    const r = checkWith(registry);
+    const errors = r.diagnostics.filter((d) => d.severity === "error");
+    expect(errors.map((d) => d.code)).toEqual(["E075"]);
+    expect(errors[0]!.message).toBe("stage `scores` (and 1 other stage): stage kind `evaluate` has no implementation in this version of itp, so the recipe cannot run");
+    expect(recipe.slice(0, errors[0]!.range!.start).split("\n").length, "reported on the line of `scores`").toBe(9);
+    expect(errors[0]!.hint).toContain("--only STAGE");
+    expect(r.files[0]!.program).toBeUndefined();
+    // The same recipe with every kind implemented checks, and a check that does not ask whether it runs (graph, diff) passes.
+    expect(checkWith(defaultRegistry()).diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    expect(check([path], diskHost(), registry, { sources: new Map([[path, recipe]]), runnable: false }).diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+  });
+
+  it("run asks it only of the stages it needs (`--only few` does not need `evaluate`)", () => {
+    const program = check([path], diskHost(), registry, { sources: new Map([[path, recipe]]), runnable: false }).files[0]!.program!;
+    const only = (ids: string[]) => checkRunnable({ entry: program.entry, stages: new Map([...program.stages].filter(([id]) => ids.includes(id))) }, registry, AVAILABLE_EXECUTORS);
+    expect(only(["data", "few"])).toEqual([]);
+    expect(only(["sums", "base", "again"]).map((d) => [d.code, d.message.split(":")[0]])).toEqual([["E075", "stage `again`"]]);
+  });
+
+  it("checkedImplementations refuses a registry that disagrees with the implementations, either way", () => {
+    expect(() => checkedImplementations(registry)).toThrow("stage kind evaluate has an implementation but is declared `implemented: false`");
+    const extra = registryWithout("none");
+    extra.addStage({ ...defaultRegistry().stage("take")!, name: "not_built" });
+    expect(() => checkedImplementations(extra)).toThrow("stage kind not_built has no implementation: declare it `implemented: false`");
+  });
+});
+
+describe("evaluate is runnable", () => {
+  const recipe = `model base = hf_model(repo: "meta-llama/Llama-2-7b-hf")
+
+dataset sums: MathExample = jsonl("sums.jsonl")
+
+eval scores = evaluate(base) { tasks = [gsm8k(sums, shots: 0)] }
+`;
+  it("check and plan accept a recipe that evaluates", () => {
+    const dir = tempTree({ "r.itp": recipe, "sums.jsonl": JSON.stringify({ question: "1+1?", answer: "#### 2" }) + "\n" });
     dirs.push(dir);
     const c = itp(["check", "r.itp"], { cwd: dir });
-    expect(c.code).toBe(1);
-    expect(c.stderr).toContain("error[E075]: stage `scores`: stage kind `evaluate` has no implementation in this version of itp");
-    const run = itp(["run", "r.itp", "--json"], { cwd: dir });
-    expect(run.code).toBe(1);
-    expect((JSON.parse(run.stdout) as { diagnostics: JsonDiagnostic[] }).diagnostics.map((d) => d.code)).toEqual(["E075"]);
-    expect(itp(["plan", "r.itp"], { cwd: dir }).code).toBe(1);
-    const only = itp(["run", "r.itp", "--only", "few", "--json"], { cwd: dir });
-    expect(only.code, only.stderr).toBe(0);
-    expect(JSON.parse(only.stdout)).toMatchObject({ ran: 2, failed: 0 });
-    const show = itp(["show", "r.itp", "few", "--json"], { cwd: dir });
-    expect(show.code, show.stderr).toBe(0);
-    expect(JSON.parse(show.stdout)).toMatchObject({ records: 2 });
-    // graph and diff look at the recipe without running it.
-    expect(itp(["graph", "r.itp"], { cwd: dir }).code).toBe(0);
+    expect(c.code, c.stderr).toBe(0);
+    const plan = itp(["plan", "r.itp"], { cwd: dir });
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain("scores");
   });
 });

@@ -65,7 +65,7 @@ function run(dir: string, args: string[] = []): { code: number | null; j: RunJso
 interface ShowJson {
   path: string;
   files: { files: number; bytes: number };
-  summary: { steps: number; loss_first: number; loss_last: number; loss_min: number; tokens_per_s: number; resumed_from: number | null; loss_curve: [number, number][]; reward_accuracy?: number };
+  summary: { steps: number; loss_first: number; loss_last: number; loss_min: number; tokens_per_s: number; resumed_from: number | null; loss_curve: [number, number, number | null][]; reward_accuracy?: number };
   counts: Record<string, number>;
   tokens?: { stats: { examples: number; rows: number; tokens: number; loss_tokens: number; truncated: number }; loss_share: number; max_length: number; sample: { examples: { runs: { loss: boolean; text: string }[] }[] }[] };
 }
@@ -94,6 +94,10 @@ describe.skipIf(!py)("training on the CPU", () => {
     expect(s.summary.steps).toBe(4);
     expect(s.summary.loss_last).toBeLessThan(s.summary.loss_first);
     expect(s.summary.tokens_per_s).toBeGreaterThan(0);
+    // The curve keeps each step's learning rate (what `itp report` plots beside the loss).
+    expect(s.summary.loss_curve.map((p) => p[0])).toEqual([1, 2, 3, 4]);
+    // lr 3e-3, linear, warmup ceil(4 x 0.03) = 1 step: 0 during warmup, then 3e-3 decaying by a third a step.
+    [0, 3e-3, 2e-3, 1e-3].forEach((lr, i) => expect(s.summary.loss_curve[i]![2]).toBeCloseTo(lr, 9));
     // Every record is an example, or counted as one whose answer fell beyond max_length.
     expect(s.counts["tokens: examples"]! + (s.counts["tokens: no_loss"] ?? 0)).toBe(16);
     for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "model.onnx"]) expect(existsSync(join(dir, s.path, f)), f).toBe(true);

@@ -12,6 +12,8 @@ export const codes = {
   E010: "import: file not found",
   E011: "import: cycle among imports",
   E012: "import: name not exported by the module",
+  E013: "import: package not installed, not exported, or malformed (node_modules)",
+  E014: "import: git repository import malformed, not resolvable or not fetchable",
   E020: "unknown name",
   E021: "duplicate name",
   E022: "unknown stage kind or recipe",

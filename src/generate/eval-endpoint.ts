@@ -47,7 +47,7 @@ export async function endpointEvalModel(m: ModelArtifact, baseUrl?: string): Pro
   };
 
   const generateOne = async (r: GenRequest, signal: AbortSignal): Promise<GenResult> => {
-    const sampling = { temperature: r.temperature, max_tokens: r.max_tokens, stop: r.stop, ...(r.seed !== undefined ? { seed: r.seed } : {}) };
+    const sampling = { temperature: r.temperature, max_tokens: r.max_tokens, stop: r.stop, ...(r.top_p !== undefined ? { top_p: r.top_p } : {}), ...(r.seed !== undefined ? { seed: r.seed } : {}) };
     const c: Completion = chat
       ? await client.send("chat", client.chatBody({ messages: r.messages ?? [{ role: "user", content: r.prompt ?? "" }], ...sampling }), { signal }, r.max_tokens)
       : await client.send("completions", client.completionBody({ prompt: r.prompt ?? completionPrompt(r.messages ?? []), ...sampling }), { signal }, r.max_tokens);

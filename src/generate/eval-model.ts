@@ -34,6 +34,8 @@ export interface GenRequest {
   readonly max_tokens: number;
   /** 0 = greedy. */
   readonly temperature: number;
+  /** Nucleus sampling's mass when temperature > 0 (default 1: the whole distribution). */
+  readonly top_p?: number;
   /** Seed of sampling when temperature > 0. */
   readonly seed?: number;
 }

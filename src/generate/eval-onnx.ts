@@ -29,7 +29,7 @@ export async function onnxEvalModel(m: ModelArtifact, baseDir: string): Promise<
       // answer does not depend on what it was batched with.
       return Promise.all(
         reqs.map(async (r, i) => {
-          const g = await lm.complete(r.prompt ?? completionPrompt(r.messages ?? []), { temperature: r.temperature, max_tokens: r.max_tokens, stop: r.stop, seed: r.seed ?? 0, signal: opts.signal });
+          const g = await lm.complete(r.prompt ?? completionPrompt(r.messages ?? []), { temperature: r.temperature, ...(r.top_p !== undefined ? { top_p: r.top_p } : {}), max_tokens: r.max_tokens, stop: r.stop, seed: r.seed ?? 0, signal: opts.signal });
           const out = { text: g.text, finish_reason: g.finish_reason, completion_tokens: g.tokens.length };
           opts.onResult?.(i, out);
           return out;

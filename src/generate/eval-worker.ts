@@ -99,7 +99,7 @@ export async function workerEvalModel(link: WorkerLink, o: WorkerModelOptions): 
         }
         if (stopped.length > 0) conn.notify({ op: "stop", id: conn.current, items: stopped });
       };
-      const items = reqs.map((r, i) => ({ ids: seqs[i]!.ids, max_tokens: r.max_tokens, temperature: r.temperature, seed: r.seed ?? 0, eos: tok.eos }));
+      const items = reqs.map((r, i) => ({ ids: seqs[i]!.ids, max_tokens: r.max_tokens, temperature: r.temperature, ...(r.top_p !== undefined && r.top_p < 1 ? { top_p: r.top_p } : {}), seed: r.seed ?? 0, eos: tok.eos }));
       const res = await conn.call<{ tokens: number[]; finish: string }[]>({ op: "generate", items }, opts.signal, onStep);
       return res.map((g, i) => {
         const s = seqs[i]!;

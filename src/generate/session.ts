@@ -42,12 +42,33 @@ export class ModelSession {
     this.controller.abort(new Error("cancelled: another request of the stage failed"));
   }
 
-  /** The session of the model a stage parameter refers to (`model` by default). */
+  /**
+   * The session of the model a stage parameter refers to (`model` by default), when it is a model artifact (an
+   * endpoint or an ONNX model). A trained model or a local folder needs the Python worker, which the stage helpers
+   * start: stages open their sessions through stages/support/model-session.ts.
+   */
   static async open(ctx: StageContext, param = "model"): Promise<ModelSession> {
     const input = ctx.inputs.get(`param:${param}`);
     if (!input) throw new Error(`stage ${ctx.stage.id} has no model input \`${param}\``);
     const artifact = (await input.json()) as ModelArtifact;
     return new ModelSession(ctx, await modelBackend(artifact, ctx.baseDir), ctx.requests(), param);
+  }
+
+  /** A session over a backend made elsewhere (a trained model's worker); `close` ends it. */
+  static over(ctx: StageContext, backend: ModelBackend & { close?(): Promise<void> }, param = "model"): ModelSession {
+    const s = new ModelSession(ctx, backend, ctx.requests(), param);
+    if (backend.close) s.closer = () => backend.close!();
+    return s;
+  }
+
+  private closer: (() => Promise<void>) | undefined;
+
+  /** Put the counts into the manifest and release the model (a worker process stops): the stage is done with it. */
+  async finish(): Promise<void> {
+    this.report();
+    const c = this.closer;
+    this.closer = undefined;
+    await c?.();
   }
 
   /** The answer to a request: from the cache, or from the model (then cached at once). */

@@ -128,7 +128,8 @@ async function hfTokenizer(file: string, json: object, dirs: readonly string[]):
     eos: [...eos],
     vocabSize,
     encode,
-    decode: (ids) => tok.decode([...ids], { skip_special_tokens: true }),
+    // The library refuses an empty list; an answer that is only its end-of-sequence token is the empty text.
+    decode: (ids) => (ids.length === 0 ? "" : tok.decode([...ids], { skip_special_tokens: true })),
   };
 }
 

@@ -514,6 +514,27 @@ export class Store {
     for (const d of (await readdir(base).catch(() => [] as string[])).sort()) for (const f of (await readdir(join(base, d)).catch(() => [] as string[])).sort()) yield f;
   }
 
+  /** The ids of the runs whose event logs are kept (`runs/<id>.jsonl`), oldest first (ids begin with their start time). */
+  runIds(): string[] {
+    try {
+      return readdirSync(join(this.root, "runs"))
+        .filter((f) => f.endsWith(".jsonl"))
+        .map((f) => f.slice(0, -".jsonl".length))
+        .sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /** The text of a run's event log, or undefined when there is none. */
+  runLogText(runId: string): string | undefined {
+    try {
+      return readFileSync(join(this.root, "runs", `${runId}.jsonl`), "utf8");
+    } catch {
+      return undefined;
+    }
+  }
+
   async runLog(runId: string): Promise<RunLog> {
     this.dir(join(this.root, "runs"));
     return RunLog.open(join(this.root, "runs", `${runId}.jsonl`));

@@ -10,6 +10,7 @@ import { impls as mix } from "./mix/impls.js";
 import { impls as model } from "./model/impls.js";
 import { impls as generate } from "./generate/impls.js";
 import { impls as exportFamily } from "./export/impls.js";
+import { impls as evalFamily } from "./eval/impls.js";
 import { trainImpls as train } from "./train/train.js";
 
 /**
@@ -18,7 +19,7 @@ import { trainImpls as train } from "./train/train.js";
  * impls.ts here.
  */
 export function implementations(): Map<string, StageImpl> {
-  return new Map(Object.entries({ ...sources, ...convert, ...template, ...transform, ...filter, ...dedup, ...mix, ...model, ...generate, ...exportFamily, ...train }));
+  return new Map(Object.entries({ ...sources, ...convert, ...template, ...transform, ...filter, ...dedup, ...mix, ...model, ...generate, ...exportFamily, ...train, ...evalFamily }));
 }
 
 /** Kinds of the registry that have an implementation, checked against the registry (a typo here is a bug). */

@@ -1,8 +1,10 @@
 // npm run bench -- rouge [n] [head]: Self-Instruct's ROUGE-L filter (a record is dropped when its ROUGE-L F1 against
 // any kept record is above 0.7) on n = 50,000 generated instructions (head = 5,000 for the peer).
-// itp's side: the rouge_dedup implementation (candidates by prefix filtering, then a one-row LCS on token ids), timed
-// in process (`seconds`), and the whole `itp run` process on a JSON Lines file of the same instructions (`itp_run_s`:
-// start-up, read, filter, write the artifact and the dropped records).
+// itp's side: the rouge_dedup implementation, timed in process (`seconds`), and the whole `itp run` process on a JSON
+// Lines file of the same instructions (`itp_run_s`: start-up, read, filter, write the artifact and the dropped
+// records). It finds candidates by prefix filtering (kept texts indexed under their rarest tokens), skips a candidate
+// whose shared tokens (bounded by PPJoin's positional filter, and LCS <= shared tokens) or lengths cannot give an F1
+// above max, and computes the LCS of the rest bit-parallel (32-bit words of per-token position masks).
 // The peer: the lean all-pairs filter, as Self-Instruct's and Alpaca's scripts decide (each new instruction scored
 // against every kept one, dropped if any F1 is above 0.7), with ROUGE-L computed lean: tokens interned to integers
 // once, one rolling row of the LCS table. It runs on the first 5,000 instructions, where both sides must keep exactly

@@ -1,7 +1,7 @@
 import type { StageContext, StageImpl } from "../../core/stage.js";
 import type { RecordValue } from "../../core/records.js";
 import { asyncImpl, checkAbort, listInputs, mapRecords } from "../support/records.js";
-import { dedupKey, fieldText, mayExceed, rougeLF1, rougeTokens, Vocabulary } from "../support/text.js";
+import { dedupKey, f1FromLcs, fieldText, LcsPattern, rougeTokens, Vocabulary } from "../support/text.js";
 import { resolveBanding } from "./lsh-bands.js";
 import { clusterSignatures, SignatureBuilder, type Clustering } from "./minhash.js";
 
@@ -31,11 +31,14 @@ export function recordLabel(r: RecordValue, text: string | undefined): string {
  * Exactly the all-pairs result, without comparing all pairs. The LCS of two texts is at most their shared tokens
  * (as multisets), and F1 = 2 LCS / (|a| + |b|), so a pair above `max` shares at least o(|a|) = max |a| / (2 - max)
  * tokens (the other text is at least max / (2 - max) as long, or F1 cannot reach max). Prefix filtering (as in
- * set-similarity joins): with the tokens of every text ordered the same way (rarest first), two texts that share o
- * tokens share a token among the first |a| - o + 1 of each. So each kept text is indexed under the tokens of its
- * prefix, and a text is compared (LCS) only with the kept texts found under its own prefix's tokens. Occurrences of
- * a token are ordered with it, so a prefix holding a token holds its first occurrence and multisets need nothing
- * more. Pairs whose lengths bound F1 at or below `max` are not compared either.
+ * set-similarity joins, PPJoin): with the tokens of every text ordered the same way (rarest first), two texts that
+ * share o tokens share a token among the first |a| - o + 1 of each. So each kept text is indexed under the tokens of
+ * its prefix, with the position of each token's first occurrence, and a text looks up the kept texts found under
+ * its own prefix's tokens. Occurrences of a token are ordered with it, so a prefix holding a token holds its first
+ * occurrence and multisets need nothing more. When a kept text is met first, under a token at position i of this
+ * text and j of the kept one, no token ordered before it is shared (it would have been met under that one), so the
+ * two share at most min(|a| - i, |b| - j) tokens (PPJoin's positional filter): the pair is compared only if that
+ * bound, and so the LCS, can give an F1 above max. The LCS itself is bit-parallel ({@link LcsPattern}).
  */
 export function rougeDedup(
   texts: Iterable<string>,
@@ -57,36 +60,54 @@ export function rougeDedup(
   byRarity.forEach((id, r) => (rank[id] = r));
   // The margin keeps pairs at exactly max (compared in floating point as rouge_score does) among the candidates.
   const m = max - 1e-9;
+  // A text's prefix: its distinct tokens among the first |a| - o + 1 in rank order, each with the position of its
+  // first occurrence in that order, as pairs (token, position) in rank order.
   const prefix = (a: Int32Array): number[] => {
     const need = m <= 0 ? 1 : Math.max(1, Math.ceil((m * a.length) / (2 - m) - 1e-9));
     const len = Math.max(1, a.length - need + 1);
     const sorted = Array.from(a).sort((x, y) => rank[x]! - rank[y]!);
     const out: number[] = [];
-    for (let k = 0; k < len; k++) if (k === 0 || sorted[k] !== sorted[k - 1]) out.push(sorted[k]!);
+    for (let k = 0; k < len; k++) if (k === 0 || sorted[k] !== sorted[k - 1]) out.push(sorted[k]!, k);
     return out;
   };
   const pool: Int32Array[] = [];
+  // The pool texts' lengths, apart: reading them from the texts themselves costs a cache miss per candidate.
+  const poolLength = new Int32Array(pre.length + toks.length);
+  // postings[t]: pairs (pool index q, tokens of q from t's first occurrence on in rank order).
   const postings: number[][] = Array.from({ length: vocab.size }, () => []);
-  const add = (a: Int32Array) => {
+  const add = (a: Int32Array, pre?: number[]) => {
     const q = pool.length;
     pool.push(a);
-    if (a.length > 0) for (const t of prefix(a)) postings[t]!.push(q);
+    poolLength[q] = a.length;
+    if (a.length === 0) return;
+    const p = pre ?? prefix(a);
+    for (let k = 0; k < p.length; k += 2) postings[p[k]!]!.push(q, a.length - p[k + 1]!);
   };
   for (const a of pre) add(a);
   // seen[q] === i + 1: pool text q was already a candidate of text i.
   const seen = new Int32Array(pre.length + toks.length);
+  const pattern = new LcsPattern();
   const keptIdx: number[] = [];
   for (let i = 0; i < toks.length; i++) {
     const a = toks[i]!;
+    const la = a.length;
     let dup = false;
-    if (a.length > 0) {
-      search: for (const t of prefix(a)) {
-        for (const q of postings[t]!) {
+    let p: number[] | undefined;
+    if (la > 0) {
+      p = prefix(a);
+      pattern.set(a);
+      search: for (let k = 0; k < p.length; k += 2) {
+        const list = postings[p[k]!]!;
+        const restA = la - p[k + 1]!;
+        for (let e = 0; e < list.length; e += 2) {
+          const q = list[e]!;
           if (seen[q] === i + 1) continue;
           seen[q] = i + 1;
-          const other = pool[q]!;
-          if (!mayExceed(a.length, other.length, max)) continue;
-          const f1 = rougeLF1(a, other);
+          const lb = poolLength[q]!;
+          // Shared tokens at most: F1 <= 2 shared / (|a| + |b|). Covers the length bound (shared <= min(|a|, |b|)).
+          const shared = Math.min(restA, list[e + 1]!);
+          if ((2 * shared) / (la + lb) <= m) continue;
+          const f1 = f1FromLcs(pattern.lcs(pool[q]!), la, lb);
           if (f1 > max) {
             dup = true;
             onDuplicate?.(i, q, f1);
@@ -96,7 +117,7 @@ export function rougeDedup(
       }
     }
     if (!dup) {
-      add(a);
+      add(a, p);
       keptIdx.push(i);
     }
     onEach?.(i + 1);

@@ -1,3 +1,4 @@
+import { openModelSession } from "../support/model-session.js";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -150,7 +151,7 @@ function taskEnv(ctx: StageContext, index: number, name: string, task: Readonly<
     },
     async judge(param) {
       if (!input(param)) throw new UserError(`${where}: no \`${param}\` model`);
-      const s = await ModelSession.open(ctx, `tasks[${index}].${param}`);
+      const s = await openModelSession(ctx, `tasks[${index}].${param}`);
       judges.push(s);
       return s;
     },
@@ -198,7 +199,7 @@ export async function runEvaluation(ctx: StageContext, out: OutputSink, model: E
       names.push(name);
     }
   } finally {
-    for (const j of judges) j.report();
+    for (const j of judges) await j.finish();
   }
   const contam = await contamination(ctx, outcomes);
   const reports: TaskReport[] = outcomes.map((o, i) => ({

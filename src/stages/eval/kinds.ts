@@ -58,7 +58,6 @@ export function evalStages(): StageKind[] {
       },
       trainingData: "model",
       version: "1",
-      implemented: false,
     },
   ]);
 }

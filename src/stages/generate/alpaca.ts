@@ -1,4 +1,4 @@
-import { ModelSession } from "../../generate/session.js";
+import { openModelSession } from "../support/model-session.js";
 import type { StageContext, StageImpl } from "../../core/stage.js";
 import { UserError } from "../../core/errors.js";
 import { ALPACA_EXTRA_BLOCKLIST, SELF_INSTRUCT_BLOCKLIST } from "../common.js";
@@ -131,7 +131,7 @@ export const alpacaImpls: Record<string, StageImpl> = {
     if (seeds.length < perPrompt) {
       throw new UserError(`stage \`${ctx.stage.id}\`: generate_alpaca shows ${perPrompt} seed tasks per prompt but has ${seeds.length}`, "give more seed tasks, or lower seeds_per_prompt");
     }
-    const session = await ModelSession.open(ctx);
+    const session = await openModelSession(ctx);
     const verdict = selfInstructVerdict({
       minWords: 4,
       maxWords: 150,
@@ -183,7 +183,7 @@ export const alpacaImpls: Record<string, StageImpl> = {
         return n;
       },
     });
-    session.report();
+    await session.finish();
     ctx.count("records", written);
   }),
 };

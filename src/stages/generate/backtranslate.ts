@@ -1,4 +1,5 @@
-import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
+import { openModelSession } from "../support/model-session.js";
+import { IN_FLIGHT, orderedMap } from "../../generate/session.js";
 import type { StageImpl } from "../../core/stage.js";
 import { UserError } from "../../core/errors.js";
 import { fillTemplate } from "../support/chat-formats.js";
@@ -38,7 +39,7 @@ export function instructionOf(answer: string): string {
 export const backtranslateImpls: Record<string, StageImpl> = {
   backtranslate: asyncImpl(async (ctx, out) => {
     const prompt = promptParam(ctx, "prompt", BACKTRANSLATE_PROMPT, () => true);
-    const session = await ModelSession.open(ctx);
+    const session = await openModelSession(ctx);
     const input = dataInput(ctx);
     let written = 0;
     await orderedMap(
@@ -64,7 +65,7 @@ export const backtranslateImpls: Record<string, StageImpl> = {
         if ((idx + 1) % 256 === 0) ctx.progress(idx + 1, input.records ?? undefined);
       },
     );
-    session.report();
+    await session.finish();
     ctx.count("records", written);
   }),
 };

@@ -1,7 +1,8 @@
+import { openModelSession } from "../support/model-session.js";
 import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import type { ModelRequest } from "../../generate/backend.js";
-import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
+import { IN_FLIGHT, orderedMap } from "../../generate/session.js";
 import type { StageContext, StageImpl } from "../../core/stage.js";
 import { UserError } from "../../core/errors.js";
 import type { RecordValue } from "../../core/records.js";
@@ -166,7 +167,7 @@ export const evolInstructImpls: Record<string, StageImpl> = {
       const eliminate = ctx.params["eliminate"] !== false;
       const seed = Number(ctx.params["seed"] ?? 42);
       const { ops, gain } = await loadPrompts(ctx);
-      const session = await ModelSession.open(ctx);
+      const session = await openModelSession(ctx);
       const judge = await optionalSession(ctx, "judge", session);
 
       // The pool: each instruction's current text, and its failures since it last evolved (the sample index of its
@@ -214,8 +215,8 @@ export const evolInstructImpls: Record<string, StageImpl> = {
         );
         ctx.count(`round ${round}: evolved`, kept);
       }
-      session.report();
-      if (judge !== session) judge.report();
+      await session.finish();
+      if (judge !== session) await judge.finish();
       ctx.count("records", evolved);
     },
     { files: (p) => (typeof p["prompts"] === "string" ? [p["prompts"]] : []) },

@@ -1,6 +1,7 @@
+import { openModelSession } from "../support/model-session.js";
 import { parseJsonAnswer, parseNumberedList, parseRegex, parseText, type Parsed } from "../../generate/parsers.js";
 import type { ModelRequest } from "../../generate/backend.js";
-import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
+import { IN_FLIGHT, orderedMap } from "../../generate/session.js";
 import type { StageContext, StageImpl } from "../../core/stage.js";
 import { UserError } from "../../core/errors.js";
 import type { RecordValue } from "../../core/records.js";
@@ -55,7 +56,7 @@ const BARREN_LIMIT = 50;
  * records exist. Output order is input order, then sample order, then the parser's order: never arrival order.
  */
 const generate: StageImpl = asyncImpl(async (ctx, out) => {
-  const session = await ModelSession.open(ctx);
+  const session = await openModelSession(ctx);
   const parse = parserOf(ctx);
   const prompt = String(ctx.params["prompt"]);
   const n = Number(ctx.params["n"] ?? 1);
@@ -123,7 +124,7 @@ const generate: StageImpl = asyncImpl(async (ctx, out) => {
     }
     await orderedMap(samples(), { width: IN_FLIGHT, more, onFailure: () => session.abort() }, (k) => (checkAbort(ctx), session.ask(request, k)), (a, k) => emit(a.text, {}, `sample ${k + 1}`));
   }
-  session.report();
+  await session.finish();
   ctx.count("records", written);
   if (target !== undefined && written < target) ctx.count("short of target", target - written);
   ctx.progress(written, target ?? written);
@@ -131,7 +132,7 @@ const generate: StageImpl = asyncImpl(async (ctx, out) => {
 
 /** `distill`: each instruction answered by the teacher; its answer becomes the output. */
 const distill: StageImpl = asyncImpl(async (ctx, out) => {
-  const session = await ModelSession.open(ctx);
+  const session = await openModelSession(ctx);
   let i = 0;
   await orderedMap(
     dataInput(ctx).read(),
@@ -148,7 +149,7 @@ const distill: StageImpl = asyncImpl(async (ctx, out) => {
       if (++i % 256 === 0) ctx.progress(i, dataInput(ctx).records ?? undefined);
     },
   );
-  session.report();
+  await session.finish();
 });
 
 export const generateImpls: Record<string, StageImpl> = { generate, distill };

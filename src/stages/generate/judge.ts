@@ -1,3 +1,4 @@
+import { openModelSession } from "../support/model-session.js";
 import type { ChatMessage } from "../../models/openai.js";
 import { parseScore } from "../../generate/parsers.js";
 import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
@@ -297,11 +298,11 @@ export const judgeImpls: Record<string, StageImpl> = {
    * With min_score, lower records are dropped, listed with the score and the rationale.
    */
   judge: asyncImpl(async (ctx, out) => {
-    const session = await ModelSession.open(ctx);
+    const session = await openModelSession(ctx);
     const write = (r: RecordValue) => out.write(r);
     if (ctx.params["mode"] === "pairwise") await pairwise(ctx, session, write);
     else await pointwise(ctx, session, write);
-    session.report();
+    await session.finish();
   }),
 
   /**
@@ -313,7 +314,7 @@ export const judgeImpls: Record<string, StageImpl> = {
     const scale = Number(ctx.params["scale"] ?? 5);
     const min = Number(ctx.params["min_score"] ?? 5);
     const rubric = promptParam(ctx, "rubric", scale === 5 ? CURATION_RUBRIC_5 : CURATION_RUBRIC, () => true);
-    const session = await ModelSession.open(ctx);
+    const session = await openModelSession(ctx);
     const input = dataInput(ctx);
     const ratings = new Map<number, number>();
     let kept = 0;
@@ -338,7 +339,7 @@ export const judgeImpls: Record<string, StageImpl> = {
         if (total % 256 === 0) ctx.progress(total, input.records ?? undefined);
       },
     );
-    session.report();
+    await session.finish();
     if (scale <= 10) for (const s of [...ratings.keys()].sort((x, y) => x - y)) ctx.count(`rated ${s}`, ratings.get(s)!);
     ctx.count("kept", kept);
   }),

@@ -1,3 +1,4 @@
+import { openModelSession } from "../support/model-session.js";
 import type { Answer } from "../../generate/backend.js";
 import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
 import type { StageContext } from "../../core/stage.js";
@@ -171,7 +172,7 @@ export async function untilTarget(
 
 /** The session of an optional model parameter (`judge`, `user_model`), or the stage's own model when it is not set. */
 export async function optionalSession(ctx: StageContext, param: string, fallback: ModelSession): Promise<ModelSession> {
-  return ctx.inputs.has(`param:${param}`) ? ModelSession.open(ctx, param) : fallback;
+  return ctx.inputs.has(`param:${param}`) ? openModelSession(ctx, param) : fallback;
 }
 
 /** A prompt parameter (or the default), its placeholders checked against the names the stage fills. */

@@ -1,5 +1,6 @@
+import { openModelSession } from "../support/model-session.js";
 import type { ChatMessage } from "../../models/openai.js";
-import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
+import { IN_FLIGHT, orderedMap } from "../../generate/session.js";
 import type { StageImpl } from "../../core/stage.js";
 import { fillTemplate } from "../support/chat-formats.js";
 import { requestOf, userMessages } from "./generate.js";
@@ -51,7 +52,7 @@ export const selfChatImpls: Record<string, StageImpl> = {
     const turns = Number(ctx.params["turns"] ?? 3);
     const system = typeof ctx.params["system"] === "string" && ctx.params["system"] !== "" ? ctx.params["system"] : undefined;
     const simulator = promptParam(ctx, "user_prompt", USER_SIMULATOR_PROMPT, ["transcript"]);
-    const assistant = await ModelSession.open(ctx);
+    const assistant = await openModelSession(ctx);
     const user = await optionalSession(ctx, "user_model", assistant);
     const input = dataInput(ctx);
     let chats = 0;
@@ -83,8 +84,8 @@ export const selfChatImpls: Record<string, StageImpl> = {
         if (++chats % 256 === 0) ctx.progress(chats, input.records ?? undefined);
       },
     );
-    assistant.report();
-    if (user !== assistant) user.report();
+    await assistant.finish();
+    if (user !== assistant) await user.finish();
     ctx.count("chats", chats);
     ctx.count("exchanges", exchanges);
     if (endedEarly > 0) ctx.count("chats ended by the user simulator", endedEarly);

@@ -1,5 +1,6 @@
+import { openModelSession } from "../support/model-session.js";
 import type { ModelRequest } from "../../generate/backend.js";
-import { IN_FLIGHT, ModelSession, orderedMap } from "../../generate/session.js";
+import { IN_FLIGHT, orderedMap } from "../../generate/session.js";
 import type { StageImpl } from "../../core/stage.js";
 import { UserError } from "../../core/errors.js";
 import { SELF_INSTRUCT_BLOCKLIST } from "../common.js";
@@ -229,7 +230,7 @@ export const selfInstructImpls: Record<string, StageImpl> = {
         "give more seed tasks, or lower human_per_prompt and machine_per_prompt",
       );
     }
-    const session = await ModelSession.open(ctx);
+    const session = await openModelSession(ctx);
     const verdict = selfInstructVerdict({
       minWords: 4,
       maxWords: 150,
@@ -331,7 +332,7 @@ export const selfInstructImpls: Record<string, StageImpl> = {
         if (i % 256 === 0) ctx.progress(i, generated.length);
       },
     );
-    session.report();
+    await session.finish();
     if (classify) ctx.count("classification tasks", classification);
     ctx.count("records", records);
   }),

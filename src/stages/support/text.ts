@@ -111,8 +111,8 @@ export function rougeTokens(text: string): string[] {
 }
 
 /**
- * Tokens as small integers (one vocabulary per stage run), so that the LCS compares numbers. Texts of up to 65,535
- * tokens per row fit the Uint16 rows of {@link lcsLength}; longer ones use Int32 rows.
+ * Tokens as small integers (one vocabulary per stage run), so that the LCS compares numbers and indexes its masks by
+ * token ({@link LcsPattern}).
  */
 export class Vocabulary {
   private readonly ids = new Map<string, number>();
@@ -132,36 +132,115 @@ export class Vocabulary {
   }
 }
 
-let row16 = new Uint16Array(256);
-let row32 = new Int32Array(256);
+/** Set bits of a 32-bit word. */
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
+}
 
-/** Length of the longest common subsequence of two token sequences: one rolling row, O(|a| x |b|) time. */
-export function lcsLength(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  // The row runs over the shorter sequence.
-  if (b.length > a.length) [a, b] = [b, a];
-  const m = b.length;
-  if (m === 0) return 0;
-  // Counts fit 16 bits while the longer sequence is shorter than 65,536: half the memory traffic.
-  let row: Uint16Array | Int32Array;
-  if (a.length < 65536) {
-    if (row16.length < m + 1) row16 = new Uint16Array(Math.max(m + 1, row16.length * 2));
-    row = row16;
-  } else {
-    if (row32.length < m + 1) row32 = new Int32Array(Math.max(m + 1, row32.length * 2));
-    row = row32;
-  }
-  row.fill(0, 0, m + 1);
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i];
-    let diag = 0;
-    for (let j = 1; j <= m; j++) {
-      const up = row[j]!;
-      if (x === b[j - 1]) row[j] = diag + 1;
-      else if (row[j - 1]! > up) row[j] = row[j - 1]!;
-      diag = up;
+/**
+ * The LCS of one sequence, the pattern, with others, bit-parallel (Allison and Dix 1986; Hyyro 2004): a bit per
+ * pattern position, 32 to a word, and for each distinct token of the pattern the mask of the positions holding it.
+ * Each token y of the other sequence updates the row of the LCS table at once: U = V & M[y], V = (V + U) | (V - U)
+ * (V - U is V & ~U, as U is a subset of V); the LCS is the number of zero bits of V at the end. Time |other| x
+ * ceil(|pattern| / 32) word operations instead of |other| x |pattern| cells. Tokens are ids as {@link Vocabulary}
+ * gives them (non-negative integers).
+ */
+export class LcsPattern {
+  /** Token id -> 1 + the index of its mask; 0 when the token is not in the pattern. */
+  private slot = new Int32Array(1024);
+  private readonly distinct: number[] = [];
+  private masks = new Int32Array(256);
+  private v = new Int32Array(16);
+  private words = 0;
+  /** The pattern's length in tokens. */
+  length = 0;
+
+  set(p: ArrayLike<number>): void {
+    for (const t of this.distinct) this.slot[t] = 0;
+    this.distinct.length = 0;
+    const m = p.length;
+    const W = (m + 31) >>> 5;
+    this.length = m;
+    this.words = W;
+    if (this.v.length < W) this.v = new Int32Array(Math.max(W, this.v.length * 2));
+    for (let j = 0; j < m; j++) {
+      const t = p[j]!;
+      if (!Number.isInteger(t) || t < 0 || t >= 2 ** 30) throw new RangeError(`LcsPattern: token ${t} is not a token id`);
+      if (t >= this.slot.length) {
+        const grown = new Int32Array(Math.max(t + 1, this.slot.length * 2));
+        grown.set(this.slot);
+        this.slot = grown;
+      }
+      let s = this.slot[t]!;
+      if (s === 0) {
+        this.distinct.push(t);
+        s = this.slot[t] = this.distinct.length;
+        if (this.masks.length < s * W) {
+          const grown = new Int32Array(Math.max(s * W, this.masks.length * 2));
+          grown.set(this.masks);
+          this.masks = grown;
+        }
+        this.masks.fill(0, (s - 1) * W, s * W);
+      }
+      this.masks[(s - 1) * W + (j >>> 5)]! |= 1 << (j & 31);
     }
   }
-  return row[m]!;
+
+  /** The length of the longest common subsequence of the pattern and `b`. */
+  lcs(b: ArrayLike<number>): number {
+    const W = this.words;
+    if (W === 0) return 0;
+    const slot = this.slot;
+    const masks = this.masks;
+    if (W === 1) {
+      // Bits above the pattern's length start at 1 and stay 1 (their mask bits are 0): only real positions count as zeros.
+      let v = -1;
+      for (let i = 0; i < b.length; i++) {
+        // Out of range (a token newer than the pattern's) reads undefined, which `| 0` makes 0: not in the pattern.
+        const s = slot[b[i]!]! | 0;
+        if (s !== 0) {
+          const u = v & masks[s - 1]!;
+          // The sum of two int32s taken modulo 2^32 by `|`: the carry out of the word is dropped.
+          v = (v + u) | (v & ~u);
+        }
+      }
+      return popcount(~v);
+    }
+    const v = this.v;
+    v.fill(-1, 0, W);
+    for (let i = 0; i < b.length; i++) {
+      const s = slot[b[i]!]! | 0;
+      if (s === 0) continue;
+      const base = (s - 1) * W;
+      let carry = 0;
+      for (let w = 0; w < W; w++) {
+        const x = v[w]!;
+        const u = x & masks[base + w]!;
+        const sum = (x >>> 0) + (u >>> 0) + carry;
+        carry = sum > 0xffffffff ? 1 : 0;
+        v[w] = sum | (x & ~u);
+      }
+    }
+    let zeros = 0;
+    for (let w = 0; w < W; w++) zeros += popcount(~v[w]!);
+    return zeros;
+  }
+}
+
+const shared = new LcsPattern();
+
+/**
+ * Length of the longest common subsequence of two sequences of token ids (non-negative integers, e.g. from
+ * {@link Vocabulary}): bit-parallel over the shorter one.
+ */
+export function lcsLength(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (b.length > a.length) [a, b] = [b, a];
+  if (b.length === 0) return 0;
+  shared.set(b);
+  return shared.lcs(a);
 }
 
 /**

@@ -3,10 +3,11 @@ import type { ProgramEvent } from "../../executors/run-process.js";
 /**
  * A training job's metrics lines, summed up: the status shown while it runs (`loss 2.310, 5,120 tok/s`) and the
  * summary kept in the manifest (steps, first, last and lowest loss, tokens per second, DPO reward accuracy), which
- * `itp show` prints. The loss curve is kept thinned to at most 200 points.
+ * `itp show` prints. The loss curve is kept thinned to at most 200 points, each [step, loss, learning rate] (the
+ * learning rate null where the job did not say it): what `itp report` plots.
  */
 export class LossCurve {
-  private readonly points: [number, number][] = [];
+  private readonly points: [number, number, number | null][] = [];
   private first: number | undefined;
   private last: number | undefined;
   private min: number | undefined;
@@ -61,7 +62,8 @@ export class LossCurve {
     this.min = this.min === undefined ? loss : Math.min(this.min, loss);
     this.lastStep = step;
     if (typeof e["tokens_per_s"] === "number") this.tps.push(e["tokens_per_s"]);
-    this.points.push([step, loss]);
+    const lr = e["lr"];
+    this.points.push([step, loss, typeof lr === "number" && Number.isFinite(lr) ? lr : null]);
     // Thin: keep every other point once there are too many (the ends stay).
     if (this.points.length > 200) for (let i = this.points.length - 2; i > 0; i -= 2) this.points.splice(i, 1);
   }

@@ -10,7 +10,7 @@ tokenizes with the folder's tokenizer.json (Debian's Python has no `tokenizers`)
 Requests (one JSON object per line, answered in order):
   {"id", "op": "loglik", "items": [[context_ids, continuation_ids], ...]}
       -> {"id", "results": [[logprob, greedy], ...]}
-  {"id", "op": "generate", "items": [{"ids", "max_tokens", "temperature", "seed", "eos": [...]}, ...]}
+  {"id", "op": "generate", "items": [{"ids", "max_tokens", "temperature", "top_p", "seed", "eos": [...]}, ...]}
       -> {"id", "step": [[item, token], ...]} after each decoding step, then {"id", "results": [{"tokens", "finish"}]}
   {"id", "op": "stop", "items": [item, ...]}  (while a generate of that id runs: the client saw a stop sequence)
   {"op": "exit"}
@@ -30,6 +30,16 @@ import torch.nn.functional as F
 
 from .errors import UserError
 from .metrics import Emitter
+
+
+def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Nucleus sampling's distribution: the smallest set of most likely tokens whose mass reaches top_p (the token
+    that crosses it included, as transformers' TopPLogitsWarper keeps it), renormalized."""
+    sorted_p, order = torch.sort(probs, descending=True)
+    before = torch.cumsum(sorted_p, dim=-1) - sorted_p
+    sorted_p = torch.where(before < top_p, sorted_p, torch.zeros_like(sorted_p))
+    out = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    return out / out.sum()
 
 
 class Worker:
@@ -219,6 +229,9 @@ class Worker:
                 temp = float(it.get("temperature") or 0)
                 if temp > 0:
                     probs = torch.softmax(row / temp, dim=-1).cpu()
+                    top_p = float(it.get("top_p") or 1.0)
+                    if top_p < 1.0:
+                        probs = nucleus(probs, top_p)
                     tok = int(torch.multinomial(probs, 1, generator=gens[gi])[0])
                 else:
                     tok = int(row.argmax())
