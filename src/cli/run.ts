@@ -8,10 +8,12 @@ import { applyProfile, profileHelp, profileOptions } from "./profile.js";
 import { parseVerbArgs } from "./args.js";
 import { PlainReporter, silentReporter, TerminalReporter } from "./progress.js";
 import { loadForRun, positiveInt, refuseMissingFiles } from "./runtime-setup.js";
+import { permissionHelp, permissionOptions, permissionsFrom } from "./permissions.js";
 
 const help = `
 usage: itp run <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]...
                       [--concurrency N] [--store DIR] [--profile NAME [--profile-file PATH]] [--json]
+                      [--allow-write PATH]... [--allow-env NAME]... [--deny-read-outside]
 
 Run a recipe. Stages whose artifacts are in the store (default .itp/) are reused; the rest run, as many at once
 as the DAG and --concurrency (CPU slots, default: the number of cores) allow. An interrupted run (Ctrl-C, a
@@ -19,6 +21,10 @@ crash) keeps every finished stage: run again to resume.
   --only STAGE    run this stage and what it needs (repeatable)
   --force STAGE   rerun this stage even if its artifact is cached (repeatable)
   --store DIR     the store (default .itp/, or the profile's \`store\`)
+
+Before anything runs, the stages' effects are checked against the safe default (see itp plan): a write outside
+the recipe's folder and the store, or an env() value in what is sent to a host, stops the run with an error.
+${permissionHelp}
 ${profileHelp}`;
 
 export async function runVerb(args: string[]): Promise<number> {
@@ -31,6 +37,7 @@ export async function runVerb(args: string[]): Promise<number> {
       concurrency: { type: "string" },
       store: { type: "string" },
       json: { type: "boolean" },
+      ...permissionOptions,
       ...profileOptions,
     },
     help,
@@ -43,7 +50,7 @@ export async function runVerb(args: string[]): Promise<number> {
   const placed = applyProfile(p.positionals[0]!, p.values, p.values.json ?? false);
   if (typeof placed === "number") return placed;
   const storeDir = p.values.store ?? placed.store;
-  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only });
+  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only, permissions: permissionsFrom(p.values) });
   if (typeof loaded === "number") return loaded;
   const missing = refuseMissingFiles(loaded, only, p.values.json ?? false);
   if (missing !== undefined) return missing;
