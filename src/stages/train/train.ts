@@ -65,7 +65,9 @@ function trainImpl(method: Method): StageImpl {
       Effect.gen(function* () {
         const p = ctx.params;
         const tryP = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => (e instanceof Error ? e : new Error(String(e))) });
-        const py = yield* tryP(() => trainerPython());
+        // Checking the trainer's Python (starting it and importing torch: seconds) goes on while the data is tokenized.
+        const pythonChecked = trainerPython();
+        pythonChecked.catch(() => undefined);
         const base = yield* tryP(() => baseDirOf(ctx, p["base"], "param:base", "base model"));
         const data = ctx.inputs.get("data");
         if (!data) return yield* Effect.fail(new Error(`${ctx.stage.id}: no data input`));
@@ -90,6 +92,7 @@ function trainImpl(method: Method): StageImpl {
         );
         ctx.log("tokens", { key: tokens.key, digest: tokens.digest, reused: tokens.reused, ...tokens.stats });
         for (const [k, v] of Object.entries(tokens.stats)) if (typeof v === "number") ctx.count(`tokens: ${k}`, v);
+        const py = yield* tryP(() => pythonChecked);
         const work = yield* tryP(() => ctx.workDir());
         const reference = method === "dpo" && ctx.inputs.has("param:reference") ? yield* tryP(() => baseDirOf(ctx, p["reference"], "param:reference", "reference model")) : null;
         // The trainer writes `<output>.partial`, then renames it: the folder is created by the rename.
