@@ -25,6 +25,7 @@ export function diskHost(): Host {
       }
     },
     exists: (path) => existsSync(path),
+    cwd: process.cwd(),
     stdRoot: displayPath(join(packageRoot(), "stdlib")),
     listStd() {
       const root = join(packageRoot(), "stdlib");

@@ -9,6 +9,7 @@ import { loadModules, type Host, type ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
 import { checkRunnable } from "./runnable.js";
+import { permissionDiagnostics, programEffects, type EffectContext, type Permissions } from "./effects.js";
 import { AVAILABLE_EXECUTORS } from "../core/available-executors.js";
 
 export interface CheckedFile {
@@ -41,6 +42,11 @@ export interface CheckOptions {
   readonly hubEndpoint?: string;
   /** Apply the lock file (default true); `itp lock` reads the revisions as written. */
   readonly applyLock?: boolean;
+  /**
+   * Enforce the safe default on each entry's effects (E080-E082): what is allowed, and the machine's side of the
+   * effects (the entry's folder, the store, symlinks). Absent: effects are not checked (graph, diff, lock).
+   */
+  readonly permissions?: { readonly allow: Permissions; readonly context: (entry: string) => EffectContext };
 }
 
 /**
@@ -77,11 +83,18 @@ export function check(entries: readonly string[], host: Host, registry: Registry
       const parsed = lockText === undefined ? { diagnostics: [] } : parseLock(lockText, lockFile);
       const lockDiagnostics = opts.applyLock === false ? [] : [...parsed.diagnostics, ...(parsed.diagnostics.length > 0 ? [] : applyLock(program, host, parsed.lock, lockFile, opts.hubEndpoint))];
       diagnostics.push(...lockDiagnostics, ...missingLocalInputs(program, registry, host));
-      if (hasErrors(lockDiagnostics)) files.push({ path: entry.path });
+      const permission = opts.permissions && !hasErrors(lockDiagnostics) ? enforce(program, registry, opts.permissions) : [];
+      diagnostics.push(...permission);
+      if (hasErrors(lockDiagnostics) || hasErrors(permission)) files.push({ path: entry.path });
       else files.push({ path: entry.path, program });
     }
   }
   return { files, diagnostics: dedupe(diagnostics), modules };
+}
+
+function enforce(program: IrProgram, registry: Registry, p: NonNullable<CheckOptions["permissions"]>): Diagnostic[] {
+  const ctx = p.context(program.entry);
+  return permissionDiagnostics(program, programEffects(program, registry, ctx), ctx, p.allow);
 }
 
 /** The modules an entry loads, itself included. */

@@ -88,7 +88,7 @@ export class Elaborator implements Elab, Elaborated {
     for (const o of overrides) {
       let m = this.overrides.get(o.target);
       if (!m) this.overrides.set(o.target, (m = new Map()));
-      const mod: LoadedModule = { path: o.file.path, ast: { file: o.file, imports: [], decls: [], comments: [], brokenNames: [] }, std: false, importPaths: [] };
+      const mod: LoadedModule = { path: o.file.path, ast: { file: o.file, imports: [], decls: [], comments: [], brokenNames: [] }, std: false, importPaths: [], importOrigins: [] };
       this.extraModules.set(o.file.path, mod);
       m.set(o.param, { expr: o.expr, env: { mod, prefix: "" } });
     }

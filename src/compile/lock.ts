@@ -2,14 +2,14 @@ import { basename, dirname, isAbsolute, join } from "node:path";
 import { error, warning, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { IrProgram, IrStage } from "../core/ir.js";
 import type { Host } from "./modules.js";
+import { isCommitSha } from "./imports.js";
 
 // Pinned revisions. A recipe may read the hub at a branch (`main`) or with no revision at all; `itp lock` resolves
 // each such read to the commit it names today and keeps it in a lock file next to the recipe (`tulu2.itp.lock`,
 // like Cargo.lock), and every later check applies it: the stage reads that commit, and its cache key says so.
 // A read pinned to a commit sha in the recipe is left alone. This module is pure: the CLI resolves and writes.
 
-/** A 40-hex commit sha: the only revision that never moves. */
-export const isCommitSha = (r: string): boolean => /^[0-9a-f]{40}$/.test(r);
+export { isCommitSha };
 
 /** The branch a hub read without a revision follows. */
 export const DEFAULT_REF = "main";
