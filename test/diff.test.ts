@@ -46,6 +46,15 @@ describe("itp diff on two versions of the Tulu 2 recipe", () => {
       ],
       recipeParams: [],
       invalidated: ["tulu2_data", "tulu2_data_json", "tulu2_7b", "tulu2_scores"],
+      // The effects did not change: no host, path outside the folder, variable or secret was added or removed.
+      effects: {
+        hosts: { added: [], removed: [] },
+        writes_outside: { added: [], removed: [] },
+        reads_outside: { added: [], removed: [] },
+        env: { added: [], removed: [] },
+        secrets: { added: [], removed: [] },
+        gpus: null,
+      },
     });
   });
 

@@ -1,4 +1,4 @@
-import { check, type CheckResult } from "../compile/check.js";
+import { check, type CheckOptions, type CheckResult } from "../compile/check.js";
 import { parseOverride, type Override } from "../compile/overrides.js";
 import type { Diagnostic } from "../diagnostics/diagnostic.js";
 import { renderText, sortDiagnostics, toJson } from "../diagnostics/render.js";
@@ -9,7 +9,7 @@ import { GitImports } from "./git-imports.js";
 import { summaryLine, useColor } from "./args.js";
 
 /** Check files from disk with `--set` overrides applied; override syntax errors come back as diagnostics. */
-export function compileFiles(paths: readonly string[], sets: readonly string[] = [], opts: { runnable?: boolean; applyLock?: boolean; lockImports?: boolean } = {}): CheckResult {
+export function compileFiles(paths: readonly string[], sets: readonly string[] = [], opts: { runnable?: boolean; applyLock?: boolean; lockImports?: boolean; permissions?: CheckOptions["permissions"] } = {}): CheckResult {
   const overrides: Override[] = [];
   const extra: Diagnostic[] = [];
   for (const s of sets) {

@@ -8,12 +8,16 @@ import { defaultRegistry } from "../stages/index.js";
 import { diagnosticsJson, printDiagnostics } from "./compile.js";
 import { diskHost, InputError, UsageError } from "./host.js";
 import { parseVerbArgs } from "./args.js";
+import { diffEffects, programEffects } from "../compile/effects.js";
+import { renderEffectsDiff } from "./effects-render.js";
+import { effectContext } from "./permissions.js";
 
 const help = `
 usage: itp diff <old.itp> <new.itp> [--json]
        itp diff PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX NEW-MODE   (as git's external diff driver)
 
-Explain a change semantically: stages added and removed, each changed parameter with its old and new value
+Explain a change semantically: first the changes in the recipe's effects (a new host contacted, a new path
+written or read outside the recipe's folder, new environment variables or secrets read), then stages added and removed, each changed parameter with its old and new value
 (mixture components and weights included), type changes, and the downstream stages the change invalidates.
 
 When either version does not parse or check, its errors are printed with a warning, followed by a plain text
@@ -66,8 +70,14 @@ export async function diffVerb(args: string[]): Promise<number> {
     return asDriver ? 0 : 1;
   }
   const d = diffPrograms(oldP, newP);
-  if (p.values.json) process.stdout.write(JSON.stringify(d) + "\n");
-  else process.stdout.write(`itp diff ${label}\n${renderDiff(d)}`);
+  // Both versions' effects as if they lived at the new path (relative paths resolve from the same folder).
+  const ctx = effectContext(at, ".itp");
+  const effects = diffEffects(programEffects(oldP, registry, ctx), programEffects(newP, registry, ctx));
+  if (p.values.json) process.stdout.write(JSON.stringify({ ...d, effects }) + "\n");
+  else {
+    const e = renderEffectsDiff(effects);
+    process.stdout.write(`itp diff ${label}\n${e.length > 0 ? e.join("\n") + "\n" : ""}${renderDiff(d)}`);
+  }
   return 0;
 }
 

@@ -7,16 +7,22 @@ import { UsageError } from "./host.js";
 import { parseVerbArgs } from "./args.js";
 import { PlainReporter, silentReporter, TerminalReporter } from "./progress.js";
 import { loadForRun, positiveInt, refuseMissingFiles } from "./runtime-setup.js";
+import { permissionHelp, permissionOptions, permissionsFrom } from "./permissions.js";
 
 const help = `
 usage: itp run <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]...
                       [--concurrency N] [--store DIR] [--json]
+                      [--allow-write PATH]... [--allow-env NAME]... [--deny-read-outside]
 
 Run a recipe. Stages whose artifacts are in the store (default .itp/) are reused; the rest run, as many at once
 as the DAG and --concurrency (CPU slots, default: the number of cores) allow. An interrupted run (Ctrl-C, a
 crash) keeps every finished stage: run again to resume.
   --only STAGE    run this stage and what it needs (repeatable)
-  --force STAGE   rerun this stage even if its artifact is cached (repeatable)`;
+  --force STAGE   rerun this stage even if its artifact is cached (repeatable)
+
+Before anything runs, the stages' effects are checked against the safe default (see itp plan): a write outside
+the recipe's folder and the store, or an env() value in what is sent to a host, stops the run with an error.
+${permissionHelp}`;
 
 export async function runVerb(args: string[]): Promise<number> {
   const p = parseVerbArgs(
@@ -28,6 +34,7 @@ export async function runVerb(args: string[]): Promise<number> {
       concurrency: { type: "string" },
       store: { type: "string" },
       json: { type: "boolean" },
+      ...permissionOptions,
     },
     help,
   );
@@ -36,7 +43,7 @@ export async function runVerb(args: string[]): Promise<number> {
   const concurrency = positiveInt(p.values.concurrency, "--concurrency", availableParallelism());
   const only = p.values.only ?? [];
   const force = p.values.force ?? [];
-  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only });
+  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only, permissions: permissionsFrom(p.values) });
   if (typeof loaded === "number") return loaded;
   const missing = refuseMissingFiles(loaded, only, p.values.json ?? false);
   if (missing !== undefined) return missing;

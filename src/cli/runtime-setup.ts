@@ -14,6 +14,8 @@ import { neededStages } from "../runtime/scheduler.js";
 import type { Registry } from "../stages/registry.js";
 import { compileFiles, diagnosticsJson, printDiagnostics } from "./compile.js";
 import { displayPath, InputError, UsageError } from "./host.js";
+import { defaultPermissions, permissionDiagnostics, programEffects, type Permissions } from "../compile/effects.js";
+import { effectContext } from "./permissions.js";
 
 export interface Loaded {
   readonly program: IrProgram;
@@ -29,7 +31,7 @@ export interface Loaded {
  * What every command that touches the store starts with: the recipe checked (errors printed, exit 1), the store
  * opened (an unwritable one is a clear error), the stage names given on the command line verified.
  */
-export async function loadForRun(file: string, opts: { sets?: string[]; store?: string; json?: boolean; stageArgs?: string[]; only?: readonly string[] }): Promise<Loaded | number> {
+export async function loadForRun(file: string, opts: { sets?: string[]; store?: string; json?: boolean; stageArgs?: string[]; only?: readonly string[]; permissions?: Permissions }): Promise<Loaded | number> {
   const registry = defaultRegistry();
   let store: Store;
   try {
@@ -74,6 +76,13 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
   // this version cannot run.
   const need = neededStages(program, opts.only && opts.only.length > 0 ? new Set(opts.only) : undefined);
   const blocked = checkRunnable({ entry: program.entry, stages: new Map([...program.stages].filter(([id]) => need.has(id))) }, registry, AVAILABLE_EXECUTORS);
+  // The safe default, on the stages to run, before anything runs (a cached program is checked again: the
+  // permissions, the folder's symlinks and the environment may differ from the last time).
+  if (opts.permissions) {
+    const needed = { entry: program.entry, stages: new Map([...program.stages].filter(([id]) => need.has(id))) };
+    const ctx = effectContext(file, opts.store ?? ".itp");
+    blocked.push(...permissionDiagnostics(needed, programEffects(needed, registry, ctx), ctx, opts.permissions ?? defaultPermissions));
+  }
   if (blocked.length > 0) {
     if (opts.json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(blocked) }) + "\n");
     else printDiagnostics(blocked, false);

@@ -10,6 +10,7 @@ import { loadModules, type Host, type ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
 import { checkRunnable } from "./runnable.js";
+import { permissionDiagnostics, programEffects, type EffectContext, type Permissions } from "./effects.js";
 import { AVAILABLE_EXECUTORS } from "../core/available-executors.js";
 
 export interface CheckedFile {
@@ -47,6 +48,11 @@ export interface CheckOptions {
    * git imports at the commits the lock files name.
    */
   readonly modules?: ModuleGraph;
+  /**
+   * Enforce the safe default on each entry's effects (E080-E082): what is allowed, and the machine's side of the
+   * effects (the entry's folder, the store, symlinks). Absent: effects are not checked (graph, diff, lock).
+   */
+  readonly permissions?: { readonly allow: Permissions; readonly context: (entry: string) => EffectContext };
 }
 
 /**
@@ -86,7 +92,9 @@ export function check(entries: readonly string[], host: Host, registry: Registry
           ? []
           : [...parsed.diagnostics, ...(parsed.diagnostics.length > 0 ? [] : [...applyLock(program, host, parsed.lock, lockFile, opts.hubEndpoint), ...importDiagnostics(modules, imported, entry.path, parsed.lock)])];
       diagnostics.push(...lockDiagnostics, ...missingLocalInputs(program, registry, host));
-      if (hasErrors(lockDiagnostics)) files.push({ path: entry.path });
+      const permission = opts.permissions && !hasErrors(lockDiagnostics) ? enforce(program, registry, opts.permissions) : [];
+      diagnostics.push(...permission);
+      if (hasErrors(lockDiagnostics) || hasErrors(permission)) files.push({ path: entry.path });
       else files.push({ path: entry.path, program });
     }
   }
@@ -123,6 +131,11 @@ function importDiagnostics(modules: ModuleGraph, imported: ReadonlySet<string>, 
     });
   }
   return out;
+}
+
+function enforce(program: IrProgram, registry: Registry, p: NonNullable<CheckOptions["permissions"]>): Diagnostic[] {
+  const ctx = p.context(program.entry);
+  return permissionDiagnostics(program, programEffects(program, registry, ctx), ctx, p.allow);
 }
 
 /** The modules an entry loads, itself included. */

@@ -1,0 +1,46 @@
+import { realpathSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { EffectContext, Permissions } from "../compile/effects.js";
+import { hubSettings } from "../hub/settings.js";
+import { UsageError } from "./host.js";
+
+/** The options every verb that enforces the safe default takes (check, plan, run). */
+export const permissionOptions = {
+  "allow-write": { type: "string", multiple: true },
+  "allow-env": { type: "string", multiple: true },
+  "deny-read-outside": { type: "boolean" },
+} as const;
+
+export const permissionHelp = `  --allow-write PATH   allow writes to PATH (a file, or a folder and what is below it) outside the recipe's
+                       folder and the store (repeatable)
+  --allow-env NAME     allow the value of env("NAME") in what is sent to a host: a header, a prompt, a query
+                       (repeatable)
+  --deny-read-outside  make reads outside the recipe's folder errors (for CI that runs contributed recipes)`;
+
+/** The permissions the command line gives (only the command line: a recipe cannot widen them). */
+export function permissionsFrom(values: { "allow-write"?: string[]; "allow-env"?: string[]; "deny-read-outside"?: boolean }): Permissions {
+  for (const n of values["allow-env"] ?? []) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) throw new UsageError(`--allow-env takes an environment variable's name, not '${n}'`);
+  return {
+    allowWrite: (values["allow-write"] ?? []).map((p) => resolve(p)),
+    allowEnv: values["allow-env"] ?? [],
+    denyReadOutside: values["deny-read-outside"] ?? false,
+  };
+}
+
+/** The machine's side of a recipe's effects: its folder, the store, symlinks, the environment, the hub. */
+export function effectContext(recipe: string, store: string, extra: Partial<EffectContext> = {}): EffectContext {
+  return {
+    folder: dirname(resolve(recipe)),
+    store: resolve(store),
+    hubEndpoint: hubSettings().endpoint,
+    realpath: (p) => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return undefined;
+      }
+    },
+    env: (name) => process.env[name],
+    ...extra,
+  };
+}
