@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadForRun } from "../src/cli/runtime-setup.js";
 import { generationOf, plannedMix, readRunEvents, ruleText, stateOf, trainingOf, type RecipeReport } from "../src/report/data.js";
-import { gatherReport } from "../src/report/gather.js";
+import { gatherReport, gatherRun, runsOf } from "../src/report/gather.js";
 import { itp, tempTree } from "./support/cli.js";
 
 // What `itp report` gathers from the store: the pure pieces (run logs, states, mixture plans, request counts,
@@ -194,5 +194,32 @@ describe("a recipe's report gathered from the store", () => {
     ]);
     expect(failed.stages.find((s) => s.id === "both")!.note).toBeTruthy();
     expect(failed.dropped.find((d) => d.stage === "a_clean")).toEqual({ stage: "a_clean", reason: "too short", n: 3 });
+
+    // The first run, as it was: what it made, with the parameters it used (the mix's plan from its manifest).
+    process.chdir(dir);
+    const loaded = await loadForRun("r.itp", { store: "s" });
+    if (typeof loaded === "number") throw new Error("the recipe did not load");
+    const runs = runsOf(loaded.store, "r.itp");
+    expect(runs.map((x) => x.finished)).toEqual([true, true, true]);
+    const first = (await gatherRun(loaded.program, loaded.store, "r.itp", runs[2]!.id))!;
+    expect(first.run!.id).toBe(runs[2]!.id);
+    expect(first.stages.map((s) => [s.id, s.state, s.records])).toEqual([
+      ["a", "done", 12],
+      ["b", "done", 5],
+      ["a_clean.exact_dedup", "done", 10],
+      ["a_clean", "done", 8],
+      ["both", "done", 13],
+    ]);
+    expect(first.dropped).toEqual(r.dropped);
+    expect(first.mixtures).toEqual(r.mixtures);
+    const third = (await gatherRun(loaded.program, loaded.store, "r.itp", runs[0]!.id))!;
+    expect(third.stages.map((s) => [s.id, s.state, s.records])).toEqual([
+      ["a", "cached", 12],
+      ["b", "cached", 5],
+      ["a_clean.exact_dedup", "cached", 10],
+      ["a_clean", "done", 7],
+      ["both", "failed", null],
+    ]);
+    expect(await gatherRun(loaded.program, loaded.store, "r.itp", "no-such-run")).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { RecipeReport } from "../src/report/data.js";
 import { stateDot } from "../src/report/dot.js";
@@ -104,6 +104,26 @@ describe("itp report on the command line", () => {
       ["a", "done", 3],
       ["few", "done", 2],
     ]);
+  });
+
+  it("--run: one past run, or two runs of one recipe side by side; an unknown run names the recipe's runs", () => {
+    const dir = tempTree(files);
+    const run = () => JSON.parse(itp(["run", "r.itp", "--store", "s", "--json"], { cwd: dir }).stdout) as { log: string };
+    const first = basename(run().log, ".jsonl");
+    writeFileSync(join(dir, "r.itp"), recipe.replace("n: 2", "n: 1"));
+    const second = basename(run().log, ".jsonl");
+    const r = itp(["report", "r.itp", "--store", "s", "--run", first, "--run", second], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`wrote r-runs.report.html`);
+    expect(r.stdout).toContain(`  r.itp (run ${first}): 2 stages: 2 done, 0 cached, 0 failed, 0 not run\n  r.itp (run ${second}): 2 stages: 1 done, 1 cached, 0 failed, 0 not run\n`);
+    const html = readFileSync(join(dir, "r-runs.report.html"), "utf8");
+    expect(/<tr data-key="few"[^>]*>.*?<\/tr>/.exec(html)![0]).toContain('<td class="records num side-a diff">2</td><td class="records num side-b diff">1</td>');
+    const one = itp(["report", "r.itp", "--store", "s", "--run", first, "--json"], { cwd: dir });
+    expect((JSON.parse(one.stdout) as { reports: RecipeReport[] }).reports[0]!.stages.map((s) => s.records)).toEqual([3, 2]);
+    const unknown = itp(["report", "r.itp", "--store", "s", "--run", "2020-nope"], { cwd: dir });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe(`itp report: error: no run \`2020-nope\` of r.itp in the store s (its runs, newest first: ${second}, ${first})\n`);
+    expect(itp(["report", "r.itp", "--store", "s", "--run", "../x"], { cwd: dir }).code).toBe(2);
   });
 
   it("an unknown recipe, a recipe never run, a page that cannot be written: a clear error, exit 1", () => {
