@@ -47,6 +47,7 @@ const required: Record<string, Record<string, unknown>> = {
   generate_alpaca: { model: R("m") },
   evol_instruct: { model: R("m") },
   distill: { model: R("m") },
+  spin_pairs: { model: R("m") },
   self_chat: { model: R("m") },
   backtranslate: { model: R("m") },
   judge: { model: R("m") },

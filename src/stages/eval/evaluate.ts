@@ -1,14 +1,12 @@
 import { openModelSession } from "../support/model-session.js";
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { EvalModel, GenRequest, LoglikRequest } from "../../generate/eval-model.js";
 import { ModelSession } from "../../generate/session.js";
 import { UserError } from "../../core/errors.js";
 import type { RecordValue } from "../../core/records.js";
 import type { OutputSink, StageContext, StageImpl } from "../../core/stage.js";
 import { asTemplate, FormatError, isChatTemplate, renderChat, renderPromptTemplate, type Message, type Template } from "../support/chat-formats.js";
-import { HfTemplateError, isHfChatTemplate, readHfChatTemplate, renderHfChat, type HfChatTemplate } from "../support/hf-chat-template.js";
+import { HfTemplateError, isHfChatTemplate, renderHfChat, type HfChatTemplate } from "../support/hf-chat-template.js";
+import { folderTemplate } from "../support/model-template.js";
 import { asyncImpl, checkAbort } from "../support/records.js";
 import { ContaminationIndex } from "./contamination.js";
 import { TRAIN_DATA_ROLE } from "./kinds.js";
@@ -43,20 +41,10 @@ async function promptWrapper(ctx: StageContext, model: EvalModel): Promise<Promp
     }
     source = `\`${param.stage}\``;
   } else {
+    // A trained model is prompted in the format it was trained with (model-template.ts).
     const m = ctx.inputs.get("model");
-    const config = m?.tree ? join(m.path, "tokenizer_config.json") : undefined;
-    if (config && existsSync(config)) {
-      const text = await readFile(config, "utf8");
-      if ((JSON.parse(text) as { chat_template?: unknown }).chat_template !== undefined) {
-        try {
-          t = readHfChatTemplate(text, `${m!.stage}'s tokenizer_config.json`);
-        } catch (e) {
-          if (e instanceof HfTemplateError) throw new UserError(`stage \`${ctx.stage.id}\`: the chat template of \`${m!.stage}\`: ${e.message}`, e.hint ?? "give the stage a `template`");
-          throw e;
-        }
-        source = `the chat template of \`${m!.stage}\``;
-      }
-    }
+    t = m?.tree ? await folderTemplate(m.path, m.stage, `stage \`${ctx.stage.id}\``) : undefined;
+    if (t) source = isHfChatTemplate(t) ? `the chat template of \`${m!.stage}\`` : `the template \`${m!.stage}\` was trained with`;
   }
   if (!t) {
     return {

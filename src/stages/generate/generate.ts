@@ -137,11 +137,7 @@ const distill: StageImpl = asyncImpl(async (ctx, out) => {
   await orderedMap(
     dataInput(ctx).read(),
     { width: IN_FLIGHT, onFailure: () => session.abort() },
-    (r) => {
-      const input = typeof r["input"] === "string" ? r["input"].trim() : "";
-      const user = input ? `${String(r["instruction"] ?? "")}\n\n${input}` : String(r["instruction"] ?? "");
-      return session.ask(requestOf(ctx, userMessages(ctx.params["system"], user)));
-    },
+    (r) => session.ask(requestOf(ctx, userMessages(ctx.params["system"], promptOf(r)))),
     async (a, r, idx) => {
       const text = a.text.trim();
       if (!text) ctx.drop(r, "empty answer", `record ${idx + 1}`);
@@ -152,4 +148,30 @@ const distill: StageImpl = asyncImpl(async (ctx, out) => {
   await session.finish();
 });
 
-export const generateImpls: Record<string, StageImpl> = { generate, distill };
+/** `spin_pairs`: the model's answer to each instruction becomes the rejected side of a preference, the SFT output the chosen. */
+const spinPairs: StageImpl = asyncImpl(async (ctx, out) => {
+  const session = await openModelSession(ctx);
+  let i = 0;
+  await orderedMap(
+    dataInput(ctx).read(),
+    { width: IN_FLIGHT, onFailure: () => session.abort() },
+    (r) => session.ask(requestOf(ctx, userMessages(ctx.params["system"], promptOf(r)))),
+    async (a, r, idx) => {
+      const text = a.text.trim();
+      const gold = String(r["output"] ?? "");
+      if (!text) ctx.drop(r, "empty answer", `record ${idx + 1}`);
+      else if (text === gold.trim()) ctx.drop({ ...r, answer: text }, "answer equals the SFT output", `record ${idx + 1}`);
+      else await out.write({ prompt: promptOf(r), chosen: gold, rejected: text });
+      if (++i % 256 === 0) ctx.progress(i, dataInput(ctx).records ?? undefined);
+    },
+  );
+  await session.finish();
+});
+
+/** An instruction record as the user's turn: the instruction, then a blank line and the input when there is one. */
+function promptOf(r: RecordValue): string {
+  const input = typeof r["input"] === "string" ? r["input"].trim() : "";
+  return input ? `${String(r["instruction"] ?? "")}\n\n${input}` : String(r["instruction"] ?? "");
+}
+
+export const generateImpls: Record<string, StageImpl> = { generate, distill, spin_pairs: spinPairs };

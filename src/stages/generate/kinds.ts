@@ -115,6 +115,20 @@ export function generateStages(): StageKind[] {
       version: "1",
     },
     {
+      name: "spin_pairs",
+      category: "generate",
+      doc: "SPIN's self-play data (Chen et al., \"Self-Play Fine-Tuning Converts Weak Language Models to Strong Language Models\"): the model answers each SFT instruction, and the record becomes a preference whose chosen answer is the SFT output and whose rejected answer is the model's own; train it with `dpo` (SPIN's logistic loss is DPO's sigmoid loss, beta = lambda) with the answering model as base and reference. An empty answer, or one equal to the SFT output (no signal), is dropped and counted.",
+      inputs: [dataInput("Dataset<Instruction>", "SFT instructions with their reference outputs.")],
+      output: "Dataset<Preference>",
+      params: () => z.object({
+        model: model("The model of the previous iteration, which answers."),
+        system: z.string().optional().describe("System message; default none."),
+        ...sampling({ temperature: 0, top_p: 1.0, max_tokens: 256 }, "greedy, as SPIN's generation"),
+        seed: seed(),
+      }),
+      version: "1",
+    },
+    {
       name: "self_chat",
       category: "generate",
       doc: "Multi-turn conversations by self-chat: starting from each instruction as the first user turn, the model answers and a user simulator (user_model) asks the follow-up, for `turns` exchanges.",

@@ -126,6 +126,8 @@ function trainImpl(method: Method): StageImpl {
           dpo: method === "dpo" ? { beta: num(p["beta"], 0.1), loss: "sigmoid", reference, reference_logps: join(work, "reference-logps.pt") } : null,
           tokenizer_files: tokenizerFiles(base),
           chat_template: isHfChatTemplate(template) ? template.jinja : null,
+          // Any other template (a built-in chat format, a prompt template) is recorded as it is, in itp_template.json.
+          template: isHfChatTemplate(template) ? null : template,
           export_onnx: p["export_onnx"] === true,
           device: gpus > 0 ? "cuda" : "cpu",
           ...(typeof p["max_steps"] === "number" ? { max_steps: p["max_steps"] } : {}),

@@ -54,6 +54,8 @@ class TrainConfig:
     dpo: Optional[DpoSettings] = None
     tokenizer_files: Dict[str, str] = field(default_factory=dict)
     chat_template: Optional[str] = None
+    # The template of another kind (a built-in chat format or a prompt template) the data was rendered with.
+    template: Optional[Dict[str, Any]] = None
     export_onnx: bool = False
     device: str = "cpu"
     parallel: str = "auto"
@@ -183,6 +185,12 @@ def parse_config(obj: Any) -> TrainConfig:
     if tmpl is not None and not isinstance(tmpl, str):
         raise UserError(f"{_where('chat_template')} must be a string or null")
     cfg.chat_template = tmpl
+    other = r.raw("template")
+    if other is not None and not isinstance(other, dict):
+        raise UserError(f"{_where('template')} must be an object or null")
+    if other is not None and tmpl is not None:
+        raise UserError(f"{_where('template')} and chat_template are both set", "a model is trained with one template")
+    cfg.template = other
     files = r.raw("tokenizer_files")
     if files is not None:
         if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):

@@ -23,6 +23,9 @@ def _save_dtype(precision: str) -> torch.dtype:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
 
 
+TEMPLATE_FILE = "itp_template.json"
+
+
 def _write_json(path: str, obj: Any) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2, ensure_ascii=False)
@@ -40,7 +43,14 @@ def _tokenizer_files(cfg: TrainConfig, out: str) -> None:
                 tc = json.load(f)
         if cfg.chat_template is not None:
             tc["chat_template"] = cfg.chat_template
+        elif cfg.template is not None:
+            # The base's chat template is not what this model learned: a chat template the model was not trained
+            # with would mislead whoever prompts it (vLLM, transformers, itp's own generation).
+            tc.pop("chat_template", None)
         _write_json(path, tc)
+    if cfg.template is not None:
+        # The format it was trained with, for itp (generation and evaluation render prompts with it).
+        _write_json(os.path.join(out, TEMPLATE_FILE), cfg.template)
 
 
 def _generation_config(cfg: TrainConfig, out: str) -> None:
