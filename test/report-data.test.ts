@@ -30,7 +30,8 @@ describe("the pure pieces", () => {
     expect(stateOf(undefined, ev.outcomes.get("c"))).toBe("failed");
     expect(stateOf(undefined, ev.outcomes.get("d"))).toBe("not run");
     expect(stateOf(undefined, undefined)).toBe("not run");
-    expect(readRunEvents("id2", log + '\n{"type":"run_finished","ran":1}').finished).toBe(true);
+    expect(readRunEvents("id2", log + '\n{"type":"run_finished","ran":1,"seconds":2.5}')).toMatchObject({ finished: true, seconds: 2.5 });
+    expect(ev.seconds).toBeNull();
   });
 
   it("planned records per mixture component: counts as written, weights and rates shared out of total", () => {

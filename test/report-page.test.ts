@@ -13,7 +13,7 @@ const libs = { chartJs: "window.Chart = function () {};", vizJs: "window.Viz = {
 
 const base: RecipeReport = {
   recipe: "r.itp",
-  run: { id: "2026-01-01T00-00-00-000Z-1", started: "2026-01-01T00:00:00.000Z", finished: true },
+  run: { id: "2026-01-01T00-00-00-000Z-1", started: "2026-01-01T00:00:00.000Z", finished: true, seconds: 1.5 },
   stages: [
     { id: "raw", kind: "jsonl", state: "cached", records: 10, ms: 12, counts: {} },
     { id: "clean", kind: "length", state: "done", records: 8, ms: 3, counts: { kept: 8 } },
@@ -42,6 +42,7 @@ describe("the page", () => {
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/);
     expect(html).toContain('<td class="state state-done">done</td>');
     expect(html).toContain('<td class="cost num">$0.000120</td>');
+    expect(html).toContain("<code>r.itp</code>: run 2026-01-01T00-00-00-000Z-1 (started 2026-01-01T00:00:00.000Z, took 1.5 s): 2 done, 1 cached, 0 failed, 0 not run</li>");
     expect(html).not.toContain("differs");
     const d = dataOf(html);
     expect(d.charts.map((c) => [c.canvas, c.config.type])).toEqual([

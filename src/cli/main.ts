@@ -11,7 +11,7 @@ const verbs: Record<string, { summary: string; load: () => Promise<Verb> }> = {
   run: { summary: "run a recipe: cached stages are reused, the rest run; resumes after a crash", load: async () => (await import("./run.js")).runVerb },
   plan: { summary: "show which stages are cached and which will run, and why", load: async () => (await import("./plan.js")).planVerb },
   show: { summary: "show a stage's artifact: location, count, schema, sample, lineage", load: async () => (await import("./show.js")).showVerb },
-  report: { summary: "write one offline HTML page of what runs made (DAG, counts, drops, mixture, cost, loss, evals); two recipes side by side", load: async () => (await import("./report-page.js")).reportPageVerb },
+  report: { summary: "write an offline HTML page of what runs made: DAG, counts, drops, mixture, cost, loss, evals", load: async () => (await import("./report-page.js")).reportPageVerb },
   "report-diff": { summary: "compare two recipe versions' evaluation reports, metric by metric", load: async () => (await import("./report-diff.js")).reportDiffVerb },
   cache: { summary: "the store: ls, verify, gc", load: async () => (await import("./cache.js")).cacheVerb },
 };

@@ -89,8 +89,8 @@ export interface EvalTable {
 
 export interface RecipeReport {
   readonly recipe: string;
-  /** The run of the recipe the states refer to: its id, when it started, and whether it finished. */
-  readonly run: { readonly id: string; readonly started: string; readonly finished: boolean } | null;
+  /** The run of the recipe the states refer to: its id, when it started, whether it finished, and how long it took. */
+  readonly run: { readonly id: string; readonly started: string; readonly finished: boolean; readonly seconds: number | null } | null;
   readonly stages: readonly StageRow[];
   readonly edges: readonly Edge[];
   readonly dropped: readonly DropRow[];
@@ -113,6 +113,8 @@ export interface RunEvents {
   readonly id: string;
   readonly started: string;
   readonly finished: boolean;
+  /** The run's time in seconds, as its end event says (null when it did not end). */
+  readonly seconds: number | null;
   readonly outcomes: ReadonlyMap<string, RunOutcome>;
 }
 
@@ -121,6 +123,7 @@ export function readRunEvents(id: string, text: string): RunEvents & { readonly 
   let recipe: string | undefined;
   let started = "";
   let finished = false;
+  let seconds: number | null = null;
   const outcomes = new Map<string, RunOutcome>();
   for (const line of text.split("\n")) {
     if (!line.startsWith("{")) continue;
@@ -134,7 +137,10 @@ export function readRunEvents(id: string, text: string): RunEvents & { readonly 
     if (type === "run_started") {
       recipe = typeof e["recipe"] === "string" ? e["recipe"] : undefined;
       started = String(e["t"] ?? "");
-    } else if (type === "run_finished") finished = e["interrupted"] !== true;
+    } else if (type === "run_finished") {
+      finished = e["interrupted"] !== true;
+      seconds = typeof e["seconds"] === "number" ? e["seconds"] : null;
+    }
     else if (typeof type === "string" && typeof e["stage"] === "string" && /^stage_(ran|cached|failed|skipped)$/.test(type)) {
       const status = type.slice("stage_".length) as "ran" | "cached" | "failed" | "skipped";
       outcomes.set(e["stage"], {
@@ -145,7 +151,7 @@ export function readRunEvents(id: string, text: string): RunEvents & { readonly 
       });
     }
   }
-  return { id, recipe, started, finished, outcomes };
+  return { id, recipe, started, finished, seconds, outcomes };
 }
 
 /**

@@ -144,5 +144,5 @@ async function assemble(store: Store, recipe: string, run: RunEvents | undefined
     }
   }
   const edges: Edge[] = views.flatMap((v) => v.inputs.filter((i) => byId.has(i.from)).map((i) => ({ from: i.from, to: v.id, role: i.role })));
-  return { recipe, run: run ? { id: run.id, started: run.started, finished: run.finished } : null, stages, edges, dropped, mixtures, generation, training, evaluations };
+  return { recipe, run: run ? { id: run.id, started: run.started, finished: run.finished, seconds: run.seconds } : null, stages, edges, dropped, mixtures, generation, training, evaluations };
 }

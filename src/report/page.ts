@@ -324,7 +324,9 @@ export function renderPage(reports: readonly RecipeReport[], labels: readonly st
   ];
   const runs = reports
     .map((r, i) => {
-      const run = r.run ? `last run ${esc(r.run.id)} (started ${esc(r.run.started)}${r.run.finished ? "" : ", did not finish"})` : "no run of it is logged in the store";
+      const tally = (["done", "cached", "failed", "not run"] as const).map((st) => `${r.stages.filter((x) => x.state === st).length} ${st}`).join(", ");
+      const took = r.run?.seconds !== null && r.run?.seconds !== undefined ? `, took ${r.run.seconds.toFixed(1)} s` : "";
+      const run = r.run ? `run ${esc(r.run.id)} (started ${esc(r.run.started)}${r.run.finished ? took : ", did not finish"}): ${tally}` : `no run of it is logged in the store: ${tally}`;
       return `<li${reports.length === 2 ? ` data-side="${SIDE[i]}"` : ""}>${reports.length === 2 ? `<strong>${SIDE[i]!.toUpperCase()}</strong> ` : ""}<code>${esc(labels[i]!)}</code>: ${run}</li>`;
     })
     .join("");
