@@ -56,11 +56,18 @@ class Worker:
 
     # ---- the model, with an optional key/value cache ------------------------------------------------------------
 
+    # Queries per block of the attention: a block sees the keys up to its last query only (causal), so about half
+    # of the score matrix is never computed, and a block's scores stay small enough for the CPU's caches.
+    QUERY_BLOCK = 128
+
     def hidden(self, ids: torch.Tensor, positions: torch.Tensor, keys: torch.Tensor,
-               cache: Optional[List[Tuple[torch.Tensor, torch.Tensor]]]) -> torch.Tensor:
+               cache: Optional[List[Tuple[torch.Tensor, torch.Tensor]]],
+               select: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
         """Final hidden states [B, S, H] of `ids` [B, S] at `positions` [B, S]. `keys` [B, T] marks the real tokens of
         everything the queries may see (the cache's tokens, then these). `cache` holds each layer's keys and values
-        so far and is extended in place; queries see keys at or before their own index, in their window."""
+        so far and is extended in place; queries see keys at or before their own index, in their window.
+        With `select` (rows, cols), only those positions' states are returned, [N, H]: the last layer computes its
+        queries, attention and MLP there alone (every layer's keys and values are still computed for all)."""
         m = self.model
         x = m.model.embed_tokens(ids)
         cos, sin = m._rope(positions, x.dtype)
@@ -72,7 +79,8 @@ class Worker:
         allowed_base = causal[None] & keys[:, None, :]
         # A padding query sees itself at least (no fully masked row, no NaN); what it computes is never read.
         allowed_base = allowed_base | (ki[None, :] == qi[:, None])[None]
-        masks: Dict[Optional[int], torch.Tensor] = {}
+        masks: Dict[Optional[int], torch.Tensor] = {}  # per window: the positions a query may not see
+        last = len(m.model.layers) - 1
         for li, layer in enumerate(m.model.layers):
             attn = layer.self_attn
             window = attn.window
@@ -81,12 +89,11 @@ class Worker:
                 if window is not None:
                     # Index distance equals position distance between real tokens (padding is on the left only).
                     a = a & ((qi[:, None] - ki[None, :]) < window)[None]
-                masks[window] = a[:, None]  # [B, 1, S, T]
+                masks[window] = ~a[:, None]  # [B, 1, S, T]
+            masked = masks[window]
             h = layer.input_layernorm(x)
-            q = attn.q_proj(h).view(b, s, attn.heads, attn.head_dim).transpose(1, 2)
             k = attn.k_proj(h).view(b, s, attn.kv_heads, attn.head_dim).transpose(1, 2)
             v = attn.v_proj(h).view(b, s, attn.kv_heads, attn.head_dim).transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
             if cache is not None:
                 if li < len(cache):
@@ -98,12 +105,36 @@ class Worker:
             rep = attn.heads // attn.kv_heads
             kk = _repeat_kv(k, rep) if rep > 1 else k
             vv = _repeat_kv(v, rep) if rep > 1 else v
-            scores = torch.matmul(q, kk.transpose(2, 3)) / math.sqrt(attn.head_dim)
-            scores = scores.masked_fill(~masks[window], torch.finfo(scores.dtype).min)
-            probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
-            out = torch.matmul(probs, vv).transpose(1, 2).reshape(b, s, attn.heads * attn.head_dim)
+            scale = 1.0 / math.sqrt(attn.head_dim)
+            if li == last and select is not None:
+                rows, cols = select
+                n = rows.shape[0]
+                xs = x[rows, cols]  # [N, H]
+                q = attn.q_proj(h[rows, cols]).view(n, attn.heads, 1, attn.head_dim)
+                c, sn = cos[rows, :, cols][:, :, None], sin[rows, :, cols][:, :, None]  # [N, 1, 1, D]
+                q = (q * c + _rotate_half(q) * sn) * scale
+                scores = torch.matmul(q, kk[rows].transpose(2, 3))  # [N, heads, 1, T]
+                scores.masked_fill_(masked[rows, :, cols][:, :, None], torch.finfo(scores.dtype).min)
+                probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+                out = torch.matmul(probs, vv[rows]).reshape(n, attn.heads * attn.head_dim)
+                xs = xs + attn.o_proj(out)
+                xs = xs + layer.mlp(layer.post_attention_layernorm(xs))
+                return m.model.norm(xs)
+            q = attn.q_proj(h).view(b, s, attn.heads, attn.head_dim).transpose(1, 2)
+            q = (q * cos + _rotate_half(q) * sin) * scale
+            out = q.new_empty(b, attn.heads, s, attn.head_dim)
+            for q0 in range(0, s, self.QUERY_BLOCK):
+                q1 = min(s, q0 + self.QUERY_BLOCK)
+                end = t - s + q1  # the block's last query sees no key after its own index
+                scores = torch.matmul(q[:, :, q0:q1], kk[:, :, :end].transpose(2, 3))
+                scores.masked_fill_(masked[:, :, q0:q1, :end], torch.finfo(scores.dtype).min)
+                probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+                out[:, :, q0:q1] = torch.matmul(probs, vv[:, :, :end])
+            out = out.transpose(1, 2).reshape(b, s, attn.heads * attn.head_dim)
             x = x + attn.o_proj(out)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
+        if select is not None:  # a model without layers
+            x = x[select[0], select[1]]
         return m.model.norm(x)
 
     def logits_at(self, ids: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -113,8 +144,8 @@ class Worker:
         b, s = ids.shape
         positions = torch.arange(s, device=ids.device).expand(b, s)
         # Right padding: a real token never sees the pads after it, so they need no mask.
-        h = self.hidden(ids, positions, torch.ones_like(ids, dtype=torch.bool), None)
-        return self.model.lm_head(h[rows, cols]).float()
+        h = self.hidden(ids, positions, torch.ones_like(ids, dtype=torch.bool), None, (rows, cols))
+        return self.model.lm_head(h).float()
 
     # ---- log-likelihoods ----------------------------------------------------------------------------------------
 
@@ -215,7 +246,9 @@ class Worker:
         cache: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = [] if self.builtin else None
         full = ids  # the whole sequences, for a model without the cached path
         if self.builtin:
-            h = self.hidden(ids, positions, keys, cache)[:, -1]
+            # Left padding: every row's next token is predicted at the last column.
+            last_col = (torch.arange(b, device=dev), torch.full((b,), width - 1, dtype=torch.long, device=dev))
+            h = self.hidden(ids, positions, keys, cache, last_col)
             logits = self.model.lm_head(h).float()
         else:
             logits = self._full_logits(full, keys)
