@@ -1,20 +1,21 @@
-import { LocalProcessExecutor } from "../executors/local.js";
+import { processExecutor } from "../executors/index.js";
 import { machineGpus } from "../executors/gpus.js";
 import { planProgram } from "../runtime/plan.js";
-import { baseModelSize, parseMemory, planTraining, TRAIN_METHODS, type DeviceMemory, type TrainingPlan } from "../stages/train/plan.js";
+import { baseModelSize, executorOf, parseMemory, planTraining, TRAIN_METHODS, type DeviceMemory, type TrainingPlan } from "../stages/train/plan.js";
 import { programEffects } from "../compile/effects.js";
 import { neededStages } from "../runtime/scheduler.js";
 import { renderEffects } from "./effects-render.js";
 import { effectContext, permissionHelp, permissionOptions, permissionsFrom } from "./permissions.js";
 import { resolve } from "node:path";
 import { displayPath, UsageError } from "./host.js";
+import { applyProfile, profileHelp, profileOptions } from "./profile.js";
 import { parseVerbArgs } from "./args.js";
 import { loadForRun, refuseMissingFiles } from "./runtime-setup.js";
 
 const help = `
 usage: itp plan <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]... [--against OLD.itp]
                        [--gpu-memory SIZE]
-                       [--store DIR] [--json]
+                       [--store DIR] [--profile NAME [--profile-file PATH]] [--json]
                        [--allow-write PATH]... [--allow-env NAME]... [--deny-read-outside]
 
 For each stage: cached (a verified artifact exists for its cache key) or run, and why: which component of the key
@@ -32,15 +33,19 @@ stages that contact them, environment variables and secrets read (names only), G
 training stages, and the estimated generation cost where a model sets price_input/price_output. The safe
 default refuses a write outside the recipe's folder and the store, and an env() value in what is sent to a host
 (an endpoint's base_url and credentials excepted):
-${permissionHelp}`;
+${permissionHelp}
+${profileHelp}`;
 
 export async function planVerb(args: string[]): Promise<number> {
-  const p = parseVerbArgs(args, { only: { type: "string", multiple: true }, force: { type: "string", multiple: true }, set: { type: "string", multiple: true }, store: { type: "string" }, against: { type: "string" }, json: { type: "boolean" }, "gpu-memory": { type: "string" }, ...permissionOptions }, help);
+  const p = parseVerbArgs(args, { only: { type: "string", multiple: true }, force: { type: "string", multiple: true }, set: { type: "string", multiple: true }, store: { type: "string" }, against: { type: "string" }, json: { type: "boolean" }, "gpu-memory": { type: "string" }, ...permissionOptions, ...profileOptions }, help);
   if (!p) return 0;
   if (p.positionals.length !== 1) throw new UsageError("give exactly one recipe file");
   const only = p.values.only ?? [];
   const force = p.values.force ?? [];
-  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only, permissions: permissionsFrom(p.values) });
+  const placed = applyProfile(p.positionals[0]!, p.values, p.values.json ?? false);
+  if (typeof placed === "number") return placed;
+  const storeDir = p.values.store ?? placed.store;
+  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only, permissions: permissionsFrom(p.values) });
   if (typeof loaded === "number") return loaded;
   const missing = refuseMissingFiles(loaded, only, p.values.json ?? false);
   if (missing !== undefined) return missing;
@@ -50,13 +55,12 @@ export async function planVerb(args: string[]): Promise<number> {
   const device = deviceMemory(p.values["gpu-memory"]);
   const byId = new Map(plan.map((s) => [s.id, s]));
   const training = new Map<string, TrainingPlan>();
-  const executor = new LocalProcessExecutor();
   for (const s of shown) {
     if (s.status === "cached" || !TRAIN_METHODS.has(s.kind)) continue;
     const stage = loaded.program.stages.get(s.id)!;
     const data = stage.inputs.find((i) => i.role === "data");
     const records = data ? byId.get(data.from)?.manifest?.output.records : undefined;
-    training.set(s.id, planTraining(loaded.program, stage, { baseDir: loaded.baseDir, executor, ...(device ? { device } : {}), ...(typeof records === "number" ? { inputRecords: records } : {}) }));
+    training.set(s.id, planTraining(loaded.program, stage, { baseDir: loaded.baseDir, executor: processExecutor(executorOf(stage.params)), ...(device ? { device } : {}), ...(typeof records === "number" ? { inputRecords: records } : {}) }));
   }
   const errors = [...training.values()].filter((t) => t.error);
   const recordsOf = (id: string) => {

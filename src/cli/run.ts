@@ -4,6 +4,7 @@ import { machineGpus } from "../executors/gpus.js";
 import { LocalExecutor } from "../runtime/executor.js";
 import { parseFaults, runProgram } from "../runtime/scheduler.js";
 import { UsageError } from "./host.js";
+import { applyProfile, profileHelp, profileOptions } from "./profile.js";
 import { parseVerbArgs } from "./args.js";
 import { PlainReporter, silentReporter, TerminalReporter } from "./progress.js";
 import { loadForRun, positiveInt, refuseMissingFiles } from "./runtime-setup.js";
@@ -11,7 +12,7 @@ import { permissionHelp, permissionOptions, permissionsFrom } from "./permission
 
 const help = `
 usage: itp run <file> [--only STAGE]... [--force STAGE]... [--set STAGE.PARAM=VALUE]...
-                      [--concurrency N] [--store DIR] [--json]
+                      [--concurrency N] [--store DIR] [--profile NAME [--profile-file PATH]] [--json]
                       [--allow-write PATH]... [--allow-env NAME]... [--deny-read-outside]
 
 Run a recipe. Stages whose artifacts are in the store (default .itp/) are reused; the rest run, as many at once
@@ -19,10 +20,12 @@ as the DAG and --concurrency (CPU slots, default: the number of cores) allow. An
 crash) keeps every finished stage: run again to resume.
   --only STAGE    run this stage and what it needs (repeatable)
   --force STAGE   rerun this stage even if its artifact is cached (repeatable)
+  --store DIR     the store (default .itp/, or the profile's \`store\`)
 
 Before anything runs, the stages' effects are checked against the safe default (see itp plan): a write outside
 the recipe's folder and the store, or an env() value in what is sent to a host, stops the run with an error.
-${permissionHelp}`;
+${permissionHelp}
+${profileHelp}`;
 
 export async function runVerb(args: string[]): Promise<number> {
   const p = parseVerbArgs(
@@ -35,6 +38,7 @@ export async function runVerb(args: string[]): Promise<number> {
       store: { type: "string" },
       json: { type: "boolean" },
       ...permissionOptions,
+      ...profileOptions,
     },
     help,
   );
@@ -43,7 +47,10 @@ export async function runVerb(args: string[]): Promise<number> {
   const concurrency = positiveInt(p.values.concurrency, "--concurrency", availableParallelism());
   const only = p.values.only ?? [];
   const force = p.values.force ?? [];
-  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only, permissions: permissionsFrom(p.values) });
+  const placed = applyProfile(p.positionals[0]!, p.values, p.values.json ?? false);
+  if (typeof placed === "number") return placed;
+  const storeDir = p.values.store ?? placed.store;
+  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only, permissions: permissionsFrom(p.values) });
   if (typeof loaded === "number") return loaded;
   const missing = refuseMissingFiles(loaded, only, p.values.json ?? false);
   if (missing !== undefined) return missing;

@@ -6,13 +6,14 @@ import type { Manifest, Store } from "../runtime/store.js";
 import { planProgram } from "../runtime/plan.js";
 import { show as showType, showShape } from "../types/types.js";
 import { displayPath, InputError, UsageError } from "./host.js";
+import { applyProfile, profileHelp, profileOptions } from "./profile.js";
 import { parseVerbArgs, useColor } from "./args.js";
 import { loadForRun } from "./runtime-setup.js";
 import { isReport } from "../stages/eval/report.js";
 import { renderExamples, renderReport, selectExamples } from "./report.js";
 
 const help = `
-usage: itp show <file> <stage> [--records N] [--dropped [--reason TEXT]] [--set STAGE.PARAM=VALUE]... [--store DIR] [--json]
+usage: itp show <file> <stage> [--records N] [--dropped [--reason TEXT]] [--set STAGE.PARAM=VALUE]... [--store DIR] [--profile NAME] [--json]
        itp show <file> <eval stage> [--examples [--failed] [--task NAME] [--records N]] [--json]
 
 An artifact: where it is, how many records, their schema, a sample of records, and its lineage (the stages and
@@ -23,7 +24,8 @@ default; --reason keeps those whose reason contains TEXT).
 
 An evaluation's Report: every task's metrics with standard errors and counts, and the contamination counts. With
 --examples: its examples (prompt, output, extracted answer, gold, verdict), the first N (20 by default) of every
-task or of --task NAME; --failed keeps the failed ones.`;
+task or of --task NAME; --failed keeps the failed ones.
+${profileHelp}`;
 
 export async function showVerb(args: string[]): Promise<number> {
   const p = parseVerbArgs(
@@ -38,6 +40,7 @@ export async function showVerb(args: string[]): Promise<number> {
       set: { type: "string", multiple: true },
       store: { type: "string" },
       json: { type: "boolean" },
+      ...profileOptions,
     },
     help,
   );
@@ -46,7 +49,10 @@ export async function showVerb(args: string[]): Promise<number> {
   const [file, stageId] = p.positionals as [string, string];
   const sampleSize = Number(p.values.records ?? (p.values.dropped || p.values.examples ? 20 : 3));
   if (!Number.isInteger(sampleSize) || sampleSize < 0) throw new UsageError(`--records takes a whole number, not \`${p.values.records}\``);
-  const loaded = await loadForRun(file, { sets: p.values.set ?? [], ...(p.values.store ? { store: p.values.store } : {}), json: p.values.json ?? false, stageArgs: [stageId], only: [stageId] });
+  const placed = applyProfile(file, p.values, p.values.json ?? false);
+  if (typeof placed === "number") return placed;
+  const storeDir = p.values.store ?? placed.store;
+  const loaded = await loadForRun(file, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [stageId], only: [stageId] });
   if (typeof loaded === "number") return loaded;
   const plan = await planProgram(loaded.program, { ...loaded, force: new Set(), only: new Set([stageId]) });
   const entry = plan.find((s) => s.id === stageId)!;

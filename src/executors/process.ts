@@ -26,6 +26,8 @@ export interface ProcessSpec {
   readonly resources: ProcessResources;
   /** Where the merged stdout and stderr are written (appended: a resumed job keeps the earlier attempt's lines). */
   readonly logFile: string;
+  /** The stage's own Slurm partition (its `partition` parameter); else the profile's. */
+  readonly partition?: string;
 }
 
 export interface ProcessResources {
@@ -57,11 +59,16 @@ export type ProcessStatus =
 
 export interface ProcessExecutor {
   readonly name: string;
+  /**
+   * The Python a job runs when the executor names one (a cluster's, from the profile: it lives on the compute
+   * nodes, so it is not probed here); undefined: the local one, checked before the job starts.
+   */
+  readonly python?: string;
   submit(spec: ProcessSpec): Effect.Effect<ProcessHandle, Error>;
   /** The job's state; may wait a short while for a change rather than answer at once. */
   poll(handle: ProcessHandle): Effect.Effect<ProcessStatus, Error>;
   /** Stop the job (SIGTERM then SIGKILL to its process group; `scancel`); resolves when it is gone. */
   cancel(handle: ProcessHandle): Effect.Effect<void>;
   /** Lines for `itp plan`: where the job would run and with what (`local: 2 GPUs (0,1)`, sbatch resources). */
-  describe(spec: Pick<ProcessSpec, "stage" | "resources">): readonly string[];
+  describe(spec: Pick<ProcessSpec, "stage" | "resources" | "partition">): readonly string[];
 }

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import type { IrProgram, IrStage, Json } from "../../core/ir.js";
-import type { ProcessExecutor } from "../../executors/process.js";
+import { defaultExecutorName } from "../../executors/index.js";
+import type { ProcessExecutor, ProcessResources } from "../../executors/process.js";
 import { estimateMemory, paramsFromName, paramsOf, shapeOf, showBytes, whatWouldFit, type JobShape, type Method, type ModelSize } from "./memory.js";
 
 /** How much memory one GPU has, and where that figure comes from (`--gpu-memory`, `nvidia-smi`). */
@@ -17,6 +18,22 @@ export interface TrainingPlan {
   readonly memory?: { readonly perDevice: number; readonly device?: DeviceMemory; readonly model: string };
   /** Set when the job cannot run as asked: it does not fit the GPUs, or this machine lacks them. */
   readonly error?: { readonly message: string; readonly hint?: string };
+}
+
+/** The executor a training stage runs on: its `executor` parameter, else the profile's, else local. */
+export const executorOf = (p: Readonly<Record<string, Json>>): string => (typeof p["executor"] === "string" ? p["executor"] : defaultExecutorName());
+
+/** A training stage's job resources, as the process executors take them. */
+export function jobResources(p: Readonly<Record<string, Json>>): ProcessResources {
+  const time = p["time"];
+  const ms = time && typeof time === "object" && !Array.isArray(time) && typeof time["duration_ms"] === "number" ? time["duration_ms"] : undefined;
+  const mem = typeof p["memory"] === "string" ? parseMemory(p["memory"]) : undefined;
+  return {
+    gpus: typeof p["gpus"] === "number" ? p["gpus"] : 1,
+    nodes: typeof p["nodes"] === "number" ? p["nodes"] : 1,
+    ...(mem !== undefined ? { memoryMb: Math.ceil(mem / 2 ** 20) } : {}),
+    ...(ms !== undefined ? { timeMs: ms } : {}),
+  };
 }
 
 export const TRAIN_METHODS: ReadonlySet<string> = new Set(["sft", "lora", "qlora", "dpo"]);
@@ -105,8 +122,7 @@ export function planTraining(
     const examples = o.inputRecords;
     lines.push(`tokens: at most ${Math.round(examples * job.maxLength * epochs).toLocaleString("en-US")} (${examples.toLocaleString("en-US")} examples x max_length ${job.maxLength} x ${epochs} epochs; exact once the data is tokenized)`);
   } else lines.push("tokens: known once its data is computed");
-  const resources = { gpus: job.gpus, nodes: 1 };
-  const where = o.executor.describe({ stage: stage.id, resources });
+  const where = o.executor.describe({ stage: stage.id, resources: jobResources(p), ...(typeof p["partition"] === "string" ? { partition: p["partition"] } : {}) });
   lines.push(`runs on: ${where.join("; ")}`);
   const cannot = where.find((w) => w.includes("cannot run"));
   let error: TrainingPlan["error"];

@@ -14,6 +14,7 @@ import { trainerRoot } from "../support/trainer-package.js";
 import { prepareTokens, trainTemplate } from "./prepare-tokens.js";
 import { jobRecord } from "./job-record.js";
 import { LossCurve } from "./loss-curve.js";
+import { executorOf, jobResources } from "./plan.js";
 
 /**
  * The training stages (sft, lora, qlora, dpo): the data turned into a token artifact (cached on its own), a config
@@ -60,12 +61,15 @@ const num = (v: Json | undefined, d: number) => (typeof v === "number" ? v : d);
 
 function trainImpl(method: Method): StageImpl {
   return {
-    resources: (p) => ({ cpu: 1, gpu: num(p["gpus"], 1) }),
+    // A job sent to a cluster takes none of this machine's GPUs.
+    resources: (p) => ({ cpu: 1, gpu: executorOf(p) === "local" ? num(p["gpus"], 1) : 0 }),
     run: (ctx, out) =>
       Effect.gen(function* () {
         const p = ctx.params;
         const tryP = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => (e instanceof Error ? e : new Error(String(e))) });
-        const py = yield* tryP(() => trainerPython());
+        const executor = processExecutor(executorOf(p));
+        // A cluster's Python lives on its compute nodes: the job finds out; a local one is checked here first.
+        const python = executor.python ?? (yield* tryP(() => trainerPython())).python;
         const base = yield* tryP(() => baseDirOf(ctx, p["base"], "param:base", "base model"));
         const data = ctx.inputs.get("data");
         if (!data) return yield* Effect.fail(new Error(`${ctx.stage.id}: no data input`));
@@ -134,11 +138,11 @@ function trainImpl(method: Method): StageImpl {
         };
         const configFile = join(work, "config.json");
         yield* tryP(() => writeFile(configFile, JSON.stringify(config, null, 1) + "\n"));
-        const executor = processExecutor(typeof p["executor"] === "string" ? p["executor"] : "local");
         const record = jobRecord(work);
         // A job an earlier itp left running (it was killed) must not write the same checkpoints: it is stopped first.
         yield* tryP(() => record.takeOver(executor, ctx.stage.id));
         const curve = new LossCurve();
+        let job: ProcessHandle | undefined;
         let steps: number | undefined;
         const onEvent = (e: ProgramEvent) => {
           ctx.log(`train_${String(e["event"])}`, e as Record<string, unknown>);
@@ -156,22 +160,30 @@ function trainImpl(method: Method): StageImpl {
           executor,
           {
             stage: ctx.stage.id,
-            python: py.python,
+            python,
             module: "itp_trainer",
             args: ["train", "--config", configFile],
             pythonPath: [trainerRoot()],
             env: {},
             cwd: work,
-            resources: { gpus, nodes: 1 },
+            resources: jobResources(p),
             logFile: join(work, "train.log"),
+            ...(typeof p["partition"] === "string" ? { partition: p["partition"] } : {}),
           },
-          { onEvent, onSubmitted: (h: ProcessHandle) => record.write(executor.name, h) },
+          {
+            onEvent,
+            onSubmitted: (h: ProcessHandle) => {
+              job = h;
+              record.write(executor.name, h);
+              ctx.log("train_submitted", { executor: executor.name, job: h.describe, log: h.logFile });
+            },
+          },
         ).pipe(Effect.ensuring(Effect.promise(() => record.clear())));
         if (!existsSync(join(output, "config.json"))) return yield* Effect.fail(new Error(`${ctx.stage.id}: the trainer ended without writing ${output}`));
         // The summary covers every attempt of the job (a resumed one continues an earlier one's curve).
         const log = yield* tryP(() => readFile(join(work, "train.log"), "utf8"));
         const s = LossCurve.fromLog(log).summary();
-        ctx.summary({ ...s, tokens_artifact: tokens.key, method });
+        ctx.summary({ ...s, tokens_artifact: tokens.key, method, executor: executor.name, ...(job ? { job: job.describe } : {}) });
         ctx.count("steps", Number(s["steps"] ?? 0));
       }),
   };

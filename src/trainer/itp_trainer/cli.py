@@ -2,6 +2,7 @@
 signal N after writing a checkpoint, anything else a crash with its traceback."""
 
 import argparse
+import os
 import sys
 import time
 from typing import List
@@ -29,8 +30,14 @@ def _train(config_path: str) -> int:
         out = None
         with trainer.full_weights():
             if d.main:
-                summary = {"method": cfg.method, "steps": trainer.step, "loss": result["loss"],
-                           "seconds": round(time.time() - t0, 3), "resumed_from": trainer.resumed_from, "config": cfg.fingerprint()}
+                # Only what the weights depend on: the folder is the same bytes wherever and however long it ran
+                # (timing and resumption are in the log's events; the store's paths are reduced to their names).
+                config = cfg.fingerprint()
+                config["base"] = os.path.basename(os.path.normpath(config["base"]))
+                config["data"] = os.path.basename(os.path.normpath(config["data"]))
+                if config.get("dpo") and config["dpo"].get("reference"):
+                    config["dpo"]["reference"] = os.path.basename(os.path.normpath(config["dpo"]["reference"]))
+                summary = {"method": cfg.method, "steps": trainer.step, "loss": result["loss"], "config": config}
                 out = write_model(cfg, trainer.base_model, summary, emit.log)
         d.barrier()
         emit("done", steps=trainer.step, loss=result["loss"], seconds=round(time.time() - t0, 3), output_dir=out)
