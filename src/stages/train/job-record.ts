@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { Effect } from "effect";
 import { join } from "node:path";
 import type { ProcessExecutor, ProcessHandle } from "../../executors/process.js";
 import { UserError } from "../../core/errors.js";
@@ -31,7 +32,6 @@ export function jobRecord(work: string) {
         throw new UserError(`stage ${stage} is being trained by another itp (pid ${r.itp_pid}, job ${r.handle.describe})`, "wait for it to finish, or stop it; two runs must not write the same checkpoints");
       }
       const ex = r.executor === current.name ? current : processExecutor(r.executor);
-      const { Effect } = await import("effect");
       await Effect.runPromise(ex.cancel(r.handle));
       rmSync(file, { force: true });
     },
