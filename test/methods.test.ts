@@ -536,6 +536,8 @@ describe("the shipped pipelines, pointed at the server with --set", () => {
     ];
     for (const c of cases) {
       const args = [join(repoRoot, c.file), "--store", store, "--set", `seeds.path=${JSON.stringify(join(dir, "seeds.jsonl"))}`, "--set", `${c.out}.path=${JSON.stringify(join(dir, `${c.out}.jsonl`))}`, ...c.sets.flatMap((x) => ["--set", x])];
+      // The export goes to the test's folder, outside the recipe's: allowed for exactly that file.
+      args.push("--allow-write", join(dir, `${c.out}.jsonl`));
       server.reset();
       const r = await itpAsync(["run", ...args, "--only", c.out], { cwd: dir, env: pipelineEnv });
       expect(r.code, r.stdout + r.stderr).toBe(0);
