@@ -53,6 +53,7 @@ describe("itp diff on two versions of the Tulu 2 recipe", () => {
         reads_outside: { added: [], removed: [] },
         env: { added: [], removed: [] },
         secrets: { added: [], removed: [] },
+        commands: { added: [], removed: [] },
         gpus: null,
       },
     });

@@ -339,6 +339,8 @@ describe("coverage", () => {
     covered.add("E060"); // the --set tests above
     covered.add("E070"); // plan and run, not check: test/cli.test.ts ("a local input that does not exist")
     covered.add("E062"); // a lock file, not a recipe: test/lock.test.ts
+    // Against a repository and a lock: test/packages.test.ts (a moved ref, an unpinned git import, a package bump).
+    for (const c of ["E015", "W004", "W005"]) covered.add(c);
     covered.add("E076"); // every executor the language names exists now: test/runnable.test.ts, against a smaller set
     for (const c of ["E090", "E091", "E092"]) covered.add(c); // the profile file, not a recipe: test/profiles.test.ts
     covered.add("E082"); // only under --deny-read-outside: test/effects.test.ts

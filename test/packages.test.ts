@@ -4,10 +4,12 @@
  * fetched once into the import cache (over file:// and over git's dumb HTTP protocol from a loopback server).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { itp, stackTrace, tempTree } from "./support/cli.js";
+import { beforeEach, describe, expect, it } from "vitest";
+import { itp, itpAsync, stackTrace, tempTree } from "./support/cli.js";
 
 /** A recipe library as a team would publish it: package.json and .itp files. */
 function recipePackage(version: string, maxWords: number, extra: Record<string, unknown> = {}): Record<string, string> {
@@ -126,6 +128,24 @@ filter sft2 = raw |> small()
     expect(bad.stderr).not.toMatch(stackTrace);
   });
 
+  it("itp lock records the installed version; another version installed later is reported (W005) until locked again", () => {
+    const dir = project(recipe);
+    npmInstall(dir, pack(recipePackage("1.0.0", 200)));
+    const l = itp(["lock", "r.itp"], { cwd: dir });
+    expect(l.code).toBe(0);
+    expect(l.stdout).toContain("import @acme/recipes -> 1.0.0 (new)");
+    expect((JSON.parse(readFileSync(join(dir, "r.itp.lock"), "utf8")) as { imports: unknown[] }).imports).toEqual([{ kind: "package", name: "@acme/recipes", version: "1.0.0" }]);
+    expect(itp(["check", "r.itp"], { cwd: dir }).stderr).toBe("");
+    npmInstall(dir, pack(recipePackage("1.2.0", 300)));
+    const c = itp(["check", "r.itp"], { cwd: dir });
+    expect(c.code).toBe(0);
+    expect(c.stderr).toMatch(/r\.itp:1:8: warning\[W005\]: package `@acme\/recipes` is 1\.2\.0 here, but the lock records 1\.0\.0/);
+    expect(c.stderr).toContain("npm install @acme/recipes@1.0.0");
+    const l2 = itp(["lock", "r.itp"], { cwd: dir });
+    expect(l2.stdout).toContain("import @acme/recipes -> 1.2.0 (updated from 1.0.0)");
+    expect(itp(["check", "r.itp"], { cwd: dir }).stderr).toBe("");
+  });
+
   it("a missing package, a missing file in a package, and a bare file name are clear errors (exit 1)", () => {
     const dir = project(`import "@acme/recipes/tulu" { clean }
 import "@acme/recipes/tulu2" { clean as c2 }
@@ -150,5 +170,188 @@ import "common.itp" { x }
     expect(r2.stderr).toMatch(/r\.itp:2:8: error\[E013\]: package `@acme\/recipes` \(1\.0\.0\) has no file tulu2\.itp/);
     expect(r2.stderr).not.toMatch(/r\.itp:1:8/);
     expect(r2.stderr).not.toMatch(stackTrace);
+  });
+});
+
+const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com", GIT_CONFIG_NOSYSTEM: "1" };
+const gitIn = (dir: string, ...args: string[]): string => execFileSync("git", args, { cwd: dir, env: gitEnv, encoding: "utf8" }).trim();
+
+/** A recipe repository with one commit of lib/tulu.itp; returns its folder. */
+function recipeRepo(maxWords: number): string {
+  const dir = tempTree({ "lib/tulu.itp": recipePackage("0", maxWords)["tulu.itp"]!, "README.md": "# recipes\n" });
+  gitIn(dir, "init", "--quiet", "-b", "main");
+  gitIn(dir, "add", "-A");
+  gitIn(dir, "commit", "--quiet", "-m", "one");
+  return dir;
+}
+
+function commit(repo: string, maxWords: number, message: string): string {
+  writeFileSync(join(repo, "lib/tulu.itp"), recipePackage("0", maxWords)["tulu.itp"]!);
+  gitIn(repo, "commit", "--quiet", "-am", message);
+  return gitIn(repo, "rev-parse", "HEAD");
+}
+
+/** git's dumb HTTP protocol: the files of a bare repository (after `git update-server-info`), served as they are. */
+class StaticServer {
+  readonly requests: string[] = [];
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
+
+  static async start(root: string): Promise<StaticServer> {
+    let self: StaticServer | undefined;
+    const server = createServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+      self?.requests.push(path);
+      const file = join(root, path);
+      if (!file.startsWith(root + "/") || !existsSync(file) || !statSync(file).isFile()) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/octet-stream" }).end(readFileSync(file));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    self = new StaticServer(server, `http://127.0.0.1:${port}`);
+    return self;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+const gitRecipe = (spec: string) => `import "${spec}" { clean }
+
+dataset raw: Instruction = jsonl("data.jsonl")
+
+filter sft = raw |> clean(max_words: 8)
+`;
+
+describe("git imports", () => {
+  let cache: string;
+  const env = () => ({ ITP_IMPORT_CACHE: cache, ITP_OFFLINE: "" });
+  beforeEach(() => {
+    cache = join(tempTree({}), "import-cache");
+  });
+
+  it("over file://, pinned to a commit: fetched once into the cache, checked, run, and recorded by itp lock", () => {
+    const repo = recipeRepo(200);
+    const sha = gitIn(repo, "rev-parse", "HEAD");
+    const dir = project(gitRecipe(`git+file://${repo}//lib/tulu.itp#${sha}`));
+    const c = itp(["check", "r.itp"], { cwd: dir, env: env() });
+    expect(c.stderr).toBe("");
+    expect(c.code).toBe(0);
+    expect(readdirSync(cache).length).toBe(1);
+    const r = itp(["run", "r.itp", "--store", "st"], { cwd: dir, env: env() });
+    expect(r.code).toBe(0);
+    expect(itp(["show", "r.itp", "sft", "--store", "st", "--json"], { cwd: dir, env: env() }).stdout).not.toContain("moon");
+    // The commit is in the cache: the repository is no longer needed.
+    rmSync(repo, { recursive: true });
+    expect(itp(["check", "r.itp"], { cwd: dir, env: env() }).code).toBe(0);
+    const l = itp(["lock", "r.itp"], { cwd: dir, env: env() });
+    expect(l.code).toBe(0);
+    expect(l.stdout).toContain(`import file://${repo}#${sha} -> ${sha} (new)`);
+    const lock = JSON.parse(readFileSync(join(dir, "r.itp.lock"), "utf8")) as { imports: unknown[] };
+    expect(lock.imports).toEqual([{ kind: "git", url: `file://${repo}`, ref: sha, sha }]);
+  });
+
+  it("over git's dumb HTTP protocol from a loopback server; a second check asks the server nothing", async () => {
+    const repo = recipeRepo(200);
+    const sha = gitIn(repo, "rev-parse", "HEAD");
+    const served = tempTree({});
+    gitIn(served, "clone", "--quiet", "--bare", repo, "recipes.git");
+    gitIn(join(served, "recipes.git"), "update-server-info");
+    const server = await StaticServer.start(served);
+    try {
+      const dir = project(gitRecipe(`git+${server.url}/recipes.git//lib/tulu#${sha}`));
+      const c = await itpAsync(["check", "r.itp"], { cwd: dir, env: env() });
+      expect(c.stderr).toBe("");
+      expect(c.code).toBe(0);
+      expect(server.requests).toContain("/recipes.git/info/refs");
+      const seen = server.requests.length;
+      const c2 = await itpAsync(["check", "r.itp"], { cwd: dir, env: env() });
+      expect(c2.code).toBe(0);
+      expect(server.requests.length).toBe(seen);
+      const ran = await itpAsync(["run", "r.itp", "--store", "st"], { cwd: dir, env: env() });
+      expect(ran.code).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("an unpinned import is reported; a moved ref is refused until `itp lock --update`", async () => {
+    const repo = recipeRepo(200);
+    const first = gitIn(repo, "rev-parse", "HEAD");
+    const served = tempTree({});
+    const bare = join(served, "recipes.git");
+    gitIn(served, "clone", "--quiet", "--bare", repo, "recipes.git");
+    gitIn(bare, "update-server-info");
+    const server = await StaticServer.start(served);
+    try {
+      const dir = project(gitRecipe(`git+${server.url}/recipes.git//lib/tulu.itp#main`));
+      const run = (...args: string[]) => itpAsync(args, { cwd: dir, env: env() });
+      const c = await run("check", "r.itp", "--json");
+      expect(c.code).toBe(0);
+      const ds = (JSON.parse(c.stdout) as { diagnostics: { code: string; line: number; message: string; hint: string }[] }).diagnostics;
+      expect(ds.map((d) => `${d.code}@${d.line}`)).toEqual(["W004@1"]);
+      expect(ds[0]!.message).toContain("follows `main`");
+      expect(ds[0]!.hint).toContain(`#${first}`);
+
+      const l = await run("lock", "r.itp");
+      expect(l.code).toBe(0);
+      expect(l.stdout).toContain(`import ${server.url}/recipes.git#main -> ${first} (new)`);
+      expect(((await run("check", "r.itp")).stderr)).toBe("");
+
+      // Someone pushes to main.
+      const second = commit(repo, 300, "two");
+      gitIn(repo, "push", "--quiet", bare, "main");
+      gitIn(bare, "update-server-info");
+      const moved = await run("check", "r.itp");
+      expect(moved.code).toBe(1);
+      expect(moved.stderr).toMatch(/r\.itp:1:8: error\[E015\]: `main` of http:\/\/127\.0\.0\.1:\d+\/recipes\.git moved: the lock has [0-9a-f]{12}, it names [0-9a-f]{12} now/);
+      expect(moved.stderr).toContain(`itp lock --update r.itp\` accepts ${second}`);
+      expect((await run("run", "r.itp", "--store", "st")).code).toBe(1);
+      // Plain `itp lock` keeps the locked commit.
+      const kept = await run("lock", "r.itp");
+      expect(kept.stdout).toContain(`-> ${first} (kept; it names ${second.slice(0, 12)} now)`);
+      expect((await run("check", "r.itp")).code).toBe(1);
+      const up = await run("lock", "r.itp", "--update");
+      expect(up.code).toBe(0);
+      expect(up.stdout).toContain(`import ${server.url}/recipes.git#main -> ${second} (updated from ${first.slice(0, 12)})`);
+      const ok = await run("check", "r.itp");
+      expect(ok.stderr).toBe("");
+      expect(ok.code).toBe(0);
+      expect((JSON.parse(readFileSync(join(dir, "r.itp.lock"), "utf8")) as { imports: { sha: string }[] }).imports[0]!.sha).toBe(second);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("a commit not in the repository, a file not in it, an abbreviated commit and a bad spec are clear errors", () => {
+    const repo = recipeRepo(200);
+    const sha = gitIn(repo, "rev-parse", "HEAD");
+    const dir = project(`import "git+file://${repo}//lib/tulu.itp#${"0".repeat(40)}" { clean }
+import "git+file://${repo}//lib/missing.itp#${sha}" { clean as c2 }
+import "git+file://${repo}//lib/tulu.itp#${sha.slice(0, 8)}" { clean as c3 }
+import "git+ftp://example.com/x.git//a.itp#${sha}" { clean as c4 }
+import "git+file://${repo}/nothere//lib/tulu.itp#main" { clean as c5 }
+`);
+    const r = itp(["check", "r.itp", "--json"], { cwd: dir, env: env() });
+    expect(r.code).toBe(1);
+    const ds = (JSON.parse(r.stdout) as { diagnostics: { code: string; line: number; message: string; hint: string }[] }).diagnostics;
+    expect(ds.map((d) => `${d.code}@${d.line}`)).toEqual(["E014@1", "E014@2", "E014@4", "E014@5"]);
+    expect(ds[0]!.message).toMatch(/is not in the repository/);
+    expect(ds[1]!.message).toMatch(/has no file lib\/missing\.itp at [0-9a-f]{12}/);
+    expect(ds[2]!.message).toMatch(/git\+https:\/\//);
+    expect(ds[3]!.message).toMatch(/cannot resolve `main`/);
+    expect(r.stdout + r.stderr).not.toMatch(stackTrace);
+    // The abbreviated commit: a warning with the full commit as the hint (other errors aside).
+    const w = itp(["check", "r.itp", "--json"], { cwd: project(gitRecipe(`git+file://${repo}//lib/tulu.itp#${sha.slice(0, 8)}`)), env: env() });
+    const wd = (JSON.parse(w.stdout) as { diagnostics: { code: string; message: string; hint: string }[] }).diagnostics;
+    expect(wd.map((d) => d.code)).toEqual(["W004"]);
+    expect(wd[0]!.message).toContain("abbreviated commit");
+    expect(wd[0]!.hint).toContain(`#${sha}`);
   });
 });

@@ -5,10 +5,11 @@ import { renderText, sortDiagnostics, toJson } from "../diagnostics/render.js";
 import { hubSettings } from "../hub/settings.js";
 import { defaultRegistry } from "../stages/index.js";
 import { diskHost, expandPaths } from "./host.js";
+import { GitImports } from "./git-imports.js";
 import { summaryLine, useColor } from "./args.js";
 
 /** Check files from disk with `--set` overrides applied; override syntax errors come back as diagnostics. */
-export function compileFiles(paths: readonly string[], sets: readonly string[] = [], opts: { runnable?: boolean; applyLock?: boolean; permissions?: CheckOptions["permissions"] } = {}): CheckResult {
+export function compileFiles(paths: readonly string[], sets: readonly string[] = [], opts: { runnable?: boolean; applyLock?: boolean; lockImports?: boolean; permissions?: CheckOptions["permissions"] } = {}): CheckResult {
   const overrides: Override[] = [];
   const extra: Diagnostic[] = [];
   for (const s of sets) {
@@ -16,7 +17,11 @@ export function compileFiles(paths: readonly string[], sets: readonly string[] =
     if (r.override) overrides.push(r.override);
     extra.push(...r.diagnostics);
   }
-  const result = check(expandPaths(paths), diskHost(), defaultRegistry(), { overrides, hubEndpoint: hubSettings().endpoint, ...opts });
+  const files = expandPaths(paths);
+  // Git imports are resolved and fetched here, before the front end reads them from the cache.
+  const { lockImports, ...checkOpts } = opts;
+  const { host, graph } = GitImports.fromEnv().resolve(files, diskHost(), { useLocks: lockImports ?? opts.applyLock !== false });
+  const result = check(files, host, defaultRegistry(), { overrides, hubEndpoint: hubSettings().endpoint, ...checkOpts, modules: graph });
   return { ...result, diagnostics: [...extra, ...result.diagnostics] };
 }
 

@@ -67,7 +67,7 @@ export async function planVerb(args: string[]): Promise<number> {
     const r = byId.get(id)?.manifest?.output.records;
     return typeof r === "number" ? r : undefined;
   };
-  const effects = programEffects(loaded.program, loaded.registry, effectContext(p.positionals[0]!, p.values.store ?? ".itp", {
+  const effects = programEffects(loaded.program, loaded.registry, effectContext(p.positionals[0]!, storeDir ?? ".itp", {
     records: recordsOf,
     training: (id) => {
       const stage = loaded.program.stages.get(id);

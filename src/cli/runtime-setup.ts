@@ -62,7 +62,10 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
       printDiagnostics(shown, false);
       if (warnings.length > shown.length) process.stderr.write(`(${warnings.length - shown.length} more warnings: itp check ${file})\n`);
     }
-    saveCompiled(store, recipe, sets, registry, r.modules, program, warnings.length);
+    // A git import at a branch or tag is checked against its remote on every run (a moved ref is refused), so
+    // such a program is never reused unchecked.
+    const followsRef = [...r.modules.modules.values()].some((m) => m.importOrigins.some((o) => o?.k === "git" && o.ref !== o.sha));
+    if (!followsRef) saveCompiled(store, recipe, sets, registry, r.modules, program, warnings.length);
   }
   for (const s of opts.stageArgs ?? []) {
     if (program.stages.has(s)) continue;

@@ -4,7 +4,8 @@ import type { Registry } from "../stages/registry.js";
 import { Elaborator } from "./elaborate.js";
 import type { IrProgram } from "../core/ir.js";
 import { missingLocalInputs } from "./local-inputs.js";
-import { applyLock, lockPath, parseLock } from "./lock.js";
+import { applyLock, importLocks, lockPath, parseLock, type LockFile } from "./lock.js";
+import { error, warning } from "../diagnostics/diagnostic.js";
 import { loadModules, type Host, type ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
@@ -43,6 +44,11 @@ export interface CheckOptions {
   /** Apply the lock file (default true); `itp lock` reads the revisions as written. */
   readonly applyLock?: boolean;
   /**
+   * The modules, loaded already by the CLI's resolve step (which fetches git imports first); absent: loaded here,
+   * git imports at the commits the lock files name.
+   */
+  readonly modules?: ModuleGraph;
+  /**
    * Enforce the safe default on each entry's effects (E080-E082): what is allowed, and the machine's side of the
    * effects (the entry's folder, the store, symlinks). Absent: effects are not checked (graph, diff, lock).
    */
@@ -54,7 +60,7 @@ export interface CheckOptions {
  * Each entry is elaborated on its own; modules shared between entries are parsed once.
  */
 export function check(entries: readonly string[], host: Host, registry: Registry, opts: CheckOptions = {}): CheckResult {
-  const modules = loadModules(entries, host, opts.sources);
+  const modules = opts.modules ?? loadModules(entries, host, opts.sources, { lockedRefs: opts.applyLock === false ? new Map() : importLocks(entries, host, opts.sources) });
   const diagnostics: Diagnostic[] = [...modules.diagnostics];
   const files: CheckedFile[] = [];
   for (const entry of modules.modules.values()) {
@@ -81,7 +87,10 @@ export function check(entries: readonly string[], host: Host, registry: Registry
       const lockFile = lockPath(entry.path);
       const lockText = opts.applyLock === false ? undefined : (opts.sources?.get(lockFile) ?? host.readFile(lockFile));
       const parsed = lockText === undefined ? { diagnostics: [] } : parseLock(lockText, lockFile);
-      const lockDiagnostics = opts.applyLock === false ? [] : [...parsed.diagnostics, ...(parsed.diagnostics.length > 0 ? [] : applyLock(program, host, parsed.lock, lockFile, opts.hubEndpoint))];
+      const lockDiagnostics =
+        opts.applyLock === false
+          ? []
+          : [...parsed.diagnostics, ...(parsed.diagnostics.length > 0 ? [] : [...applyLock(program, host, parsed.lock, lockFile, opts.hubEndpoint), ...importDiagnostics(modules, imported, entry.path, parsed.lock)])];
       diagnostics.push(...lockDiagnostics, ...missingLocalInputs(program, registry, host));
       const permission = opts.permissions && !hasErrors(lockDiagnostics) ? enforce(program, registry, opts.permissions) : [];
       diagnostics.push(...permission);
@@ -90,6 +99,38 @@ export function check(entries: readonly string[], host: Host, registry: Registry
     }
   }
   return { files, diagnostics: dedupe(diagnostics), modules };
+}
+
+/**
+ * The entry's imports from outside its checkout against its lock: a git import that is neither pinned nor locked
+ * (W004), one whose ref moved since the lock (E015: refused until `itp lock --update`), and a package whose
+ * installed version is not the one the lock records (W005).
+ */
+function importDiagnostics(modules: ModuleGraph, imported: ReadonlySet<string>, entry: string, lock: LockFile | undefined): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const locked = lock?.imports ?? [];
+  for (const path of imported) {
+    const mod = modules.modules.get(path);
+    if (!mod) continue;
+    mod.importOrigins.forEach((o, i) => {
+      const imp = mod.ast.imports[i]!;
+      const range = { file: mod.ast.file, start: imp.pathSpan.start, end: imp.pathSpan.end };
+      if (o?.k === "git" && o.ref !== o.sha) {
+        const l = locked.find((e) => e.kind === "git" && e.url === o.url && e.ref === o.ref);
+        if (!l) {
+          const what = /^[0-9a-f]{4,39}$/.test(o.ref) ? `names \`${o.ref}\` of ${o.url}, an abbreviated commit,` : `follows \`${o.ref}\` of ${o.url}, not a commit,`;
+          out.push(warning("W004", `this import ${what} and the lock does not record it`, range, `\`${o.ref}\` names ${o.sha} now: pin the import with #${o.sha}, or \`itp lock ${entry}\` records it`));
+        } else if (o.now !== undefined && o.now !== o.sha) {
+          out.push(error("E015", `\`${o.ref}\` of ${o.url} moved: the lock has ${o.sha.slice(0, 12)}, it names ${o.now.slice(0, 12)} now`, range, `\`itp lock --update ${entry}\` accepts ${o.now} (\`itp diff\` on the two versions shows what it changes); or pin the import with #${o.sha}`));
+        }
+      } else if (o?.k === "package") {
+        const l = locked.find((e) => e.kind === "package" && e.name === o.name);
+        if (l && l.kind === "package" && l.version !== o.version)
+          out.push(warning("W005", `package \`${o.name}\` is ${o.version} here, but the lock records ${l.version}`, range, `\`itp lock ${entry}\` records ${o.version}; or \`npm install ${o.name}@${l.version}\` for the locked one`));
+      }
+    });
+  }
+  return out;
 }
 
 function enforce(program: IrProgram, registry: Registry, p: NonNullable<CheckOptions["permissions"]>): Diagnostic[] {

@@ -2,7 +2,7 @@ import { basename, dirname, isAbsolute, join } from "node:path";
 import { error, warning, type Diagnostic } from "../diagnostics/diagnostic.js";
 import type { IrProgram, IrStage } from "../core/ir.js";
 import type { Host } from "./modules.js";
-import { isCommitSha } from "./imports.js";
+import { gitKey, isCommitSha } from "./imports.js";
 
 // Pinned revisions. A recipe may read the hub at a branch (`main`) or with no revision at all; `itp lock` resolves
 // each such read to the commit it names today and keeps it in a lock file next to the recipe (`tulu2.itp.lock`,
@@ -34,12 +34,22 @@ export interface LockEntry {
   readonly sha: string;
 }
 
+/**
+ * An import the recipe reads from outside its checkout: a git repository at the commit its ref named when locked
+ * (a pinned import is recorded too, ref = sha), or an npm package at the version installed when locked.
+ */
+export type ImportLockEntry = { readonly kind: "git"; readonly url: string; readonly ref: string; readonly sha: string } | { readonly kind: "package"; readonly name: string; readonly version: string };
+
 export interface LockFile {
   readonly version: 1;
   /** The hub the shas come from (`HF_ENDPOINT`): a lock made against another hub is not applied silently. */
   readonly endpoint: string;
   readonly entries: readonly LockEntry[];
+  /** Absent in a lock without imports. */
+  readonly imports?: readonly ImportLockEntry[];
 }
+
+export const importLockKey = (e: ImportLockEntry): string => (e.kind === "git" ? `git:${gitKey(e.url, e.ref)}` : `package:${e.name}`);
 
 /** `pipelines/tulu2.itp` -> `pipelines/tulu2.itp.lock`. */
 export function lockPath(recipe: string): string {
@@ -75,7 +85,8 @@ export function hubReads(program: IrProgram, host: Host): HubRead[] {
 /** The text of a lock file: entries sorted, one per line group, so that a lock change diffs cleanly. */
 export function serializeLock(lock: LockFile): string {
   const entries = [...lock.entries].sort((a, b) => lockKey(a).localeCompare(lockKey(b)));
-  return `${JSON.stringify({ version: lock.version, endpoint: lock.endpoint, entries }, null, 2)}\n`;
+  const imports = [...(lock.imports ?? [])].sort((a, b) => importLockKey(a).localeCompare(importLockKey(b)));
+  return `${JSON.stringify({ version: lock.version, endpoint: lock.endpoint, entries, ...(imports.length > 0 ? { imports } : {}) }, null, 2)}\n`;
 }
 
 /** A lock file's entries; a file that is not one is an error at the file. */
@@ -97,7 +108,31 @@ export function parseLock(text: string, path: string): { lock?: LockFile; diagno
       return bad(`entry ${i + 1} is not { kind: "dataset" | "model", repo, ref, sha: <40 hex> }`);
     entries.push({ kind: x.kind, repo: x.repo, ref: x.ref, sha: x.sha });
   }
-  return { lock: { version: 1, endpoint: o.endpoint, entries }, diagnostics: [] };
+  const imports: ImportLockEntry[] = [];
+  const rawImports = (j as { imports?: unknown }).imports;
+  if (rawImports !== undefined && !Array.isArray(rawImports)) return bad("`imports` is not a list");
+  for (const [i, e] of (rawImports ?? []).entries()) {
+    const x = e as Record<string, unknown>;
+    if (x["kind"] === "git" && typeof x["url"] === "string" && typeof x["ref"] === "string" && typeof x["sha"] === "string" && isCommitSha(x["sha"])) imports.push({ kind: "git", url: x["url"], ref: x["ref"], sha: x["sha"] });
+    else if (x["kind"] === "package" && typeof x["name"] === "string" && typeof x["version"] === "string") imports.push({ kind: "package", name: x["name"], version: x["version"] });
+    else return bad(`import ${i + 1} is not { kind: "git", url, ref, sha: <40 hex> } or { kind: "package", name, version }`);
+  }
+  return { lock: { version: 1, endpoint: o.endpoint, entries, ...(imports.length > 0 ? { imports } : {}) }, diagnostics: [] };
+}
+
+/**
+ * The commits the entries' lock files name for git imports at a branch or tag, by `gitKey(url, ref)`: what the
+ * module loader reads instead of where the ref points now. A lock that does not parse is reported by `check`.
+ */
+export function importLocks(entries: readonly string[], host: Host, sources?: ReadonlyMap<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of entries) {
+    const file = lockPath(e);
+    const text = sources?.get(file) ?? host.readFile(file);
+    const lock = text === undefined ? undefined : parseLock(text, file).lock;
+    for (const i of lock?.imports ?? []) if (i.kind === "git" && !out.has(gitKey(i.url, i.ref))) out.set(gitKey(i.url, i.ref), i.sha);
+  }
+  return out;
 }
 
 /**

@@ -170,12 +170,14 @@ function resolveQuoted(spec: string, from: string, host: Host, opts: LoadOptions
     case "git": {
       const now = s.pinned ? undefined : host.gitRef?.(s.url, s.ref);
       const sha = s.pinned ? s.ref : (opts.lockedRefs?.get(gitKey(s.url, s.ref)) ?? now);
-      const why = host.gitError?.(s.url, s.ref);
-      if (sha === undefined)
+      if (sha === undefined) {
+        const why = host.gitError?.(s.url, s.ref);
         return { error: `cannot resolve \`${s.ref}\` in ${s.url}${why ? `: ${why}` : ""}`, hint: "check the repository URL and the ref; pin the import to a commit with #<40-hex sha>", code: "E014" };
+      }
       const dir = host.gitCheckout?.(s.url, sha);
+      const why = host.gitError?.(s.url, sha);
       if (dir === undefined)
-        return { error: `${s.url} at ${sha} is not fetched${why ? `: ${why}` : ""}`, hint: "`itp check`, `itp lock` and `itp run` fetch it into the import cache (ITP_IMPORT_CACHE); check the URL and that the commit exists", code: "E014" };
+        return { error: `cannot fetch ${s.url} at ${sha}${why ? `: ${why}` : ""}`, hint: "`itp check`, `itp lock` and `itp run` fetch it into the import cache (ITP_IMPORT_CACHE); check the URL and that the commit exists", code: "E014" };
       return { path: joinPath(dir, s.path), origin: { k: "git", url: s.url, ref: s.ref, sha, now, root: normalize(dir) } };
     }
   }

@@ -14,6 +14,7 @@ export const codes = {
   E012: "import: name not exported by the module",
   E013: "import: package not installed, not exported, or malformed (node_modules)",
   E014: "import: git repository import malformed, not resolvable or not fetchable",
+  E015: "import: a git import's ref moved since the lock (refused until `itp lock --update`)",
   E020: "unknown name",
   E021: "duplicate name",
   E022: "unknown stage kind or recipe",
@@ -39,12 +40,15 @@ export const codes = {
   E080: "a write outside the recipe's folder and the store (refused unless --allow-write)",
   E081: "an env() value in what is sent to a host (refused unless --allow-env)",
   E082: "a read outside the recipe's folder under --deny-read-outside",
+  E083: "one credential sent to several hosts (refused unless --allow-env)",
   E090: "invalid profile file (itp.profiles.yaml): syntax, unknown setting, wrong type",
   E091: "unknown profile (--profile)",
   E092: "profile file not found",
   W001: "unused stage",
   W002: "a source's local file does not exist (an error at plan and run)",
   W003: "a hub read is neither pinned to a commit nor locked (`itp lock`)",
+  W004: "a git import is neither pinned to a commit nor locked (`itp lock`)",
+  W005: "an imported package's installed version differs from the lock (`itp lock`)",
 } as const;
 
 export type Code = keyof typeof codes;

@@ -106,11 +106,28 @@ export class Store {
   async workDir(key: string): Promise<string> {
     const dir = join(this.root, "work", key);
     await mkdir(dir, { recursive: true });
+    this.madeWork.add(key);
     return dir;
   }
 
+  /** Work folders made by this store, and those there when it first removed one. */
+  private readonly madeWork = new Set<string>();
+  private workAtStart: Set<string> | undefined;
+
   async removeWorkDir(key: string): Promise<void> {
+    // Every commit removes its stage's work folder, and most stages never make one: only a folder made here or
+    // already there (left by an earlier attempt) is removed, not ten thousand that do not exist.
+    if (!this.workAtStart) {
+      try {
+        this.workAtStart = new Set(readdirSync(join(this.root, "work")));
+      } catch {
+        this.workAtStart = new Set();
+      }
+    }
+    if (!this.madeWork.has(key) && !this.workAtStart.has(key)) return;
     await rm(join(this.root, "work", key), { recursive: true, force: true });
+    this.madeWork.delete(key);
+    this.workAtStart.delete(key);
   }
 
   /**
@@ -438,11 +455,28 @@ export class Store {
    */
   latestOfStage(stage: string, kind: string): Manifest | undefined {
     let best: Manifest | undefined;
+    for (const key of this.refIndex().get(stage) ?? []) {
+      const m = this.manifestNow(key);
+      if (typeof m === "object" && m.kind === kind && (!best || m.finished_at > best.finished_at)) best = m;
+    }
+    return best;
+  }
+
+  /**
+   * Stage id -> its keys in the refs of every recipe (in the order of the refs folder's listing), read once and
+   * again after this store writes refs: a run explains each miss through it, and reading every refs file for each
+   * of ten thousand stages made runs slow.
+   */
+  private refsByStage: Map<string, string[]> | undefined;
+
+  private refIndex(): Map<string, string[]> {
+    if (this.refsByStage) return this.refsByStage;
+    const index = new Map<string, string[]>();
     let names: string[] = [];
     try {
       names = readdirSync(join(this.root, "refs")).filter((f) => f.endsWith(".json"));
     } catch {
-      return undefined;
+      // no refs yet
     }
     for (const f of names) {
       let keys: Record<string, string>;
@@ -451,11 +485,10 @@ export class Store {
       } catch {
         continue; // refs are hints
       }
-      const key = keys[stage];
-      const m = key ? this.manifestNow(key) : undefined;
-      if (typeof m === "object" && m.kind === kind && (!best || m.finished_at > best.finished_at)) best = m;
+      for (const [stage, key] of Object.entries(keys)) if (typeof key === "string" && key) (index.get(stage) ?? index.set(stage, []).get(stage)!).push(key);
     }
-    return best;
+    this.refsByStage = index;
+    return index;
   }
 
   /** Write the refs that changed (atomically; they are hints, so no fsync). Called during and at the end of a run. */
@@ -467,6 +500,7 @@ export class Store {
       writeFileSync(tmp, JSON.stringify(Object.fromEntries([...r.keys].sort(([a], [b]) => (a < b ? -1 : 1))), null, 1) + "\n");
       renameSync(tmp, this.refPath(recipe));
       r.dirty = false;
+      this.refsByStage = undefined;
     }
   }
 

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { Effect } from "effect";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { ProcessExecutor, ProcessHandle } from "../../executors/process.js";
@@ -37,7 +38,6 @@ export function jobRecord(work: string) {
         return;
       }
       const ex = r.executor === current.name ? current : processExecutor(r.executor);
-      const { Effect } = await import("effect");
       await Effect.runPromise(ex.cancel(r.handle));
       rmSync(file, { force: true });
     },
