@@ -56,6 +56,8 @@ describe("itp diff on two versions of the Tulu 2 recipe", () => {
         commands: { added: [], removed: [] },
         gpus: null,
       },
+      // Only std imports: no package or repository version to compare.
+      imports: [],
     });
   });
 
