@@ -259,6 +259,35 @@ describe("reads outside the folder: marked, and errors under --deny-read-outside
   });
 });
 
+describe("permissions in a profile (itp.profiles.yaml, chosen with --profile)", () => {
+  it("allow_write, allow_env and deny_read_outside act as the flags, only for the profile chosen", () => {
+    const out = outsideDir();
+    const dir = tree({
+      "r.itp": `${endpointRecipe({ header: 'env("ORG_ID")' })}dataset far = export(seeds, path: ${JSON.stringify(join(out, "far.jsonl"))})\n`,
+      "data/seeds.jsonl": SEEDS,
+      "itp.profiles.yaml": `trusted:\n  executor: local\n  allow_write: [${JSON.stringify(out)}]\n  allow_env: [ORG_ID]\nci:\n  executor: local\n  deny_read_outside: true\n  allow_write: ["../${out.split("/").pop()}"]\n  allow_env: [ORG_ID]\n`,
+    });
+    expect(checkJson(dir).diagnostics.map((d) => d.code).sort()).toEqual(["E080", "E081"]);
+    expect(checkJson(dir, ["--profile", "trusted"]).code).toBe(0);
+    // ci: the relative allow_write is the profile file's folder's neighbour, the same folder as above.
+    expect(checkJson(dir, ["--profile", "ci"]).code).toBe(0);
+    const plan = itp(["plan", "r.itp", "--store", "st", "--profile", "trusted"], { cwd: dir, env: { TEACHER_URL: "http://llm.test/v1", ORG_ID: "org-1" } });
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(`${join(out, "far.jsonl")}  [OUTSIDE the recipe's folder]  <- far.path`);
+    // The ci profile denies reads outside: a recipe reading outside is refused under it.
+    const reader = tree({
+      "r.itp": `dataset seeds = jsonl(${JSON.stringify(join(out, "far.jsonl"))})\ndataset x = export(seeds, path: "x.jsonl")\n`,
+      "itp.profiles.yaml": "ci:\n  executor: local\n  deny_read_outside: true\n",
+    });
+    writeFileSync(join(out, "far.jsonl"), SEEDS);
+    expect(checkJson(reader).code).toBe(0);
+    expect(checkJson(reader, ["--profile", "ci"]).diagnostics.map((d) => d.code)).toEqual(["E082"]);
+    // A bad setting is the profile's own error, with the file and the key.
+    const bad = tree({ "r.itp": exportRecipe("x.jsonl"), "data/seeds.jsonl": SEEDS, "itp.profiles.yaml": "p:\n  executor: local\n  allow_env: [\"not a name\"]\n" });
+    expect(checkJson(bad, ["--profile", "p"]).diagnostics.map((d) => d.code)).toEqual(["E090"]);
+  });
+});
+
 describe("itp plan --json: the effects in full", () => {
   it("two endpoints, one hub dataset, one export, one secret", () => {
     const dir = tree({
