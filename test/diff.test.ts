@@ -53,8 +53,11 @@ describe("itp diff on two versions of the Tulu 2 recipe", () => {
         reads_outside: { added: [], removed: [] },
         env: { added: [], removed: [] },
         secrets: { added: [], removed: [] },
+        commands: { added: [], removed: [] },
         gpus: null,
       },
+      // Only std imports: no package or repository version to compare.
+      imports: [],
     });
   });
 

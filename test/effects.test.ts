@@ -195,6 +195,49 @@ describe("env() values sent to a host are refused (E081)", () => {
   });
 });
 
+describe("one credential sent to two hosts is refused (E083)", () => {
+  const twoHosts = (second: string) => `
+model ours = openai_compatible { model = "m"  base_url = "http://llm.test/v1"  api_key = secret("OPENAI_API_KEY") }
+model theirs = openai_compatible { model = "m"  base_url = "${second}"  api_key = secret("OPENAI_API_KEY") }
+dataset seeds: Instruction = jsonl("data/seeds.jsonl")
+generate a = distill(seeds) { model = ours }
+generate b = distill(a) { model = theirs }
+dataset out = export(b, path: "out/b.jsonl")
+`;
+
+  it("a recipe that names your key as another host's credential is refused; the same host twice is not", () => {
+    const dir = tree({ "r.itp": twoHosts("http://collector.test/v1"), "data/seeds.jsonl": SEEDS });
+    const r = checkJson(dir);
+    expect(r.code).toBe(1);
+    expect(r.diagnostics.map((d) => [d.code, d.line])).toEqual([["E083", 3]]);
+    expect(r.diagnostics[0]!.message).toBe("the credential OPENAI_API_KEY is sent to 2 hosts: llm.test (`ours`), collector.test (`theirs`); a credential goes to its own endpoint only");
+    expect(checkJson(dir, ["--allow-env", "OPENAI_API_KEY"]).code).toBe(0);
+    expect(checkJson(dir, ["--allow-env", "OTHER_KEY"]).code).toBe(1);
+    const same = tree({ "r.itp": twoHosts("http://llm.test/v2"), "data/seeds.jsonl": SEEDS });
+    expect(checkJson(same).code).toBe(0);
+  });
+});
+
+describe("commands a recipe runs", () => {
+  it("serve's command line is listed in the plan's effects", () => {
+    const dir = tree({
+      "r.itp": `model base = hf_model(repo: "models/tiny")
+model served = serve(base) { command = "python3 -c print(1) {port}" }
+dataset seeds: Instruction = jsonl("data/seeds.jsonl")
+generate a = distill(seeds) { model = served }
+`,
+      "data/seeds.jsonl": SEEDS,
+    });
+    const registry = defaultRegistry();
+    const path = join(dir, "r.itp");
+    const program = check([path], diskHost(), registry, { runnable: false }).files[0]!.program!;
+    const e = programEffects(program, registry, { folder: dir });
+    expect(e.commands).toEqual([{ stage: "served", command: "python3 -c print(1) {port}" }]);
+    expect(e.reads.map((f) => f.path)).toEqual(["data/seeds.jsonl", "models/tiny"]);
+    expect(e.hosts).toEqual([]);
+  });
+});
+
 describe("reads outside the folder: marked, and errors under --deny-read-outside (E082)", () => {
   it("marked in the plan, allowed by default, refused with --deny-read-outside", () => {
     const out = outsideDir();
@@ -213,6 +256,35 @@ describe("reads outside the folder: marked, and errors under --deny-read-outside
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/error\[E082\]/);
     expect(existsSync(join(dir, "x.jsonl"))).toBe(false);
+  });
+});
+
+describe("permissions in a profile (itp.profiles.yaml, chosen with --profile)", () => {
+  it("allow_write, allow_env and deny_read_outside act as the flags, only for the profile chosen", () => {
+    const out = outsideDir();
+    const dir = tree({
+      "r.itp": `${endpointRecipe({ header: 'env("ORG_ID")' })}dataset far = export(seeds, path: ${JSON.stringify(join(out, "far.jsonl"))})\n`,
+      "data/seeds.jsonl": SEEDS,
+      "itp.profiles.yaml": `trusted:\n  executor: local\n  allow_write: [${JSON.stringify(out)}]\n  allow_env: [ORG_ID]\nci:\n  executor: local\n  deny_read_outside: true\n  allow_write: ["../${out.split("/").pop()}"]\n  allow_env: [ORG_ID]\n`,
+    });
+    expect(checkJson(dir).diagnostics.map((d) => d.code).sort()).toEqual(["E080", "E081"]);
+    expect(checkJson(dir, ["--profile", "trusted"]).code).toBe(0);
+    // ci: the relative allow_write is the profile file's folder's neighbour, the same folder as above.
+    expect(checkJson(dir, ["--profile", "ci"]).code).toBe(0);
+    const plan = itp(["plan", "r.itp", "--store", "st", "--profile", "trusted"], { cwd: dir, env: { TEACHER_URL: "http://llm.test/v1", ORG_ID: "org-1" } });
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(`${join(out, "far.jsonl")}  [OUTSIDE the recipe's folder]  <- far.path`);
+    // The ci profile denies reads outside: a recipe reading outside is refused under it.
+    const reader = tree({
+      "r.itp": `dataset seeds = jsonl(${JSON.stringify(join(out, "far.jsonl"))})\ndataset x = export(seeds, path: "x.jsonl")\n`,
+      "itp.profiles.yaml": "ci:\n  executor: local\n  deny_read_outside: true\n",
+    });
+    writeFileSync(join(out, "far.jsonl"), SEEDS);
+    expect(checkJson(reader).code).toBe(0);
+    expect(checkJson(reader, ["--profile", "ci"]).diagnostics.map((d) => d.code)).toEqual(["E082"]);
+    // A bad setting is the profile's own error, with the file and the key.
+    const bad = tree({ "r.itp": exportRecipe("x.jsonl"), "data/seeds.jsonl": SEEDS, "itp.profiles.yaml": "p:\n  executor: local\n  allow_env: [\"not a name\"]\n" });
+    expect(checkJson(bad, ["--profile", "p"]).diagnostics.map((d) => d.code)).toEqual(["E090"]);
   });
 });
 
@@ -261,6 +333,7 @@ dataset out = export(judged, path: "out/judged.jsonl")
         total: 3.8064,
         partial: false,
       },
+      commands: [],
     });
     const human = itp(["plan", "r.itp", "--store", "st"], { cwd: dir, env: { JUDGE_URL: "http://judge.test:8080/v1", HF_ENDPOINT: "http://hub.test:9000" } });
     expect(human.stdout).toContain("    judge.test:8080 (model endpoint http://judge.test:8080/v1: judge_model)  <- judged\n");

@@ -4,7 +4,7 @@
  * fetched once into the import cache (over file:// and over git's dumb HTTP protocol from a loopback server).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -353,5 +353,48 @@ import "git+file://${repo}/nothere//lib/tulu.itp#main" { clean as c5 }
     expect(wd.map((d) => d.code)).toEqual(["W004"]);
     expect(wd[0]!.message).toContain("abbreviated commit");
     expect(wd[0]!.hint).toContain(`#${sha}`);
+  });
+
+  it("itp diff shows a commit bump of a git import, what it changes and what it invalidates", () => {
+    const repo = recipeRepo(200);
+    const first = gitIn(repo, "rev-parse", "HEAD");
+    const second = commit(repo, 300, "longer answers");
+    const body = (sha: string) => `import "git+file://${repo}//lib/tulu.itp#${sha}" { clean }
+
+dataset raw: Instruction = jsonl("data.jsonl")
+
+filter sft = raw |> clean()
+
+dataset few = take(sft, n: 2)
+`;
+    const dir = project(body(second));
+    mkdirSync(join(dir, "old"));
+    writeFileSync(join(dir, "old/r.itp"), body(first));
+    const d = itp(["diff", "old/r.itp", "r.itp"], { cwd: dir, env: env() });
+    expect(d.stderr).toBe("");
+    expect(d.code).toBe(0);
+    expect(d.stdout).toContain(`~ import git+file://${repo}: ${first.slice(0, 12)} -> ${second.slice(0, 12)}\n    stages from it: sft.short, sft\n    invalidated downstream: few`);
+    expect(d.stdout).toMatch(/~ sft\.short \(length\)\n    max: 200 -> 300/);
+    const j = JSON.parse(itp(["diff", "old/r.itp", "r.itp", "--json"], { cwd: dir, env: env() }).stdout) as { imports: unknown[] };
+    expect(j.imports).toEqual([{ name: `git+file://${repo}`, old: first, new: second, stages: ["sft.short", "sft"], invalidated: ["few"] }]);
+  });
+});
+
+describe("itp diff of a package version bump", () => {
+  it("shows the old version (from the old lock) and the new one, and the stages the bump invalidates", () => {
+    const dir = project(`${recipe}
+dataset few = take(sft, n: 2)
+`);
+    npmInstall(dir, pack(recipePackage("1.0.0", 200)));
+    expect(itp(["lock", "r.itp"], { cwd: dir }).code).toBe(0);
+    mkdirSync(join(dir, "old"));
+    copyFileSync(join(dir, "r.itp"), join(dir, "old/r.itp"));
+    copyFileSync(join(dir, "r.itp.lock"), join(dir, "old/r.itp.lock"));
+    npmInstall(dir, pack(recipePackage("2.0.0", 300)));
+    expect(itp(["lock", "r.itp"], { cwd: dir }).stdout).toContain("import @acme/recipes -> 2.0.0 (updated from 1.0.0)");
+    const d = itp(["diff", "old/r.itp", "r.itp"], { cwd: dir });
+    expect(d.stderr).toBe("");
+    expect(d.code).toBe(0);
+    expect(d.stdout).toBe("itp diff old/r.itp -> r.itp\n~ import @acme/recipes: 1.0.0 -> 2.0.0\n    stages from it: sft.short, sft\n    invalidated downstream: few\n");
   });
 });

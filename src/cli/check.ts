@@ -21,9 +21,10 @@ export async function checkVerb(args: string[]): Promise<number> {
   const p = parseVerbArgs(args, { json: { type: "boolean" }, set: { type: "string", multiple: true }, ...permissionOptions, ...profileOptions }, help);
   if (!p) return 0;
   if (p.positionals.length === 0) throw new UsageError("give at least one file or folder");
-  const allow = permissionsFrom(p.values);
+  const profile = checkProfile(p.positionals[0]!, p.values);
+  const allow = permissionsFrom(p.values, profile.profile);
   const compiled = compileFiles(p.positionals, p.values.set ?? [], { permissions: { allow, context: (entry) => effectContext(entry, ".itp") } });
-  const r = { ...compiled, diagnostics: [...compiled.diagnostics, ...checkProfile(p.positionals[0]!, p.values).diagnostics] };
+  const r = { ...compiled, diagnostics: [...compiled.diagnostics, ...profile.diagnostics] };
   const failed = hasErrors(r.diagnostics);
   if (p.values.json) {
     process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(r.diagnostics) }) + "\n");

@@ -1,12 +1,13 @@
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from "diff";
 import { readFileSync } from "node:fs";
 import { check, type CheckResult } from "../compile/check.js";
-import { lockPath } from "../compile/lock.js";
+import { lockPath, parseLock, type LockFile } from "../compile/lock.js";
 import { hasErrors } from "../diagnostics/diagnostic.js";
-import { diffPrograms, renderDiff } from "../graph/diff.js";
+import { diffImports, diffPrograms, renderDiff, renderImportChanges, type ImportVersion } from "../graph/diff.js";
 import { defaultRegistry } from "../stages/index.js";
 import { diagnosticsJson, printDiagnostics } from "./compile.js";
 import { diskHost, InputError, UsageError } from "./host.js";
+import { GitImports } from "./git-imports.js";
 import { parseVerbArgs } from "./args.js";
 import { diffEffects, programEffects } from "../compile/effects.js";
 import { renderEffectsDiff } from "./effects-render.js";
@@ -18,7 +19,9 @@ usage: itp diff <old.itp> <new.itp> [--json]
 
 Explain a change semantically: first the changes in the recipe's effects (a new host contacted, a new path
 written or read outside the recipe's folder, new environment variables or secrets read), then stages added and removed, each changed parameter with its old and new value
-(mixture components and weights included), type changes, and the downstream stages the change invalidates.
+(mixture components and weights included), type changes, and the downstream stages the change invalidates. An
+import whose version changed (a package's version, the old one from the old lock file; a git import's commit) is
+listed with the stages declared in it and the stages downstream of those.
 
 When either version does not parse or check, its errors are printed with a warning, followed by a plain text
 diff (exit 1 for two files; exit 0 as a git driver, so \`git diff\` always shows the change).
@@ -53,8 +56,14 @@ export async function diffVerb(args: string[]): Promise<number> {
   // Two files: each is checked with its own lock file, so a lock change shows as the revisions it changes.
   const oldLock = asDriver ? undefined : readLock(pos[0]!);
   const oldSources = new Map([[at, oldText], ...(oldLock !== undefined ? [[lockPath(at), oldLock] as [string, string]] : [])]);
-  const oldR = check([at], host, registry, { sources: oldSources, runnable: false });
-  const newR = check([at], host, registry, { sources: new Map([[at, newText]]), runnable: false });
+  // Each version's git imports are fetched first (the old one may import an older commit).
+  const git = GitImports.fromEnv();
+  const checkSide = (sources: Map<string, string>) => {
+    const r = git.resolve([at], host, { sources, useLocks: true });
+    return check([at], r.host, registry, { sources, runnable: false, modules: r.graph, allowMovedImports: true });
+  };
+  const oldR = checkSide(oldSources);
+  const newR = checkSide(new Map([[at, newText]]));
   const diags = [...oldR.diagnostics.map((d) => tag(d, "old")), ...newR.diagnostics.map((d) => tag(d, "new"))].filter((d) => d.severity === "error");
   const oldP = oldR.files[0]?.program;
   const newP = newR.files[0]?.program;
@@ -73,12 +82,32 @@ export async function diffVerb(args: string[]): Promise<number> {
   // Both versions' effects as if they lived at the new path (relative paths resolve from the same folder).
   const ctx = effectContext(at, ".itp");
   const effects = diffEffects(programEffects(oldP, registry, ctx), programEffects(newP, registry, ctx));
-  if (p.values.json) process.stdout.write(JSON.stringify({ ...d, effects }) + "\n");
+  // A package's old version is the one the old lock records: both versions resolve through today's node_modules.
+  const imports = diffImports(importVersions(oldR, oldLock === undefined ? undefined : parseLock(oldLock, lockPath(at)).lock), importVersions(newR, undefined), newP);
+  if (p.values.json) process.stdout.write(JSON.stringify({ ...d, effects, imports }) + "\n");
   else {
-    const e = renderEffectsDiff(effects);
-    process.stdout.write(`itp diff ${label}\n${e.length > 0 ? e.join("\n") + "\n" : ""}${renderDiff(d)}`);
+    const e = [...renderEffectsDiff(effects), ...renderImportChanges(imports)];
+    const rest = renderDiff(d);
+    process.stdout.write(`itp diff ${label}\n${e.length > 0 ? e.join("\n") + "\n" : ""}${e.length > 0 && rest === "no semantic changes\n" ? "" : rest}`);
   }
   return 0;
+}
+
+/** The imports from outside the checkout that a checked version reads, with their versions. */
+function importVersions(r: CheckResult, lock: LockFile | undefined): ImportVersion[] {
+  const byName = new Map<string, { versions: Set<string>; roots: Set<string> }>();
+  for (const mod of r.modules.modules.values()) {
+    for (const o of mod.importOrigins) {
+      if (!o) continue;
+      const name = o.k === "package" ? o.name : `git+${o.url}`;
+      const locked = o.k === "package" ? lock?.imports?.find((i) => i.kind === "package" && i.name === o.name) : undefined;
+      const version = locked?.kind === "package" ? locked.version : o.k === "package" ? o.version : o.sha;
+      const e = byName.get(name) ?? byName.set(name, { versions: new Set(), roots: new Set() }).get(name)!;
+      e.versions.add(version);
+      e.roots.add(o.root);
+    }
+  }
+  return [...byName].map(([name, e]) => ({ name, version: [...e.versions].sort().join(", "), roots: [...e.roots] }));
 }
 
 function readLock(recipe: string): string | undefined {

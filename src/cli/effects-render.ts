@@ -34,6 +34,7 @@ export function renderEffects(e: Effects): string[] {
     e.cost.stages.map((c) => `${c.stage} (${c.model}): ${c.cost === null ? "not estimated" : `~${c.cost}`}: ${c.basis}`),
   );
   if (e.cost.stages.length > 0) out.push(`    total: ${e.cost.total === null ? "not known" : `~${e.cost.total}${e.cost.partial ? " (stages not estimated left out)" : ""}`}`);
+  section("commands run (besides itp's own)", e.commands.map((c) => `${c.command}  <- ${c.stage}`));
   return out;
 }
 
@@ -54,6 +55,8 @@ export function renderEffectsDiff(d: EffectsDiff): string[] {
   for (const n of d.env.removed) out.push(`- environment variable ${n}`);
   for (const n of d.secrets.added) out.push(`+ secret ${n}`);
   for (const n of d.secrets.removed) out.push(`- secret ${n}`);
+  for (const c of d.commands.added) out.push(`+ command ${c.command}  <- ${c.stage}`);
+  for (const c of d.commands.removed) out.push(`- command ${c.command}  <- ${c.stage}`);
   if (d.gpus) out.push(`~ GPUs per job: at most ${d.gpus.old} -> ${d.gpus.new}`);
   return out;
 }

@@ -1,6 +1,7 @@
 import { realpathSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { EffectContext, Permissions } from "../compile/effects.js";
+import type { Profile } from "../executors/profile.js";
 import { hubSettings } from "../hub/settings.js";
 import { UsageError } from "./host.js";
 
@@ -17,13 +18,17 @@ export const permissionHelp = `  --allow-write PATH   allow writes to PATH (a fi
                        (repeatable)
   --deny-read-outside  make reads outside the recipe's folder errors (for CI that runs contributed recipes)`;
 
-/** The permissions the command line gives (only the command line: a recipe cannot widen them). */
-export function permissionsFrom(values: { "allow-write"?: string[]; "allow-env"?: string[]; "deny-read-outside"?: boolean }): Permissions {
+/**
+ * The permissions the command line gives, with those of the profile chosen with --profile (its paths relative to
+ * the profile file's folder). Nothing else gives any: not the recipe, not a module or package it imports.
+ */
+export function permissionsFrom(values: { "allow-write"?: string[]; "allow-env"?: string[]; "deny-read-outside"?: boolean }, profile?: Profile): Permissions {
   for (const n of values["allow-env"] ?? []) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) throw new UsageError(`--allow-env takes an environment variable's name, not '${n}'`);
+  const fromProfile = (profile?.allow_write ?? []).map((p) => resolve(dirname(resolve(profile!.file)), p));
   return {
-    allowWrite: (values["allow-write"] ?? []).map((p) => resolve(p)),
-    allowEnv: values["allow-env"] ?? [],
-    denyReadOutside: values["deny-read-outside"] ?? false,
+    allowWrite: [...(values["allow-write"] ?? []).map((p) => resolve(p)), ...fromProfile],
+    allowEnv: [...(values["allow-env"] ?? []), ...(profile?.allow_env ?? [])],
+    denyReadOutside: (values["deny-read-outside"] ?? false) || profile?.deny_read_outside === true,
   };
 }
 

@@ -49,7 +49,7 @@ export function checkProfile(recipe: string, values: { profile?: string | undefi
  * For run, plan and show: the profile chosen (made the executors' profile), with the store it names; exit code 1
  * with the diagnostics printed when it cannot be used.
  */
-export function applyProfile(recipe: string, values: { profile?: string | undefined; "profile-file"?: string | undefined }, json: boolean): { store?: string } | number {
+export function applyProfile(recipe: string, values: { profile?: string | undefined; "profile-file"?: string | undefined }, json: boolean): { store?: string; profile?: Profile } | number {
   if (values["profile-file"] !== undefined && values.profile === undefined) throw new UsageError("--profile-file goes with --profile NAME");
   const r = checkProfile(recipe, values);
   if (hasErrors(r.diagnostics) || (values.profile !== undefined && !r.profile)) {
@@ -59,5 +59,5 @@ export function applyProfile(recipe: string, values: { profile?: string | undefi
   }
   useProfile(r.profile);
   const store = r.profile ? profileStore(r.profile) : undefined;
-  return store !== undefined ? { store } : {};
+  return { ...(store !== undefined ? { store } : {}), ...(r.profile ? { profile: r.profile } : {}) };
 }

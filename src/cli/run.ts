@@ -50,7 +50,7 @@ export async function runVerb(args: string[]): Promise<number> {
   const placed = applyProfile(p.positionals[0]!, p.values, p.values.json ?? false);
   if (typeof placed === "number") return placed;
   const storeDir = p.values.store ?? placed.store;
-  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only, permissions: permissionsFrom(p.values) });
+  const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only, permissions: permissionsFrom(p.values, placed.profile) });
   if (typeof loaded === "number") return loaded;
   const missing = refuseMissingFiles(loaded, only, p.values.json ?? false);
   if (missing !== undefined) return missing;

@@ -48,6 +48,8 @@ export interface CheckOptions {
    * git imports at the commits the lock files name.
    */
   readonly modules?: ModuleGraph;
+  /** Accept a git import whose ref moved since the lock (default false: E015); `itp diff` compares versions. */
+  readonly allowMovedImports?: boolean;
   /**
    * Enforce the safe default on each entry's effects (E080-E082): what is allowed, and the machine's side of the
    * effects (the entry's folder, the store, symlinks). Absent: effects are not checked (graph, diff, lock).
@@ -90,7 +92,7 @@ export function check(entries: readonly string[], host: Host, registry: Registry
       const lockDiagnostics =
         opts.applyLock === false
           ? []
-          : [...parsed.diagnostics, ...(parsed.diagnostics.length > 0 ? [] : [...applyLock(program, host, parsed.lock, lockFile, opts.hubEndpoint), ...importDiagnostics(modules, imported, entry.path, parsed.lock)])];
+          : [...parsed.diagnostics, ...(parsed.diagnostics.length > 0 ? [] : [...applyLock(program, host, parsed.lock, lockFile, opts.hubEndpoint), ...importDiagnostics(modules, imported, entry.path, parsed.lock, opts.allowMovedImports === true)])];
       diagnostics.push(...lockDiagnostics, ...missingLocalInputs(program, registry, host));
       const permission = opts.permissions && !hasErrors(lockDiagnostics) ? enforce(program, registry, opts.permissions) : [];
       diagnostics.push(...permission);
@@ -106,7 +108,7 @@ export function check(entries: readonly string[], host: Host, registry: Registry
  * (W004), one whose ref moved since the lock (E015: refused until `itp lock --update`), and a package whose
  * installed version is not the one the lock records (W005).
  */
-function importDiagnostics(modules: ModuleGraph, imported: ReadonlySet<string>, entry: string, lock: LockFile | undefined): Diagnostic[] {
+function importDiagnostics(modules: ModuleGraph, imported: ReadonlySet<string>, entry: string, lock: LockFile | undefined, allowMoved: boolean): Diagnostic[] {
   const out: Diagnostic[] = [];
   const locked = lock?.imports ?? [];
   for (const path of imported) {
@@ -120,7 +122,7 @@ function importDiagnostics(modules: ModuleGraph, imported: ReadonlySet<string>, 
         if (!l) {
           const what = /^[0-9a-f]{4,39}$/.test(o.ref) ? `names \`${o.ref}\` of ${o.url}, an abbreviated commit,` : `follows \`${o.ref}\` of ${o.url}, not a commit,`;
           out.push(warning("W004", `this import ${what} and the lock does not record it`, range, `\`${o.ref}\` names ${o.sha} now: pin the import with #${o.sha}, or \`itp lock ${entry}\` records it`));
-        } else if (o.now !== undefined && o.now !== o.sha) {
+        } else if (o.now !== undefined && o.now !== o.sha && !allowMoved) {
           out.push(error("E015", `\`${o.ref}\` of ${o.url} moved: the lock has ${o.sha.slice(0, 12)}, it names ${o.now.slice(0, 12)} now`, range, `\`itp lock --update ${entry}\` accepts ${o.now} (\`itp diff\` on the two versions shows what it changes); or pin the import with #${o.sha}`));
         }
       } else if (o?.k === "package") {

@@ -76,6 +76,8 @@ export interface Effects {
   readonly secrets: NameEffect[];
   readonly gpus: { readonly stages: GpuEffect[]; readonly total_gpus: number; readonly total_gpu_hours: number | null };
   readonly cost: { readonly stages: CostEffect[]; readonly total: number | null; readonly partial: boolean };
+  /** Programs a stage starts from a command line the recipe writes (`serve`'s command), besides itp's own. */
+  readonly commands: { readonly stage: string; readonly command: string }[];
 }
 
 /** What the pure front end needs to know of the machine; the CLI supplies it. */
@@ -191,6 +193,7 @@ export function programEffects(program: IrProgram, registry: Registry, ctx: Effe
     secrets: secrets.list(),
     gpus: gpusOf(stages, ctx),
     cost: costOf(program, stages, ctx),
+    commands: stages.filter((s) => s.kind === "serve" && typeof s.params["command"] === "string").map((s) => ({ stage: s.id, command: s.params["command"] as string })),
   };
 }
 
@@ -474,7 +477,8 @@ function fmtCount(n: number): string {
 
 /**
  * The safe default, over a program's effects: a write outside the recipe's folder and the store (E080), an env()
- * value placed in what is sent to a host (E081), and with `denyReadOutside` a read outside the folder (E082), each
+ * value placed in what is sent to a host (E081), one credential sent to two hosts (E083: a recipe that names your
+ * OpenAI key as the credential of another host), and with `denyReadOutside` a read outside the folder (E082), each
  * refused unless the permissions allow exactly it. Only the command line (and a profile) give permissions: nothing
  * in a recipe, imported or not, can widen them.
  */
@@ -515,6 +519,19 @@ export function permissionDiagnostics(program: IrProgram, effects: Effects, ctx:
       ),
     );
   }
+  for (const [name, uses] of credentialHosts(program, ctx)) {
+    if (uses.size < 2 || perms.allowEnv.includes(name)) continue;
+    const list = [...uses].map(([host, stage]) => `${host} (\`${stage}\`)`);
+    const second = [...uses.values()][1]!;
+    out.push(
+      error(
+        "E083",
+        `the credential ${name} is sent to ${uses.size} hosts: ${list.join(", ")}; a credential goes to its own endpoint only`,
+        program.stages.get(second)?.range,
+        `give each endpoint its own secret, or, if these hosts share the credential, allow it: --allow-env ${name}`,
+      ),
+    );
+  }
   if (perms.denyReadOutside) {
     for (const r of effects.reads) {
       if (!r.outside) continue;
@@ -528,6 +545,34 @@ export function permissionDiagnostics(program: IrProgram, effects: Effects, ctx:
           ),
         );
       }
+    }
+  }
+  return out;
+}
+
+/** Each credential (secret() or env() in api_key, token) by name: the hosts it is sent to, with the first stage. */
+function credentialHosts(program: IrProgram, ctx: EffectContext): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  const note = (v: Json | undefined, host: string, stage: string) => {
+    const name = v && typeof v === "object" && !Array.isArray(v) ? (typeof v["$secret"] === "string" ? v["$secret"] : typeof v["$env"] === "string" ? v["$env"] : undefined) : undefined;
+    if (name === undefined) return;
+    const m = out.get(name) ?? new Map<string, string>();
+    if (!m.has(host)) m.set(host, stage);
+    out.set(name, m);
+  };
+  for (const s of program.stages.values()) {
+    if (ENDPOINT_KINDS.has(s.kind)) {
+      const { host, url } = endpointUrl(s, ctx);
+      note(s.params["api_key"], host ?? url, s.id);
+    } else if (HUB_KINDS.has(s.kind)) {
+      const hub = ctx.hubEndpoint ?? "https://huggingface.co";
+      let host = hub;
+      try {
+        host = new URL(hub).host;
+      } catch {
+        // shown as given
+      }
+      note(s.params["token"], host, s.id);
     }
   }
   return out;
@@ -586,6 +631,7 @@ export interface EffectsDiff {
   readonly reads_outside: { readonly added: FileEffect[]; readonly removed: FileEffect[] };
   readonly env: { readonly added: string[]; readonly removed: string[] };
   readonly secrets: { readonly added: string[]; readonly removed: string[] };
+  readonly commands: { readonly added: Effects["commands"]; readonly removed: Effects["commands"] };
   readonly gpus: { readonly old: number; readonly new: number } | null;
 }
 
@@ -607,10 +653,11 @@ export function diffEffects(o: Effects, n: Effects): EffectsDiff {
     reads_outside: delta(o.reads.filter((f) => f.outside), n.reads.filter((f) => f.outside), fileKey),
     env: names(o.env, n.env),
     secrets: names(o.secrets, n.secrets),
+    commands: delta(o.commands, n.commands, (c) => `${c.stage}\0${c.command}`),
     gpus: o.gpus.total_gpus !== n.gpus.total_gpus ? { old: o.gpus.total_gpus, new: n.gpus.total_gpus } : null,
   };
 }
 
 export function effectsDiffEmpty(d: EffectsDiff): boolean {
-  return [d.hosts, d.writes_outside, d.reads_outside, d.env, d.secrets].every((x) => x.added.length === 0 && x.removed.length === 0) && d.gpus === null;
+  return [d.hosts, d.writes_outside, d.reads_outside, d.env, d.secrets, d.commands].every((x) => x.added.length === 0 && x.removed.length === 0) && d.gpus === null;
 }

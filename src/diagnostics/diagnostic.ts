@@ -40,6 +40,7 @@ export const codes = {
   E080: "a write outside the recipe's folder and the store (refused unless --allow-write)",
   E081: "an env() value in what is sent to a host (refused unless --allow-env)",
   E082: "a read outside the recipe's folder under --deny-read-outside",
+  E083: "one credential sent to several hosts (refused unless --allow-env)",
   E090: "invalid profile file (itp.profiles.yaml): syntax, unknown setting, wrong type",
   E091: "unknown profile (--profile)",
   E092: "profile file not found",

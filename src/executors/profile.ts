@@ -36,6 +36,9 @@ export const profileSchema = z.strictObject({
   cpus_per_gpu: z.number().int().positive().optional().describe("CPUs per GPU asked for (sbatch --cpus-per-gpu)."),
   rendezvous_port: z.number().int().min(1024).max(65535).optional().describe("Port of torchrun's rendezvous on a multi-node job's first node (default 29500)."),
   poll_seconds: z.number().positive().max(600).optional().describe("How often a job's state is asked of Slurm (default 2)."),
+  allow_write: z.array(text()).optional().describe("Paths (files, or folders and what is below them; relative to this file's folder) a recipe may write outside its folder and the store, as --allow-write."),
+  allow_env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable's name")).optional().describe("Environment variables whose env() values a recipe may send to a host, as --allow-env."),
+  deny_read_outside: z.boolean().optional().describe("Reads outside the recipe's folder are errors, as --deny-read-outside."),
 });
 
 export type Profile = z.infer<typeof profileSchema> & {

@@ -43,6 +43,54 @@ export interface ProgramDiff {
   readonly invalidated: string[];
 }
 
+/** One import from outside the checkout, at a version: a package's, or a repository's commit. */
+export interface ImportVersion {
+  /** `@org/recipes`, `git+https://host/org/repo.git`. */
+  readonly name: string;
+  /** The package version, or the commit (several when the program imports the repository at several). */
+  readonly version: string;
+  /** The folders its modules lie in (a package's folder, a checkout). */
+  readonly roots: readonly string[];
+}
+
+/** An import whose version changed, the new program's stages declared in it, and the stages downstream of those. */
+export interface ImportChange {
+  readonly name: string;
+  /** Absent when the import is new. */
+  readonly old?: string;
+  /** Absent when the import was dropped. */
+  readonly new?: string;
+  readonly stages: string[];
+  readonly invalidated: string[];
+}
+
+export function diffImports(oldI: readonly ImportVersion[], newI: readonly ImportVersion[], newP: IrProgram): ImportChange[] {
+  const before = new Map(oldI.map((i) => [i.name, i]));
+  const after = new Map(newI.map((i) => [i.name, i]));
+  const out: ImportChange[] = [];
+  const g = buildGraph(newP);
+  for (const name of [...new Set([...before.keys(), ...after.keys()])].sort()) {
+    const o = before.get(name);
+    const n = after.get(name);
+    if (o?.version === n?.version) continue;
+    const roots = n?.roots ?? [];
+    const stages = [...newP.stages.values()].filter((s) => roots.some((r) => s.range.file.path.startsWith(`${r}/`))).map((s) => s.id);
+    out.push({ name, ...(o ? { old: o.version } : {}), ...(n ? { new: n.version } : {}), stages, invalidated: downstreamOf(g, stages) });
+  }
+  return out;
+}
+
+export function renderImportChanges(changes: readonly ImportChange[]): string[] {
+  const out: string[] = [];
+  for (const c of changes) {
+    const short = (v: string) => v.replace(/\b([0-9a-f]{12})[0-9a-f]{28}\b/g, "$1");
+    out.push(`~ import ${c.name}: ${c.old === undefined ? "(new)" : short(c.old)} -> ${c.new === undefined ? "(dropped)" : short(c.new)}`);
+    if (c.stages.length > 0) out.push(`    stages from it: ${c.stages.join(", ")}`);
+    if (c.invalidated.length > 0) out.push(`    invalidated downstream: ${c.invalidated.join(", ")}`);
+  }
+  return out;
+}
+
 /** The semantic difference between two checked programs, by stage id. */
 export function diffPrograms(oldP: IrProgram, newP: IrProgram): ProgramDiff {
   const summary = (s: IrStage) => ({ id: s.id, kind: s.kind, type: show(s.type) });

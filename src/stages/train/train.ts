@@ -68,8 +68,10 @@ function trainImpl(method: Method): StageImpl {
         const p = ctx.params;
         const tryP = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (e) => (e instanceof Error ? e : new Error(String(e))) });
         const executor = processExecutor(executorOf(p));
-        // A cluster's Python lives on its compute nodes: the job finds out; a local one is checked here first.
-        const python = executor.python ?? (yield* tryP(() => trainerPython())).python;
+        // A cluster's Python lives on its compute nodes: the job finds out. A local one is checked (starting it and
+        // importing torch: seconds) while the data is tokenized.
+        const pythonChecked = executor.python !== undefined ? Promise.resolve(executor.python) : trainerPython().then((t) => t.python);
+        pythonChecked.catch(() => undefined);
         const base = yield* tryP(() => baseDirOf(ctx, p["base"], "param:base", "base model"));
         const data = ctx.inputs.get("data");
         if (!data) return yield* Effect.fail(new Error(`${ctx.stage.id}: no data input`));
@@ -94,6 +96,7 @@ function trainImpl(method: Method): StageImpl {
         );
         ctx.log("tokens", { key: tokens.key, digest: tokens.digest, reused: tokens.reused, ...tokens.stats });
         for (const [k, v] of Object.entries(tokens.stats)) if (typeof v === "number") ctx.count(`tokens: ${k}`, v);
+        const python = yield* tryP(() => pythonChecked);
         const work = yield* tryP(() => ctx.workDir());
         const reference = method === "dpo" && ctx.inputs.has("param:reference") ? yield* tryP(() => baseDirOf(ctx, p["reference"], "param:reference", "reference model")) : null;
         // The trainer writes `<output>.partial`, then renames it: the folder is created by the rename.
