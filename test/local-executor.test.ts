@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { Effect, Fiber } from "effect";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -226,6 +227,12 @@ describe("the trainer's Python (ITP_PYTHON)", () => {
   });
 
   const py = torchPython();
+  it.skipIf(!py || py !== "/usr/bin/python3")("without ITP_PYTHON: python3, else Debian's /usr/bin/python3 when python3 cannot import torch", async () => {
+    const p = await trainerPython({});
+    const pathHasTorch = spawnSync("python3", ["-c", "import torch"]).status === 0;
+    expect(p.python).toBe(pathHasTorch ? "python3" : "/usr/bin/python3");
+  });
+
   it.skipIf(!py)("a Python with torch is accepted, with its versions", async () => {
     const p = await trainerPython({ ITP_PYTHON: py! });
     expect(p.python).toBe(py);

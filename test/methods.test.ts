@@ -417,7 +417,7 @@ generate alpaca = generate_alpaca_data(seeds, teacher: teacher, target: 45)
 
 dataset alpaca_out = export(alpaca, path: "out/alpaca.jsonl")
 
-generate evolved = evol_instruct_data(seed_task_to_instruction(seeds), teacher: teacher, rounds: 2, sample_n: 24)
+generate evolved = evol_instruct_data(seed_task_to_instruction(seeds), teacher: teacher, rounds: 4, sample_n: 24)
 
 dataset evolved_out = export(evolved, path: "out/evolved.jsonl")
 `;
@@ -452,14 +452,14 @@ dataset evolved_out = export(evolved, path: "out/evolved.jsonl")
     expect(alpaca.some((r) => r["input"] === "<noinput>")).toBe(false);
     expect((await show(dir, store, "alpaca")).records).toBe(45);
 
-    // Evol-Instruct: 2 rounds over the 20 seeds, failed evolutions eliminated, then 24 sampled.
+    // Evol-Instruct: 4 rounds over the 20 seeds (WizardLM's), failed evolutions eliminated, then 24 sampled.
     const evolvedAll = await show(dir, store, "evolved.evolved");
     const reasons = Object.keys(evolvedAll.counts).filter((k) => k.startsWith("dropped: "));
     expect(reasons.length).toBeGreaterThan(0);
     for (const k of reasons) expect(["dropped: copies words of the evolving prompt", "dropped: no information gain", "dropped: answer says sorry in under 80 words", "dropped: answer of only punctuation and stop words"]).toContain(k);
     const dropped = reasons.reduce((a, k) => a + evolvedAll.counts[k]!, 0);
-    expect(evolvedAll.records + dropped).toBe(40);
-    expect(evolvedAll.counts["round 1: evolved"]! + evolvedAll.counts["round 2: evolved"]!).toBe(evolvedAll.records);
+    expect(evolvedAll.records + dropped).toBe(80);
+    expect([1, 2, 3, 4].reduce((n, k) => n + evolvedAll.counts[`round ${k}: evolved`]!, 0)).toBe(evolvedAll.records);
     expect(evolvedAll.records).toBeGreaterThanOrEqual(24);
     for (const r of evolvedAll.sample) {
       expect(eliminationReason(String(r["instruction"]), String(r["output"]))).toBeUndefined();
@@ -467,24 +467,24 @@ dataset evolved_out = export(evolved, path: "out/evolved.jsonl")
     }
     const evolved = jsonl(join(dir, "out/evolved.jsonl"));
     expect(evolved).toHaveLength(24);
-    // The operations: 2 x 20 rewrites drawn from the six (in depth and in breadth). A successful evolution takes its
+    // The operations: 4 x 20 rewrites drawn from the six (in depth and in breadth). A successful evolution takes its
     // instruction's place in the pool; a failed one puts the instruction back: round 2 rewrites the round-1
     // evolution, or the seed itself (input included) when round 1 failed.
     const rewrites = seen.filter((c) => /^(Rewrite the instruction below|Take the instruction below)/.test(c));
-    expect(rewrites).toHaveLength(40);
+    expect(rewrites).toHaveLength(80);
     const ops = new Set(rewrites.map((c) => c.split(/[:.]/)[0]));
     expect(ops.size).toBe(6);
     const rewritten = rewrites.map((c) => /\nInstruction:\n([\s\S]*)$/.exec(c)![1]!);
     const seedTexts = SEED_TASKS.map(([i, input]) => (input ? `${i}\n\n${input}` : i));
     expect(rewritten.slice(0, 20).sort()).toEqual([...seedTexts].sort());
-    const round2 = rewritten.slice(20);
+    const round2 = rewritten.slice(20, 40);
     const round1Kept = evolvedAll.counts["round 1: evolved"]!;
     expect(round2.filter((t) => seedTexts.includes(t))).toHaveLength(20 - round1Kept);
     const evolvedSet = new Set(evolvedAll.sample.map((r) => r["instruction"]));
     expect(round2.filter((t) => evolvedSet.has(t))).toHaveLength(round1Kept);
     // Rule 1's judge is asked only about rewrites that pass rule 4.
     const judged = seen.filter((c) => c.includes("Answer with one word: Equal or Different.")).length;
-    expect(judged).toBe(40 - (evolvedAll.counts["dropped: copies words of the evolving prompt"] ?? 0));
+    expect(judged).toBe(80 - (evolvedAll.counts["dropped: copies words of the evolving prompt"] ?? 0));
 
     const alpacaBytes = readFileSync(join(dir, "out/alpaca.jsonl"));
     const evolvedBytes = readFileSync(join(dir, "out/evolved.jsonl"));
