@@ -96,6 +96,13 @@ describe.skipIf(!py)("a training stage whose work folder another host's itp hold
     expect(r.stdout + r.stderr).not.toMatch(stackTrace);
     expect(r.stderr).toContain("stage tuned is being trained by another itp (pid 4242 on login2)");
     expect(existsSync(join(dir, "s", "work", key, "train.log"))).toBe(false);
+    // While it trains there, `itp show` names its job and log (job.json, written by that itp).
+    const log = join(dir, "s", "work", key, "train.log");
+    writeFileSync(join(dir, "s", "work", key, "job.json"), JSON.stringify({ itp_pid: 4242, host: "login2", executor: "slurm", handle: { id: "77", stage: "tuned", describe: "slurm job 77", logFile: log } }));
+    const show = itp(["show", "r.itp", "tuned", "--store", "s"], { cwd: dir, env });
+    expect(show.code).toBe(1);
+    expect(show.stderr).toContain(`its job: slurm job 77 (submitted from login2), log s/work/${key}/train.log`);
+    rmSync(join(dir, "s", "work", key, "job.json"));
     plant(lock, { host: "login2", pid: 4242, heartbeat: Date.now() - 3_600_000 });
     const again = itp(["run", "r.itp", "--store", "s", "--json"], { cwd: dir, env });
     expect(again.code, again.stderr).toBe(0);
