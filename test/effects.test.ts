@@ -181,6 +181,24 @@ describe("env() values sent to a host are refused (E081)", () => {
     expect(checkJson(dir, ["--allow-env", "ORG_ID", "--allow-env", "SECRET_PROMPT"]).code).toBe(0);
   });
 
+  it("env() in records or a template that flow into a prompt is refused where it is written", () => {
+    const dir = tree({
+      "r.itp": `model teacher = openai_compatible { model = "m"  base_url = "http://llm.test/v1" }
+dataset seeds: Instruction = records([{ instruction: env("LEAKED"), output: "b" }])
+dataset local: Instruction = jsonl(path: env("DATA_FILE"))
+dataset both = concat(seeds, local)
+generate a = distill(both) { model = teacher }
+dataset out = export(a, path: "o.jsonl")
+`,
+    });
+    const r = checkJson(dir, [], { DATA_FILE: "data/seeds.jsonl" });
+    // The path from env() is not sent (only the file's records): only the record's field is refused.
+    expect(r.diagnostics.map((d) => [d.code, d.line, d.message])).toEqual([
+      ["E081", 2, 'stage `seeds` puts the value of env("LEAKED") in `items[0].instruction`, which reaches the requests `a` sends to the endpoint of `teacher` (llm.test)'],
+    ]);
+    expect(checkJson(dir, ["--allow-env", "LEAKED"], { DATA_FILE: "data/seeds.jsonl" }).code).toBe(0);
+  });
+
   it("env() in a hub query is refused; plan and run refuse it too", () => {
     const dir = tree({ "r.itp": 'dataset d = hf_dataset(repo: env("WHICH_REPO"), revision: "0123456789abcdef0123456789abcdef01234567")\ndataset out = export(d, path: "d.jsonl")\n' });
     const r = checkJson(dir);

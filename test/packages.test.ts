@@ -9,6 +9,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
+import { parseImportSpec, resolveExports, resolvePackage } from "../src/compile/imports.js";
 import { itp, itpAsync, stackTrace, tempTree } from "./support/cli.js";
 
 /** A recipe library as a team would publish it: package.json and .itp files. */
@@ -396,5 +397,48 @@ dataset few = take(sft, n: 2)
     expect(d.stderr).toBe("");
     expect(d.code).toBe(0);
     expect(d.stdout).toBe("itp diff old/r.itp -> r.itp\n~ import @acme/recipes: 1.0.0 -> 2.0.0\n    stages from it: sft.short, sft\n    invalidated downstream: few\n");
+  });
+});
+
+describe("import specs and package resolution (unit)", () => {
+  it("tells files, packages and repositories apart", () => {
+    expect(parseImportSpec("./common.itp")).toEqual({ k: "file", path: "./common.itp" });
+    expect(parseImportSpec("../x")).toEqual({ k: "file", path: "../x" });
+    expect(parseImportSpec("@org/recipes/tulu")).toEqual({ k: "package", name: "@org/recipes", subpath: "tulu" });
+    expect(parseImportSpec("recipes/mixes/flan")).toEqual({ k: "package", name: "recipes", subpath: "mixes/flan" });
+    expect(parseImportSpec("recipes")).toEqual({ k: "package", name: "recipes", subpath: "" });
+    const sha = "a".repeat(40);
+    expect(parseImportSpec(`git+https://h/o/r.git//lib/tulu#${sha}`)).toEqual({ k: "git", url: "https://h/o/r.git", path: "lib/tulu.itp", ref: sha, pinned: true });
+    expect(parseImportSpec("git+file:///srv/r//a/b.itp#v1.2")).toEqual({ k: "git", url: "file:///srv/r", path: "a/b.itp", ref: "v1.2", pinned: false });
+    expect(parseImportSpec("git+https://h/o/r.git//a.itp")).toMatchObject({ k: "git", ref: "HEAD", pinned: false });
+    expect(parseImportSpec("@org")).toMatchObject({ k: "invalid" });
+    expect(parseImportSpec("recipes/../x")).toMatchObject({ k: "invalid" });
+    expect(parseImportSpec("git+https://h/o/r.git//../x.itp#main")).toMatchObject({ k: "invalid" });
+    expect(parseImportSpec("https://h/x.itp")).toMatchObject({ k: "invalid" });
+  });
+
+  it("resolves exports as Node does: exact keys, the longest pattern, conditions, null", () => {
+    const exports = { ".": { itp: "./index.itp", default: "./index.js" }, "./a": "./src/a.itp", "./m/*": "./src/m/*.itp", "./m/deep/*": ["./deep/*.itp"], "./m/hidden": null };
+    expect(resolveExports(exports, ".")).toBe("./index.itp");
+    expect(resolveExports(exports, "./a")).toBe("./src/a.itp");
+    expect(resolveExports(exports, "./m/x")).toBe("./src/m/x.itp");
+    expect(resolveExports(exports, "./m/deep/y")).toBe("./deep/y.itp");
+    expect(resolveExports(exports, "./m/hidden")).toBeUndefined();
+    expect(resolveExports(exports, "./b")).toBeUndefined();
+    expect(resolveExports("./only.itp", ".")).toBe("./only.itp");
+    expect(resolveExports({ import: "./x.mjs" }, ".")).toBeUndefined();
+  });
+
+  it("walks up from the importing folder, skipping node_modules folders, to the root", () => {
+    const files = new Map([
+      ["/p/node_modules/@o/r/package.json", JSON.stringify({ version: "3.1.0" })],
+      ["/p/a/node_modules/@o/r/package.json", JSON.stringify({ version: "1.0.0" })],
+    ]);
+    const host = { readFile: (p: string) => files.get(p), cwd: "/p" };
+    expect(resolvePackage({ name: "@o/r", subpath: "t" }, "a/b", host)).toEqual({ name: "@o/r", version: "1.0.0", root: "a/node_modules/@o/r", path: "a/node_modules/@o/r/t.itp" });
+    expect(resolvePackage({ name: "@o/r", subpath: "t.itp" }, "c", host)).toMatchObject({ version: "3.1.0", path: "node_modules/@o/r/t.itp" });
+    // From inside a package, its own node_modules folder is not searched as a project folder.
+    expect(resolvePackage({ name: "@o/r", subpath: "t" }, "/p/node_modules/@o/x", host)).toMatchObject({ version: "3.1.0" });
+    expect(resolvePackage({ name: "@o/none", subpath: "t" }, "a", host)).toMatchObject({ hint: "npm install @o/none" });
   });
 });

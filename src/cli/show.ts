@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { UserError } from "../core/errors.js";
 import { readJsonl } from "../core/records.js";
 import { artifactOf } from "../runtime/scheduler.js";
@@ -57,7 +59,8 @@ export async function showVerb(args: string[]): Promise<number> {
   const plan = await planProgram(loaded.program, { ...loaded, force: new Set(), only: new Set([stageId]) });
   const entry = plan.find((s) => s.id === stageId)!;
   if (entry.status !== "cached" || !entry.manifest) {
-    throw new InputError(`\`${stageId}\` has no artifact for the recipe as it is now (${entry.reasons.join("; ") || entry.status}); compute it with: itp run ${file} --only ${stageId}`);
+    const job = entry.key ? runningJob(join(loaded.store.root, "work", entry.key)) : undefined;
+    throw new InputError(`\`${stageId}\` has no artifact for the recipe as it is now (${entry.reasons.join("; ") || entry.status})${job ? `; its job: ${job}` : ""}; compute it with: itp run ${file} --only ${stageId}`);
   }
   const m = entry.manifest;
   if (p.values.dropped) return showDropped(loaded.store, m, stageId, sampleSize, p.values.reason, p.values.json ?? false);
@@ -126,6 +129,17 @@ export async function showVerb(args: string[]): Promise<number> {
   for (const r of sample) out.push(`  ${JSON.stringify(r)}`);
   process.stdout.write(out.join("\n") + "\n");
   return 0;
+}
+
+/** The job a training stage's work folder records (job.json, while an itp trains it, or left by one that died). */
+function runningJob(work: string): string | undefined {
+  try {
+    const r = JSON.parse(readFileSync(join(work, "job.json"), "utf8")) as { executor?: string; host?: string; handle?: { describe?: string; logFile?: string } };
+    if (!r.handle?.describe) return undefined;
+    return `${r.handle.describe}${r.host ? ` (submitted from ${r.host})` : ""}, log ${r.handle.logFile ? displayPath(r.handle.logFile) : join(work, "train.log")}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** An evaluation's Report: its metrics table, or its examples. */

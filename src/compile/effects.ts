@@ -513,7 +513,9 @@ export function permissionDiagnostics(program: IrProgram, effects: Effects, ctx:
     out.push(
       error(
         "E081",
-        `stage \`${leak.stage}\` would send the value of env("${leak.name}") to ${leak.to}: it is in \`${leak.param}\`, part of what is sent`,
+        leak.via
+          ? `stage \`${leak.stage}\` puts the value of env("${leak.name}") in \`${leak.param}\`, which reaches the requests \`${leak.via}\` sends to ${leak.to}`
+          : `stage \`${leak.stage}\` would send the value of env("${leak.name}") to ${leak.to}: it is in \`${leak.param}\`, part of what is sent`,
         s.range,
         `env() values are kept out of requests so that a recipe cannot send your environment anywhere (only an endpoint's base_url and credentials may come from it); if this one is meant to be sent, allow it: --allow-env ${leak.name}`,
       ),
@@ -593,8 +595,8 @@ function stageOf(by: string, program: IrProgram): string {
 }
 
 /** env() values that a stage places in what it sends to a host: its requests, a hub query. */
-export function sentEnv(program: IrProgram, ctx: EffectContext): { stage: string; param: string; name: string; to: string }[] {
-  const out: { stage: string; param: string; name: string; to: string }[] = [];
+export function sentEnv(program: IrProgram, ctx: EffectContext): { stage: string; param: string; name: string; to: string; via?: string }[] {
+  const out: { stage: string; param: string; name: string; to: string; via?: string }[] = [];
   const endpointName = (m: IrStage) => {
     const { host, url } = endpointUrl(m, ctx);
     return `the endpoint of \`${m.id}\` (${host ?? url})`;
@@ -619,9 +621,30 @@ export function sentEnv(program: IrProgram, ctx: EffectContext): { stage: string
         if (typeof j["$env"] === "string") out.push({ stage: s.id, param: path, name: j["$env"], to: to! });
       });
     }
+    // What flows into the requests from upstream: records and templates made with env() values (a record's field,
+    // a template's text) are sent as the prompt. Models upstream are checked as what they are; paths stay local.
+    const seen = new Set<string>();
+    const up = s.inputs.map((i) => i.from);
+    while (up.length > 0) {
+      const id = up.pop()!;
+      const u = program.stages.get(id);
+      if (!u || seen.has(id) || u.category === "model") continue;
+      seen.add(id);
+      up.push(...u.inputs.map((i) => i.from));
+      if (HUB_KINDS.has(u.kind)) continue;
+      for (const [k, v] of Object.entries(u.params)) {
+        if (UPSTREAM_LOCAL.has(k)) continue;
+        walk(v, k, (path, j) => {
+          if (typeof j["$env"] === "string" && !out.some((o) => o.stage === u.id && o.param === path)) out.push({ stage: u.id, param: path, name: j["$env"], to: to!, via: s.id });
+        });
+      }
+    }
   }
   return out;
 }
+
+/** Parameters of a stage upstream of a request whose values do not enter the records or texts sent. */
+const UPSTREAM_LOCAL = new Set(["path", "dir", "pattern", "tokenizer", "prompts", "templates", "retry", "limit", "on_error", "executor", "partition", "seed"]);
 
 /** What changed in a recipe's effects between two versions: what `itp diff` shows first. */
 export interface EffectsDiff {

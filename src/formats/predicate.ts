@@ -36,7 +36,20 @@ export function compilePredicate(src: string): Predicate {
     if (t.startsWith('"') || /^-?\d/.test(t)) return JSON.parse(t);
     throw new UserError(`where: expected a value (a string in quotes, a number, true, false or null), found \`${t}\``);
   };
-  const get = (r: RecordValue, path: string): unknown => path.split(".").reduce<unknown>((v, k) => (v !== null && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), r);
+  // Prepared once per predicate, not per record: the field path split, and one function per operator (a parallel
+  // reader evaluates the predicate on every line of a large file).
+  const getter = (path: string): ((r: RecordValue) => unknown) => {
+    const parts = path.split(".");
+    if (parts.length === 1) {
+      const k = parts[0]!;
+      return (r) => (r !== null && typeof r === "object" ? (r as Record<string, unknown>)[k] : undefined);
+    }
+    return (r) => {
+      let v: unknown = r;
+      for (const k of parts) v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
+      return v;
+    };
+  };
   const ops = new Set(["==", "!=", "<", "<=", ">", ">=", "contains", "startswith", "endswith"]);
   const comparison = (): Predicate => {
     let left: (r: RecordValue) => unknown;
@@ -45,38 +58,47 @@ export function compilePredicate(src: string): Predicate {
       expect("(");
       const f = next()!;
       expect(")");
+      const get = getter(f);
       left = (r) => {
-        const v = get(r, f);
+        const v = get(r);
         return typeof v === "string" || Array.isArray(v) ? v.length : 0;
       };
-    } else if (t && /^[A-Za-z_]/.test(t)) left = (r) => get(r, t);
+    } else if (t && /^[A-Za-z_]/.test(t)) left = getter(t);
     else throw new UserError(`where: expected a field name, found \`${t ?? "the end"}\` in \`${src}\``);
     const op = next();
     if (!op || !ops.has(op)) throw new UserError(`where: expected a comparison (== != < <= > >= contains startswith endswith) after \`${t}\``);
     const v = literal(next());
-    const cmp = (a: unknown): boolean => {
-      switch (op) {
-        case "==":
-          return a === v;
-        case "!=":
-          return a !== v;
-        case "<":
-          return (a as number) < (v as number);
-        case "<=":
-          return (a as number) <= (v as number);
-        case ">":
-          return (a as number) > (v as number);
-        case ">=":
-          return (a as number) >= (v as number);
-        case "contains":
-          return typeof a === "string" ? a.includes(String(v)) : Array.isArray(a) && a.includes(v);
-        case "startswith":
-          return typeof a === "string" && a.startsWith(String(v));
-        default:
-          return typeof a === "string" && a.endsWith(String(v));
-      }
-    };
-    return (r) => cmp(left(r));
+    const sv = String(v);
+    const n = v as number;
+    switch (op) {
+      case "==":
+        return (r) => left(r) === v;
+      case "!=":
+        return (r) => left(r) !== v;
+      case "<":
+        return (r) => (left(r) as number) < n;
+      case "<=":
+        return (r) => (left(r) as number) <= n;
+      case ">":
+        return (r) => (left(r) as number) > n;
+      case ">=":
+        return (r) => (left(r) as number) >= n;
+      case "contains":
+        return (r) => {
+          const a = left(r);
+          return typeof a === "string" ? a.includes(sv) : Array.isArray(a) && a.includes(v);
+        };
+      case "startswith":
+        return (r) => {
+          const a = left(r);
+          return typeof a === "string" && a.startsWith(sv);
+        };
+      default:
+        return (r) => {
+          const a = left(r);
+          return typeof a === "string" && a.endsWith(sv);
+        };
+    }
   };
   const unary = (): Predicate => {
     if (peek() === "not") {
