@@ -1,3 +1,4 @@
+import { Effect } from "effect";
 import type { StageImpl } from "../core/stage.js";
 import type { Registry } from "./registry.js";
 import { impls as sources } from "./sources/impls.js";
@@ -10,8 +11,21 @@ import { impls as mix } from "./mix/impls.js";
 import { impls as model } from "./model/impls.js";
 import { impls as generate } from "./generate/impls.js";
 import { impls as exportFamily } from "./export/impls.js";
-import { impls as evalFamily } from "./eval/impls.js";
 import { trainImpls as train } from "./train/train.js";
+
+/**
+ * Evaluation, loaded when an `evaluate` runs: its code (the IFEval checkers with their sentence splitter's data,
+ * language identification) is the largest of the families, and a run without evaluation should not load it.
+ */
+const evalFamily: Record<string, StageImpl> = {
+  evaluate: {
+    run: (ctx, out) =>
+      Effect.flatMap(
+        Effect.tryPromise({ try: () => import("./eval/impls.js"), catch: (e) => (e instanceof Error ? e : new Error(String(e))) }),
+        (m) => m.impls["evaluate"]!.run(ctx, out),
+      ),
+  },
+};
 
 /**
  * The implementations of the stage kinds, by kind name: each family's impls.ts, assembled. Loaded only by the
