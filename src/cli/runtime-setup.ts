@@ -14,7 +14,8 @@ import { neededStages } from "../runtime/scheduler.js";
 import type { Registry } from "../stages/registry.js";
 import { compileFiles, diagnosticsJson, printDiagnostics } from "./compile.js";
 import { displayPath, InputError, UsageError } from "./host.js";
-import { defaultPermissions, permissionDiagnostics, programEffects, type Permissions } from "../compile/effects.js";
+import { defaultPermissions, programEffects, type Permissions } from "../compile/effects.js";
+import { permissionDiagnostics } from "../compile/permissions.js";
 import { effectContext } from "./permissions.js";
 
 export interface Loaded {

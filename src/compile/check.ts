@@ -10,7 +10,8 @@ import { loadModules, type Host, type ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
 import { checkRunnable } from "./runnable.js";
-import { permissionDiagnostics, programEffects, type EffectContext, type Permissions } from "./effects.js";
+import { programEffects, type EffectContext, type Permissions } from "./effects.js";
+import { permissionDiagnostics } from "./permissions.js";
 import { AVAILABLE_EXECUTORS } from "../core/available-executors.js";
 
 export interface CheckedFile {
