@@ -80,7 +80,8 @@ function parseGitSpec(spec: string): ImportSpec {
 /** A git import's identity in the lock file: the repository and the ref as written. */
 export const gitKey = (url: string, ref: string): string => `${url}#${ref}`;
 
-function normalize(p: string): string {
+/** A path with `.`, `..` and repeated slashes resolved, as text (the front end reads no file system). */
+export function normalize(p: string): string {
   const abs = p.startsWith("/");
   const out: string[] = [];
   for (const part of p.split("/")) {

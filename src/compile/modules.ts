@@ -3,7 +3,7 @@ import type { Range } from "../diagnostics/source.js";
 import type * as A from "../syntax/ast.js";
 import { parse } from "../syntax/parser.js";
 import { hintDidYouMean } from "../diagnostics/suggest.js";
-import { gitKey, parseImportSpec, resolvePackage, type ImportOrigin } from "./imports.js";
+import { gitKey, normalize, parseImportSpec, resolvePackage, type ImportOrigin } from "./imports.js";
 
 /** How the front end reads files: injected, so the compiler stays pure and testable without a disk. */
 export interface Host {
@@ -54,19 +54,6 @@ export function dirname(p: string): string {
 export function joinPath(dir: string, rel: string): string {
   if (rel.startsWith("/")) return normalize(rel);
   return normalize(`${dir}/${rel}`);
-}
-
-function normalize(p: string): string {
-  const abs = p.startsWith("/");
-  const out: string[] = [];
-  for (const part of p.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
-      else if (!abs) out.push("..");
-    } else out.push(part);
-  }
-  return (abs ? "/" : "") + out.join("/") || ".";
 }
 
 /** Load the entry files and, transitively, every module they import. Import cycles are reported, not followed. */

@@ -130,8 +130,11 @@ const generate: StageImpl = asyncImpl(async (ctx, out) => {
   ctx.progress(written, target ?? written);
 });
 
-/** `distill`: each instruction answered by the teacher; its answer becomes the output. */
-const distill: StageImpl = asyncImpl(async (ctx, out) => {
+/**
+ * Each instruction record answered by the stage's model (the user turn: promptOf), in input order; `use` gets the
+ * trimmed answer, an empty answer is dropped and counted. What distill and spin_pairs share.
+ */
+async function answerEach(ctx: StageContext, use: (answer: string, r: RecordValue, idx: number) => Promise<void>): Promise<void> {
   const session = await openModelSession(ctx);
   let i = 0;
   await orderedMap(
@@ -141,32 +144,24 @@ const distill: StageImpl = asyncImpl(async (ctx, out) => {
     async (a, r, idx) => {
       const text = a.text.trim();
       if (!text) ctx.drop(r, "empty answer", `record ${idx + 1}`);
-      else await out.write({ ...r, output: text });
+      else await use(text, r, idx);
       if (++i % 256 === 0) ctx.progress(i, dataInput(ctx).records ?? undefined);
     },
   );
   await session.finish();
-});
+}
+
+/** `distill`: each instruction answered by the teacher; its answer becomes the output. */
+const distill: StageImpl = asyncImpl((ctx, out) => answerEach(ctx, (text, r) => out.write({ ...r, output: text })));
 
 /** `spin_pairs`: the model's answer to each instruction becomes the rejected side of a preference, the SFT output the chosen. */
-const spinPairs: StageImpl = asyncImpl(async (ctx, out) => {
-  const session = await openModelSession(ctx);
-  let i = 0;
-  await orderedMap(
-    dataInput(ctx).read(),
-    { width: IN_FLIGHT, onFailure: () => session.abort() },
-    (r) => session.ask(requestOf(ctx, userMessages(ctx.params["system"], promptOf(r)))),
-    async (a, r, idx) => {
-      const text = a.text.trim();
-      const gold = String(r["output"] ?? "");
-      if (!text) ctx.drop(r, "empty answer", `record ${idx + 1}`);
-      else if (text === gold.trim()) ctx.drop({ ...r, answer: text }, "answer equals the SFT output", `record ${idx + 1}`);
-      else await out.write({ prompt: promptOf(r), chosen: gold, rejected: text });
-      if (++i % 256 === 0) ctx.progress(i, dataInput(ctx).records ?? undefined);
-    },
-  );
-  await session.finish();
-});
+const spinPairs: StageImpl = asyncImpl((ctx, out) =>
+  answerEach(ctx, async (text, r, idx) => {
+    const gold = String(r["output"] ?? "");
+    if (text === gold.trim()) ctx.drop({ ...r, answer: text }, "answer equals the SFT output", `record ${idx + 1}`);
+    else await out.write({ prompt: promptOf(r), chosen: gold, rejected: text });
+  }),
+);
 
 /** An instruction record as the user's turn: the instruction, then a blank line and the input when there is one. */
 function promptOf(r: RecordValue): string {
