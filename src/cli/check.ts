@@ -21,7 +21,7 @@ export async function checkVerb(args: string[]): Promise<number> {
   const p = parseVerbArgs(args, { json: { type: "boolean" }, set: { type: "string", multiple: true }, ...permissionOptions, ...profileOptions }, help);
   if (!p) return 0;
   if (p.positionals.length === 0) throw new UsageError("give at least one file or folder");
-  const profile = checkProfile(p.positionals[0]!, p.values);
+  const profile = await checkProfile(p.positionals[0]!, p.values);
   const allow = permissionsFrom(p.values, profile.profile);
   const compiled = compileFiles(p.positionals, p.values.set ?? [], { permissions: { allow, context: (entry) => effectContext(entry, ".itp") } });
   const r = { ...compiled, diagnostics: [...compiled.diagnostics, ...profile.diagnostics] };

@@ -42,7 +42,7 @@ export async function planVerb(args: string[]): Promise<number> {
   if (p.positionals.length !== 1) throw new UsageError("give exactly one recipe file");
   const only = p.values.only ?? [];
   const force = p.values.force ?? [];
-  const placed = applyProfile(p.positionals[0]!, p.values, p.values.json ?? false);
+  const placed = await applyProfile(p.positionals[0]!, p.values, p.values.json ?? false);
   if (typeof placed === "number") return placed;
   const storeDir = p.values.store ?? placed.store;
   const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only, permissions: permissionsFrom(p.values, placed.profile) });
@@ -52,7 +52,8 @@ export async function planVerb(args: string[]): Promise<number> {
   const against = p.values.against !== undefined ? displayPath(resolve(p.values.against)) : undefined;
   const plan = await planProgram(loaded.program, { ...loaded, force: new Set(force), ...(only.length > 0 ? { only: new Set(only) } : {}), ...(against !== undefined ? { against } : {}) });
   const shown = plan.filter((s) => s.status !== "excluded");
-  const device = deviceMemory(p.values["gpu-memory"]);
+  // This machine's GPUs are asked for (a process) only when a training stage is to be planned.
+  let device: DeviceMemory | undefined | null = p.values["gpu-memory"] !== undefined ? deviceMemory(p.values["gpu-memory"]) : null;
   const byId = new Map(plan.map((s) => [s.id, s]));
   const training = new Map<string, TrainingPlan>();
   for (const s of shown) {
@@ -60,6 +61,7 @@ export async function planVerb(args: string[]): Promise<number> {
     const stage = loaded.program.stages.get(s.id)!;
     const data = stage.inputs.find((i) => i.role === "data");
     const records = data ? byId.get(data.from)?.manifest?.output.records : undefined;
+    if (device === null) device = deviceMemory(p.values["gpu-memory"]);
     training.set(s.id, planTraining(loaded.program, stage, { baseDir: loaded.baseDir, executor: processExecutor(executorOf(stage.params)), ...(device ? { device } : {}), ...(typeof records === "number" ? { inputRecords: records } : {}) }));
   }
   const errors = [...training.values()].filter((t) => t.error);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { error, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { useProfile } from "../executors/index.js";
-import { chooseProfile, parseProfiles, PROFILE_FILE, profileStore, type Profile } from "../executors/profile.js";
+import type { Profile } from "../executors/profile.js";
 import { diagnosticsJson, printDiagnostics } from "./compile.js";
 import { displayPath, UsageError } from "./host.js";
 
@@ -17,20 +17,22 @@ export const profileHelp = `  --profile NAME       where stages run: a profile o
   --profile-file PATH  read the profiles from PATH instead`;
 
 /** The profile file a command reads: --profile-file, else itp.profiles.yaml in the recipe's folder. */
-export function profileFile(recipe: string, flag: string | undefined): string {
+export function profileFile(recipe: string, flag: string | undefined, name: string): string {
   if (flag !== undefined) return resolve(flag);
   const abs = resolve(recipe);
   const dir = existsSync(abs) && statSync(abs).isDirectory() ? abs : dirname(abs);
-  return join(dir, PROFILE_FILE);
+  return join(dir, name);
 }
 
 /**
  * The diagnostics of a profile file and the profile chosen: E092 for a file that is not there, E090 for what is
  * wrong in it (YAML, unknown settings with a did-you-mean, wrong types), E091 for a name it does not define.
  */
-export function checkProfile(recipe: string, values: { profile?: string | undefined; "profile-file"?: string | undefined }): { profile?: Profile; diagnostics: Diagnostic[] } {
+export async function checkProfile(recipe: string, values: { profile?: string | undefined; "profile-file"?: string | undefined }): Promise<{ profile?: Profile; diagnostics: Diagnostic[] }> {
   if (values.profile === undefined && values["profile-file"] === undefined) return { diagnostics: [] };
-  const path = profileFile(recipe, values["profile-file"]);
+  // Loaded only when a profile is asked for: its YAML parser and schema are not paid by every run and plan.
+  const { chooseProfile, parseProfiles, PROFILE_FILE } = await import("../executors/profile.js");
+  const path = profileFile(recipe, values["profile-file"], PROFILE_FILE);
   const shown = displayPath(path);
   let text: string;
   try {
@@ -49,15 +51,15 @@ export function checkProfile(recipe: string, values: { profile?: string | undefi
  * For run, plan and show: the profile chosen (made the executors' profile), with the store it names; exit code 1
  * with the diagnostics printed when it cannot be used.
  */
-export function applyProfile(recipe: string, values: { profile?: string | undefined; "profile-file"?: string | undefined }, json: boolean): { store?: string; profile?: Profile } | number {
+export async function applyProfile(recipe: string, values: { profile?: string | undefined; "profile-file"?: string | undefined }, json: boolean): Promise<{ store?: string; profile?: Profile } | number> {
   if (values["profile-file"] !== undefined && values.profile === undefined) throw new UsageError("--profile-file goes with --profile NAME");
-  const r = checkProfile(recipe, values);
+  const r = await checkProfile(recipe, values);
   if (hasErrors(r.diagnostics) || (values.profile !== undefined && !r.profile)) {
     if (json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(r.diagnostics) }) + "\n");
     else printDiagnostics(r.diagnostics, false);
     return 1;
   }
   useProfile(r.profile);
-  const store = r.profile ? profileStore(r.profile) : undefined;
+  const store = r.profile ? (await import("../executors/profile.js")).profileStore(r.profile) : undefined;
   return { ...(store !== undefined ? { store } : {}), ...(r.profile ? { profile: r.profile } : {}) };
 }

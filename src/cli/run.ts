@@ -47,7 +47,7 @@ export async function runVerb(args: string[]): Promise<number> {
   const concurrency = positiveInt(p.values.concurrency, "--concurrency", availableParallelism());
   const only = p.values.only ?? [];
   const force = p.values.force ?? [];
-  const placed = applyProfile(p.positionals[0]!, p.values, p.values.json ?? false);
+  const placed = await applyProfile(p.positionals[0]!, p.values, p.values.json ?? false);
   if (typeof placed === "number") return placed;
   const storeDir = p.values.store ?? placed.store;
   const loaded = await loadForRun(p.positionals[0]!, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [...only, ...force], only, permissions: permissionsFrom(p.values, placed.profile) });
@@ -72,7 +72,7 @@ export async function runVerb(args: string[]): Promise<number> {
       baseDir,
       concurrency,
       // GPU slots: this machine's (CUDA_VISIBLE_DEVICES, else nvidia-smi), or ITP_GPUS to say otherwise.
-      gpus: process.env["ITP_GPUS"] !== undefined ? Number(process.env["ITP_GPUS"]) : machineGpus().ids.length,
+      gpus: process.env["ITP_GPUS"] !== undefined ? Number(process.env["ITP_GPUS"]) : () => machineGpus().ids.length,
       force: new Set(force),
       ...(only.length > 0 ? { only: new Set(only) } : {}),
       reporter,

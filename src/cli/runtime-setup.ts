@@ -14,7 +14,7 @@ import { neededStages } from "../runtime/scheduler.js";
 import type { Registry } from "../stages/registry.js";
 import { compileFiles, diagnosticsJson, printDiagnostics } from "./compile.js";
 import { displayPath, InputError, UsageError } from "./host.js";
-import { defaultPermissions, programEffects, type Permissions } from "../compile/effects.js";
+import { defaultPermissions, fileEffects, type Permissions } from "../compile/effects.js";
 import { permissionDiagnostics } from "../compile/permissions.js";
 import { effectContext } from "./permissions.js";
 
@@ -76,13 +76,13 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
   // Only the stages this command needs must be able to run: `--only data` works in a recipe whose training stage
   // this version cannot run.
   const need = neededStages(program, opts.only && opts.only.length > 0 ? new Set(opts.only) : undefined);
-  const blocked = checkRunnable({ entry: program.entry, stages: new Map([...program.stages].filter(([id]) => need.has(id))) }, registry, AVAILABLE_EXECUTORS);
+  const needed = need.size === program.stages.size ? program : { entry: program.entry, stages: new Map([...program.stages].filter(([id]) => need.has(id))) };
+  const blocked = checkRunnable(needed, registry, AVAILABLE_EXECUTORS);
   // The safe default, on the stages to run, before anything runs (a cached program is checked again: the
   // permissions, the folder's symlinks and the environment may differ from the last time).
   if (opts.permissions) {
-    const needed = { entry: program.entry, stages: new Map([...program.stages].filter(([id]) => need.has(id))) };
     const ctx = effectContext(file, opts.store ?? ".itp");
-    blocked.push(...permissionDiagnostics(needed, programEffects(needed, registry, ctx), ctx, opts.permissions ?? defaultPermissions));
+    blocked.push(...permissionDiagnostics(needed, fileEffects(needed, registry, ctx), ctx, opts.permissions ?? defaultPermissions));
   }
   if (blocked.length > 0) {
     if (opts.json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(blocked) }) + "\n");

@@ -51,7 +51,7 @@ export async function showVerb(args: string[]): Promise<number> {
   const [file, stageId] = p.positionals as [string, string];
   const sampleSize = Number(p.values.records ?? (p.values.dropped || p.values.examples ? 20 : 3));
   if (!Number.isInteger(sampleSize) || sampleSize < 0) throw new UsageError(`--records takes a whole number, not \`${p.values.records}\``);
-  const placed = applyProfile(file, p.values, p.values.json ?? false);
+  const placed = await applyProfile(file, p.values, p.values.json ?? false);
   if (typeof placed === "number") return placed;
   const storeDir = p.values.store ?? placed.store;
   const loaded = await loadForRun(file, { sets: p.values.set ?? [], ...(storeDir ? { store: storeDir } : {}), json: p.values.json ?? false, stageArgs: [stageId], only: [stageId] });

@@ -10,7 +10,7 @@ import { loadModules, type Host, type ModuleGraph } from "./modules.js";
 import type { Override } from "./overrides.js";
 import { reportUnmatchedOverrides, reportUnused } from "./reports.js";
 import { checkRunnable } from "./runnable.js";
-import { programEffects, type EffectContext, type Permissions } from "./effects.js";
+import { fileEffects, type EffectContext, type Permissions } from "./effects.js";
 import { permissionDiagnostics } from "./permissions.js";
 import { AVAILABLE_EXECUTORS } from "../core/available-executors.js";
 
@@ -138,7 +138,7 @@ function importDiagnostics(modules: ModuleGraph, imported: ReadonlySet<string>, 
 
 function enforce(program: IrProgram, registry: Registry, p: NonNullable<CheckOptions["permissions"]>): Diagnostic[] {
   const ctx = p.context(program.entry);
-  return permissionDiagnostics(program, programEffects(program, registry, ctx), ctx, p.allow);
+  return permissionDiagnostics(program, fileEffects(program, registry, ctx), ctx, p.allow);
 }
 
 /** The modules an entry loads, itself included. */

@@ -19,6 +19,37 @@ import { costOf, gpusOf } from "./effect-estimates.js";
 /** The effects of a checked program (or of the stages of it given). */
 export function programEffects(program: IrProgram, registry: Registry, ctx: EffectContext, only?: ReadonlySet<string>): Effects {
   const stages = [...program.stages.values()].filter((s) => !only || only.has(s.id));
+  const { writes, reads } = stageFileEffects(stages, registry, ctx);
+  const env = new Names();
+  const secrets = new Names();
+  for (const s of stages) {
+    walk(s.params, "", (path, j) => {
+      if (typeof j["$env"] === "string") env.add(j["$env"], `${s.id}.${path}`);
+      if (typeof j["$secret"] === "string") secrets.add(j["$secret"], `${s.id}.${path}`);
+    });
+  }
+  // A read the recipe's own export produces (an exported file read back) is still a read: both are listed.
+  return {
+    writes,
+    reads,
+    hosts: hostsOf(program, stages, ctx),
+    env: env.list(),
+    secrets: secrets.list(),
+    gpus: gpusOf(stages, ctx),
+    cost: costOf(program, stages, ctx),
+    commands: stages.filter((s) => s.kind === "serve" && typeof s.params["command"] === "string").map((s) => ({ stage: s.id, command: s.params["command"] as string })),
+  };
+}
+
+/**
+ * Only the files a program writes and reads: what the safe default checks before every run and check, without the
+ * hosts, names and estimates that only `plan` and `diff` show.
+ */
+export function fileEffects(program: IrProgram, registry: Registry, ctx: EffectContext): Pick<Effects, "writes" | "reads"> {
+  return stageFileEffects([...program.stages.values()], registry, ctx);
+}
+
+function stageFileEffects(stages: readonly IrStage[], registry: Registry, ctx: EffectContext): Pick<Effects, "writes" | "reads"> {
   const files = new Files(ctx);
   const writes = new Map<string, FileEffect & { by: string[] }>();
   const reads = new Map<string, FileEffect & { by: string[] }>();
@@ -29,8 +60,6 @@ export function programEffects(program: IrProgram, registry: Registry, ctx: Effe
       if (!e.by.includes(by)) e.by.push(by);
     } else into.set(k, { ...f, by: [by] });
   };
-  const env = new Names();
-  const secrets = new Names();
   for (const s of stages) {
     for (const param of WRITES[s.kind] ?? []) {
       const v = s.params[param];
@@ -39,22 +68,8 @@ export function programEffects(program: IrProgram, registry: Registry, ctx: Effe
     const kind = registry.stage(s.kind);
     const readPaths: Json[] = [...(kind?.localInputs?.(s.params) ?? []), ...(EXTRA_READS[s.kind]?.(s.params) ?? []), ...(s.kind !== "onnx_model" && s.kind !== "hf_model" ? tokenizerRead(s.params) : [])];
     for (const v of readPaths) if (isPathLike(v)) add(reads, files.locate(v), `${s.id}.${paramOf(s, v)}`);
-    walk(s.params, "", (path, j) => {
-      if (typeof j["$env"] === "string") env.add(j["$env"], `${s.id}.${path}`);
-      if (typeof j["$secret"] === "string") secrets.add(j["$secret"], `${s.id}.${path}`);
-    });
   }
-  // A read the recipe's own export produces (an exported file read back) is still a read: both are listed.
-  return {
-    writes: sortFiles([...writes.values()]),
-    reads: sortFiles([...reads.values()]),
-    hosts: hostsOf(program, stages, ctx),
-    env: env.list(),
-    secrets: secrets.list(),
-    gpus: gpusOf(stages, ctx),
-    cost: costOf(program, stages, ctx),
-    commands: stages.filter((s) => s.kind === "serve" && typeof s.params["command"] === "string").map((s) => ({ stage: s.id, command: s.params["command"] as string })),
-  };
+  return { writes: sortFiles([...writes.values()]), reads: sortFiles([...reads.values()]) };
 }
 
 /** The parameter a path came from, for `stage.param` (the first whose value it is). */

@@ -13,7 +13,7 @@ import { endpointUrl, walk, within } from "./effects.js";
  * refused unless the permissions allow exactly it. Only the command line (and a profile) give permissions: nothing
  * in a recipe, imported or not, can widen them.
  */
-export function permissionDiagnostics(program: IrProgram, effects: Effects, ctx: EffectContext, perms: Permissions): Diagnostic[] {
+export function permissionDiagnostics(program: IrProgram, effects: Pick<Effects, "writes" | "reads">, ctx: EffectContext, perms: Permissions): Diagnostic[] {
   const out: Diagnostic[] = [];
   const allowedWrite = (f: FileEffect) => f.resolved !== null && perms.allowWrite.some((a) => within(f.resolved!, a) || within(f.resolved!, realOf(a, ctx)));
   const rangeOf = (by: string) => program.stages.get(stageOf(by, program))?.range;

@@ -53,7 +53,8 @@ export interface RunOptions {
   /** Relative paths in parameters are resolved from here (the recipe's folder). */
   readonly baseDir: string;
   readonly concurrency: number;
-  readonly gpus: number;
+  /** GPU slots, or how to find them: asked only when a stage needs GPUs (asking nvidia-smi costs a process). */
+  readonly gpus: number | (() => number);
   readonly force: ReadonlySet<string>;
   /** Run only these stages (and what they need). */
   readonly only?: ReadonlySet<string>;
@@ -168,7 +169,8 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
     const need = neededStages(program, o.only);
     const stages = [...program.stages.values()];
     const cpu = new Slots(Math.max(1, o.concurrency));
-    const gpu = new Slots(Math.max(0, o.gpus));
+    let gpuSlots: Slots | undefined;
+    const gpu = () => (gpuSlots ??= new Slots(Math.max(0, typeof o.gpus === "number" ? o.gpus : o.gpus())));
     const pools = new Map<string, Slots>();
     const outcomes = new Map<string, Outcome>();
     const commits: Promise<void>[] = [];
@@ -274,8 +276,8 @@ export function runProgram(program: IrProgram, o: RunOptions): Effect.Effect<Run
           : once;
         let bounded: Effect.Effect<Published, Error> = cpu.withPermits(Math.min(res.cpu ?? 1, o.concurrency))(retried);
         if (res.gpu) {
-          if (res.gpu > o.gpus) return yield* finish(s, { status: "failed", error: `needs ${res.gpu} GPU(s); this machine has ${o.gpus}`, hint: "run it on a machine with GPUs, or send it to a cluster with `executor = \"slurm\"`" }, { ok: false, root: s.id });
-          bounded = gpu.withPermits(res.gpu)(bounded);
+          if (res.gpu > gpu().capacity) return yield* finish(s, { status: "failed", error: `needs ${res.gpu} GPU(s); this machine has ${gpu().capacity}`, hint: "run it on a machine with GPUs, or send it to a cluster with `executor = \"slurm\"`" }, { ok: false, root: s.id });
+          bounded = gpu().withPermits(res.gpu)(bounded);
         }
         for (const p of res.pools ?? []) {
           let sem = pools.get(p);
