@@ -162,6 +162,8 @@ export class JsonlWriter {
   private readonly hash: Hash = createHash("sha256");
   /** Set by copyFile: the output is a copied file, of this digest. */
   private copied: string | undefined;
+  /** Set by adopt: the output is a stored object already, at this path. */
+  private adopted: string | undefined;
   private fh: FileHandle | undefined;
   private writing: Promise<void> | undefined;
   private aborted = false;
@@ -241,6 +243,18 @@ export class JsonlWriter {
     this.bytes = statSync(this.path).size;
   }
 
+  /**
+   * The whole output is the stored object at `path`, of this digest (see OutputSink.sameAs): nothing is written.
+   * `finish` then returns the digest alone (`stored`), or the bytes when they are small enough to be packed.
+   */
+  adopt(path: string, digest: string, records: number): void {
+    if (this.fh || this.used > 0 || this.bytes > 0 || this.records > 0 || this.copied || this.adopted) throw new Error("adopt: the output already has data");
+    this.adopted = path;
+    this.copied = digest;
+    this.records = records;
+    this.bytes = statSync(path).size;
+  }
+
   private grow(need: number): void {
     const block = Buffer.allocUnsafe(Math.min(BLOCK_ROOM, Math.max(need, this.block.length * 2)));
     this.block.copy(block, 0, 0, this.used);
@@ -276,9 +290,13 @@ export class JsonlWriter {
   /**
    * Write out and close; returns the sha256 of everything written. Output no larger than `keepUpTo` that never
    * reached the disk is returned in memory instead (the store packs small artifacts). The store makes it durable
-   * when it commits.
+   * when it commits. `stored`: the output is an object of the store already (adopted), there is nothing to publish.
    */
-  async finish(keepUpTo = 0): Promise<{ digest: string; data?: Buffer }> {
+  async finish(keepUpTo = 0): Promise<{ digest: string; data?: Buffer; stored?: true }> {
+    if (this.adopted !== undefined) {
+      if (this.bytes > keepUpTo) return { digest: this.copied!, stored: true };
+      return { digest: this.copied!, data: readFileSync(this.adopted) };
+    }
     if (this.copied !== undefined) {
       if (this.bytes > keepUpTo) return { digest: this.copied };
       // Small enough to be packed: in memory, as a written one would be.

@@ -118,6 +118,12 @@ export interface OutputSink {
    * cache key): copied by the file system and not hashed again. Only on an output nothing was written to yet.
    */
   copyFile?(path: string, digest: string, records: number): Promise<void>;
+  /**
+   * The whole output is this input's bytes as they are stored (an `export`'s copy): the output is that very stored
+   * object, nothing written or hashed. False where it cannot be (the input is not a file of the store); then the
+   * stage writes its output as usual. Only on an output nothing was written to yet.
+   */
+  sameAs?(input: InputArtifact): Promise<boolean>;
 }
 
 export interface Resources {

@@ -1,5 +1,5 @@
 import { Deferred, Duration, Effect, Exit, Schedule } from "effect";
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type { IrProgram, IrStage, Json } from "../core/ir.js";
@@ -543,6 +543,13 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
             return w.tree;
           },
           copyFile: (path: string, digest: string, records: number) => w.writer.copyFile(path, digest, records),
+          sameAs: async (input: InputArtifact) => {
+            // Only a stored file of records (not a pack's, not a folder's listing) is shared as it is.
+            const path = o.store.objectPath(input.digest);
+            if (input.tree || input.records === null || input.path !== path || !existsSync(path)) return false;
+            w.writer.adopt(path, input.digest, input.records);
+            return true;
+          },
         };
         yield* impl.run(ctx, sink);
         if (w.tree) {
@@ -554,7 +561,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
           const manifest = manifestOf(s, k, o, inputs, attempt, started, finished, counts, { digest: t.digest, bytes: t.bytes, records: null, format: "tree", tree: { files: t.files, bytes: t.treeBytes } }, undefined, summary);
           return { manifest, files: t.paths };
         }
-        const { digest, data } = yield* Effect.tryPromise({ try: () => w.writer.finish(PACK_LIMIT), catch: (e) => e as Error });
+        const { digest, data, stored } = yield* Effect.tryPromise({ try: () => w.writer.finish(PACK_LIMIT), catch: (e) => e as Error });
         const dropped = w.dropped ? yield* Effect.tryPromise({ try: () => w.dropped!.publish(), catch: (e) => e as Error }) : undefined;
         const finished = new Date();
         const manifest = manifestOf(s, k, o, inputs, attempt, started, finished, counts, { digest, bytes: w.writer.bytes, records: valueWritten ? null : w.writer.records, format: valueWritten ? "json" : "jsonl" }, dropped, summary);
@@ -565,7 +572,7 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
         // Publishing the data is one rename: either it is in objects/, or only tmp/ has garbage.
         yield* Effect.try({
           try: () => {
-            o.store.publish(w.tmp, digest);
+            if (!stored) o.store.publish(w.tmp, digest);
             w.committed = true;
           },
           catch: (e) => e as Error,
