@@ -206,7 +206,10 @@ describe("determinism and plans", () => {
     const entry = readdirSync(join(copy, "entries"), { recursive: true }).map(String).find((f) => f.includes(m.key))!;
     const manifest = JSON.parse(readFileSync(join(copy, "entries", entry), "utf8"));
     const log = join(copy, "objects", manifest.dropped.digest.slice(0, 2), manifest.dropped.digest);
-    writeFileSync(log, readFileSync(log, "utf8").replace("record number 0", "record number X"));
+    // The where's input is a stored file: its dropped lines are logged by place, and the log keeps that input.
+    expect(manifest.dropped.lines_of).toBe(showJson(dir, store, "a").digest);
+    expect(readFileSync(log, "utf8")).toMatch(/^\{"reason":"predicate false","lines":\[\[0,1\],\[3,4\],/);
+    writeFileSync(log, readFileSync(log, "utf8").replace("predicate false", "predicate fals3"));
     const v = verified(dir, copy);
     expect(v.corrupt).toEqual([{ stage: "en", reason: "the log of dropped records: data file's digest does not match the manifest", key: m.key }]);
   });
@@ -410,6 +413,13 @@ describe("cache ls and gc", () => {
     expect(objects(store).size).toBe(objectsBefore - 2);
     const after = JSON.parse(itp(["cache", "ls", "--store", store, "--json"], { cwd: dir }).stdout) as { entries: unknown[] };
     expect(after.entries).toHaveLength(5);
+    expect(itp(["cache", "verify", "--store", store], { cwd: dir }).code).toBe(0);
+    // A where's log of dropped lines by place keeps its input: gone with the source's entry, the object stays.
+    const src = showJson(dir, store, "a");
+    runJson(dir, store);
+    unlinkSync(join(store, "entries", src.key.slice(0, 2), `${src.key}.json`));
+    expect(JSON.parse(itp(["cache", "gc", "--store", store, "--json"], { cwd: dir }).stdout)).toMatchObject({ orphans: 0 });
+    expect(existsSync(join(store, "objects", src.digest.slice(0, 2), src.digest))).toBe(true);
     expect(itp(["cache", "verify", "--store", store], { cwd: dir }).code).toBe(0);
   });
 });

@@ -73,6 +73,8 @@ export async function cacheVerb(args: string[]): Promise<number> {
     if (m === "unreadable") continue;
     if (m.output) referenced.add(m.output.digest);
     if (m.dropped) referenced.add(m.dropped.digest);
+    // A log of dropped lines by place needs the input they are in.
+    if (m.dropped?.lines_of) referenced.add(m.dropped.lines_of);
   }
   let orphans = 0;
   for await (const d of store.objects()) {

@@ -203,11 +203,21 @@ async function showDropped(store: Store, m: Manifest, stageId: string, limit: nu
   }
   const path = store.objectPath(m.dropped.digest);
   const shown: { reason: string; detail?: string; record: unknown }[] = [];
+  const input = m.dropped.lines_of === undefined ? undefined : new InputLines(store.objectPath(m.dropped.lines_of), `${stageId}'s input`);
   let matching = 0;
   for await (const line of readJsonl(path, `${stageId} (dropped records, ${path})`)) {
-    const d = line as { reason: string; detail?: string; record: unknown };
+    const d = line as { reason: string; detail?: string; record?: unknown; lines?: [number, number][] };
     if (reason !== undefined && !d.reason.includes(reason)) continue;
-    if (matching++ < limit) shown.push(d);
+    if (!d.lines) {
+      if (matching++ < limit) shown.push(d as { reason: string; detail?: string; record: unknown });
+      continue;
+    }
+    // Lines of the input, logged by place: read from it (only those shown).
+    for (const [from, to] of d.lines) {
+      const take = Math.max(0, Math.min(to - from, limit - matching));
+      for (let i = from; i < from + take; i++) shown.push({ reason: d.reason, record: await input!.at(i) });
+      matching += to - from;
+    }
   }
   if (json) {
     process.stdout.write(JSON.stringify({ stage: stageId, dropped: m.dropped.records, matching, records: shown }) + "\n");
@@ -219,4 +229,27 @@ async function showDropped(store: Store, m: Manifest, stageId: string, limit: nu
   if (matching > shown.length) out.push(`  ... and ${matching - shown.length} more (--records N to see more)`);
   process.stdout.write(out.join("\n") + "\n");
   return 0;
+}
+
+/** The records of a stored artifact by line number, read forward (a log names them in order). */
+class InputLines {
+  private lines: AsyncIterator<unknown> | undefined;
+  private next = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly what: string,
+  ) {}
+
+  async at(i: number): Promise<unknown> {
+    if (!this.lines || i < this.next) {
+      this.lines = readJsonl(this.path, `${this.what} (${this.path})`)[Symbol.asyncIterator]();
+      this.next = 0;
+    }
+    for (;;) {
+      const r = await this.lines.next();
+      if (r.done) throw new InputError(`${this.what} (${this.path}) has no line ${i + 1}: the log of dropped records does not match it`);
+      if (this.next++ === i) return r.value;
+    }
+  }
 }

@@ -38,6 +38,12 @@ export interface StageContext {
   /** `drop` for a record known only by its JSON line (no line break), as the parallel reader sees it. */
   dropLine(line: Buffer, reason: string, detail?: string): void;
   /**
+   * `dropLine` for line `index` (from 0) of the data input, dropped as it is: where that input is a stored file, the
+   * log keeps the line's place, not its bytes (`itp show --dropped` reads them from the input), so a filter that
+   * drops most of a large dataset does not write it out again.
+   */
+  dropInputLine(index: number, line: Buffer, reason: string): void;
+  /**
    * Say in the run's log how the stage does its work (`read by 4 worker threads`): an event `stage_note`, kept out
    * of the artifact and its manifest, so runs that differ only in how they worked store the same objects.
    */

@@ -433,7 +433,7 @@ function contextFor(
   progress: StageContext["progress"],
   signal: AbortSignal,
   key: string,
-  drop: (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
+  drop: (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer, index?: number) => void = (_r, reason) => count(`dropped: ${reason}`, 1),
   summary?: (v: Record<string, unknown>) => void,
   run?: { readonly downstream: readonly IrStage[]; readonly files: KeyedStage["files"] },
 ): StageContext {
@@ -446,6 +446,7 @@ function contextFor(
     count: (name, n = 1) => count(name, n),
     drop,
     dropLine: (line, reason, detail) => drop(undefined, reason, detail, line),
+    dropInputLine: (index, line, reason) => drop(undefined, reason, undefined, line, index),
     note: (message) => o.log?.("stage_note", { stage: s.id, note: message }),
     requests: () => o.store.requests(),
     store: () => keyedArtifacts(o.store),
@@ -520,10 +521,11 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
         let valueWritten = false;
         const params = yield* Effect.try({ try: () => resolveParams(s.params, true), catch: (e) => e as Error });
         const count = (name: string, n: number) => (counts[name] = (counts[name] ?? 0) + n);
-        const drop = (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer) => {
+        const drop = (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer, index?: number) => {
           count(`dropped: ${reason}`, 1);
-          w.dropped ??= new DropLog(o.store);
-          w.dropped.add(record, reason, detail, line);
+          w.dropped ??= new DropLog(o.store, storedFile(o.store, inputs.get("data")));
+          if (index !== undefined) w.dropped.addLine(index, line!, reason);
+          else w.dropped.add(record, reason, detail, line);
         };
         let summary: Record<string, unknown> | undefined;
         const ctx = contextFor(s, inputs, params, o, count, (d, t, b, detail) => o.reporter.progress(s.id, d, t, b, detail), signal, k.key, drop, (v) => (summary = v), { downstream, files: k.files });
@@ -594,9 +596,18 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
   );
 }
 
+/** The digest of an input that is a stored file of records (not a pack's, not a folder), else undefined. */
+function storedFile(store: Store, input: InputArtifact | undefined): string | undefined {
+  return input && !input.tree && input.records !== null && input.path === store.objectPath(input.digest) ? input.digest : undefined;
+}
+
+/** Runs of dropped input lines per entry of a log by place: a line of the log stays a few tens of KB. */
+const RUNS_PER_ENTRY = 4096;
+
 /**
  * The records a stage dropped, with their reasons, written as they come (a filter may drop millions) and published
- * as an object of its own next to the artifact.
+ * as an object of its own next to the artifact. Lines of the data input dropped as they are, when that input is a
+ * stored file (`linesOf`), are logged by place: runs of line numbers, not the lines' bytes.
  */
 class DropLog {
   private path: Promise<string> | undefined;
@@ -604,10 +615,19 @@ class DropLog {
   private chain: Promise<void> = Promise.resolve();
   private published = false;
   private discarded = false;
-  private queue: { record: RecordValue | undefined; reason: string; detail: string | undefined; line: Buffer | undefined }[] = [];
+  private queue: { record: RecordValue | undefined; reason: string; detail: string | undefined; line: Buffer | undefined; runs?: number[] }[] = [];
   private draining = false;
+  /** Dropped input lines not yet queued: [from, to) pairs, of this reason. */
+  private runs: number[] = [];
+  private runsReason = "";
+  private records = 0;
+  /** Some entry lists lines by place: the log needs the input (`lines_of`). */
+  private wroteRuns = false;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly linesOf: string | undefined,
+  ) {}
 
   /**
    * A dropped record, given as the record or as its JSON line (then `record` may be undefined). Drops are queued
@@ -616,7 +636,32 @@ class DropLog {
    */
   add(record: RecordValue | undefined, reason: string, detail: string | undefined, line: Buffer | undefined): void {
     if (this.discarded) return;
-    this.queue.push({ record, reason, detail, line });
+    this.records++;
+    this.queueRuns();
+    this.enqueue({ record, reason, detail, line });
+  }
+
+  /** Line `index` of the data input, dropped as it is: by place where the input is a stored file. */
+  addLine(index: number, line: Buffer, reason: string): void {
+    if (this.linesOf === undefined) return this.add(undefined, reason, undefined, line);
+    if (this.discarded) return;
+    this.records++;
+    if (reason !== this.runsReason || this.runs.length >= 2 * RUNS_PER_ENTRY) this.queueRuns();
+    this.runsReason = reason;
+    const n = this.runs.length;
+    if (n > 0 && this.runs[n - 1] === index) this.runs[n - 1] = index + 1;
+    else this.runs.push(index, index + 1);
+  }
+
+  private queueRuns(): void {
+    if (this.runs.length === 0) return;
+    this.wroteRuns = true;
+    this.enqueue({ record: undefined, reason: this.runsReason, detail: undefined, line: undefined, runs: this.runs });
+    this.runs = [];
+  }
+
+  private enqueue(e: DropLog["queue"][number]): void {
+    this.queue.push(e);
     if (this.draining) return;
     this.draining = true;
     this.chain = this.chain.then(() => this.drain());
@@ -631,9 +676,14 @@ class DropLog {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
-        for (const { record, reason, detail, line } of batch) {
+        for (const { record, reason, detail, line, runs } of batch) {
+          if (runs) {
+            const pairs: [number, number][] = [];
+            for (let k = 0; k < runs.length; k += 2) pairs.push([runs[k]!, runs[k + 1]!]);
+            await this.writer.write({ reason, lines: pairs });
+          }
           // The same bytes as serializing { reason, detail?, record }.
-          if (line) await this.writer.writeLine(line, `{"reason":${JSON.stringify(reason)}${detail === undefined ? "" : `,"detail":${JSON.stringify(detail)}`},"record":`, "}");
+          else if (line) await this.writer.writeLine(line, `{"reason":${JSON.stringify(reason)}${detail === undefined ? "" : `,"detail":${JSON.stringify(detail)}`},"record":`, "}");
           else await this.writer.write(detail === undefined ? { reason, record } : { reason, detail, record });
         }
       }
@@ -642,12 +692,13 @@ class DropLog {
     }
   }
 
-  async publish(): Promise<{ digest: string; bytes: number; records: number }> {
+  async publish(): Promise<{ digest: string; bytes: number; records: number; lines_of?: string }> {
+    this.queueRuns();
     await this.chain;
     const { digest } = await this.writer!.finish(0);
     this.store.publish(await this.path!, digest);
     this.published = true;
-    return { digest, bytes: this.writer!.bytes, records: this.writer!.records };
+    return { digest, bytes: this.writer!.bytes, records: this.records, ...(this.linesOf !== undefined && this.wroteRuns ? { lines_of: this.linesOf } : {}) };
   }
 
   /** After a failed or interrupted attempt: the temporary file goes (a published log is the store's). */

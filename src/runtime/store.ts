@@ -44,8 +44,12 @@ export interface Manifest {
   readonly counts: Readonly<Record<string, number>>;
   /** What the stage reported about its work (a training job: steps, first, last and lowest loss, tokens/s). */
   readonly summary?: Readonly<Record<string, unknown>>;
-  /** The records a filter dropped, each with its reason (`{reason, record}` lines): what `itp show --dropped` lists. */
-  readonly dropped?: { readonly digest: string; readonly bytes: number; readonly records: number };
+  /**
+   * The records a filter dropped, each with its reason (`{reason, record}` lines): what `itp show --dropped` lists.
+   * Lines of the data input dropped as they are may be logged by place instead (`{reason, lines: [[from, to], ...]}`,
+   * line numbers from 0, `to` excluded): `lines_of` is then the digest of that input's stored file, kept with the log.
+   */
+  readonly dropped?: { readonly digest: string; readonly bytes: number; readonly records: number; readonly lines_of?: string };
   /** Where a small artifact's data lives inside a pack (set when read from the store, never written). */
   readonly packed?: { readonly file: string; readonly offset: number };
 }
@@ -230,6 +234,8 @@ export class Store {
     if (m.dropped) {
       const bad = await this.checkObject(m.dropped.digest, m.dropped.bytes);
       if (bad) return { ok: false, reason: `the log of dropped records: ${bad}`, manifest: m };
+      // The input whose lines it names is checked as that stage's artifact; here only that it is there.
+      if (m.dropped.lines_of !== undefined && !existsSync(this.objectPath(m.dropped.lines_of))) return { ok: false, reason: "the log of dropped records: the input its lines are in is missing", manifest: m };
     }
     if (m.packed) {
       const data = this.packedData(m);

@@ -46,6 +46,10 @@ export function makeCtx(params: Record<string, unknown>, inputs: Record<string, 
       const record = JSON.parse(line.toString("utf8")) as RecordValue;
       dropped.push(detail === undefined ? { reason, record } : { reason, detail, record });
     },
+    dropInputLine: (_index, line, reason) => {
+      count(`dropped: ${reason}`);
+      dropped.push({ reason, record: JSON.parse(line.toString("utf8")) as RecordValue });
+    },
     note: (message) => void notes.push(message),
     requests: () => (requests ??= RequestCache.open(mkdtempSync(join(tmpdir(), "itp-requests-")))),
     signal: new AbortController().signal,

@@ -61,12 +61,12 @@ export const transformImpls: Record<string, StageImpl> = {
       return;
     }
     let kept = 0;
-    await mapRecords(ctx, out, (r, _i, line) => {
+    await mapRecords(ctx, out, (r, i, line) => {
       if (pred(r)) {
         kept++;
         return r;
       }
-      ctx.drop(r, "predicate false", undefined, line);
+      ctx.dropInputLine(i, line, "predicate false");
       return undefined;
     });
     ctx.count("kept", kept);
@@ -259,7 +259,7 @@ async function whereByVerdicts(ctx: StageContext, out: OutputSink, input: InputA
         if (runLines > 0) await out.writeBytes(chunk.subarray(run, start), runLines);
         run = -1;
         runLines = 0;
-        ctx.dropLine(chunk.subarray(start, nl), "predicate false");
+        ctx.dropInputLine(i, chunk.subarray(start, nl), "predicate false");
       }
       start = nl + 1;
     }
@@ -301,7 +301,7 @@ async function parallelWhere(ctx: StageContext, out: OutputSink, path: string, e
         await flush(lines.start);
         const line = chunk.subarray(lines.start, lines.end);
         if (flag === KEEP) await out.writeLine(line);
-        else if (flag === DROP) ctx.dropLine(line, "predicate false");
+        else if (flag === DROP) ctx.dropInputLine(n + i, line, "predicate false");
         else if (flag === REENCODE) await out.write(JSON.parse(line.toString("utf8")) as RecordValue);
       }
       await flush(chunk.length);
