@@ -238,18 +238,34 @@ async function whereByVerdicts(ctx: StageContext, out: OutputSink, input: InputA
   let i = 0;
   let kept = 0;
   let carry: Buffer | undefined;
-  for await (const piece of input.bytes() as AsyncIterable<Buffer>) {
+  for await (const chunk of input.bytes() as AsyncIterable<Buffer>) {
     checkAbort(ctx);
-    const chunk = carry ? Buffer.concat([carry, piece]) : piece;
+    let first = 0;
+    if (carry) {
+      // The line that began in the previous piece: joined on its own, not the whole piece copied.
+      const nl = chunk.indexOf(10);
+      if (nl < 0) {
+        carry = Buffer.concat([carry, chunk]);
+        continue;
+      }
+      const line = Buffer.concat([carry, chunk.subarray(0, nl + 1)]);
+      if (keep[i]) {
+        await out.writeBytes(line, 1);
+        kept++;
+      } else ctx.dropInputLine(i, line.subarray(0, line.length - 1), "predicate false");
+      i++;
+      carry = undefined;
+      first = nl + 1;
+    }
     const last = chunk.lastIndexOf(10);
-    if (last < 0) {
-      carry = chunk;
+    if (last < first) {
+      if (first < chunk.length) carry = Buffer.from(chunk.subarray(first));
       continue;
     }
     carry = last + 1 < chunk.length ? Buffer.from(chunk.subarray(last + 1)) : undefined;
     let run = -1;
     let runLines = 0;
-    for (let start = 0; start <= last; i++) {
+    for (let start = first; start <= last; i++) {
       const nl = chunk.indexOf(10, start);
       if (keep[i]) {
         if (run < 0) run = start;
