@@ -3,7 +3,8 @@ import { UserError } from "../core/errors.js";
 import { sha256 } from "../core/digest.js";
 import { resolveParams } from "../core/params.js";
 import { atRunEnd } from "../core/run-end.js";
-import type { Completion, OpenAIClient, TokenLogprob } from "../models/openai.js";
+import type { Completion, OpenAIClient } from "../models/openai.js";
+import { logprobColumns, offsetAt, tokenAt, type LogprobColumns } from "../models/openai-wire.js";
 import { completionPrompt, type ModelArtifact } from "./backend.js";
 import type { EvalModel, GenRequest, GenResult, LoglikRequest, LoglikResult } from "./eval-model.js";
 
@@ -39,8 +40,9 @@ export async function endpointEvalModel(m: ModelArtifact, baseUrl?: string): Pro
     const prompt = context + continuation;
     const body = client.completionBody({ prompt, max_tokens: 0, temperature: 0, logprobs: 1, extra: { echo: true } });
     const c: Completion = await client.send("completions", body, { signal });
-    const tokens = c.choices[0]?.logprobs;
-    if (!tokens || tokens.length === 0) {
+    const choice = c.choices[0];
+    const tokens = choice && logprobColumns(choice);
+    if (!tokens || tokens.tokens.length === 0) {
       throw new UserError(`${describe} answered a log-likelihood request without log-probabilities of the prompt`, "the endpoint must support `echo: true` with `logprobs` on /completions (vLLM, llama.cpp and TGI's OpenAI API do; chat-only APIs such as OpenAI's current models do not): evaluate log-likelihood tasks on another model");
     }
     return continuationScore(tokens, codePoints(context), codePoints(prompt), describe);
@@ -105,19 +107,21 @@ function codePoints(s: string): number {
 
 /**
  * The continuation's score from an echoed prompt's tokens: the tokens that end after `contextEnd` and start before
- * `promptEnd` (offsets in characters). A server without `text_offset` gets offsets from the tokens' text.
+ * `promptEnd` (offsets in characters). A server without `text_offset` gets offsets from the tokens' text. The tokens
+ * are read as the server sent them (columns), and only those of the continuation are built.
  */
-export function continuationScore(tokens: readonly TokenLogprob[], contextEnd: number, promptEnd: number, describe: string): LoglikResult {
+export function continuationScore(tokens: LogprobColumns, contextEnd: number, promptEnd: number, describe: string): LoglikResult {
   let logprob = 0;
   let greedy = true;
   let n = 0;
   let offset = 0;
-  for (let k = 0; k < tokens.length; k++) {
-    const t = tokens[k]!;
-    const start = t.offset ?? offset;
-    const end = tokens[k + 1]?.offset ?? start + codePoints(t.token);
+  const count = tokens.tokens.length;
+  for (let k = 0; k < count; k++) {
+    const start = offsetAt(tokens, k) ?? offset;
+    const end = (k + 1 < count ? offsetAt(tokens, k + 1) : undefined) ?? start + codePoints(String(tokens.tokens[k]));
     offset = end;
     if (end <= contextEnd || start >= promptEnd) continue;
+    const t = tokenAt(tokens, k);
     if (t.logprob === null) throw new UserError(`${describe} gave no log-probability for the continuation's token ${JSON.stringify(t.token)}`, "the context must not be empty: the first token of a prompt has none");
     logprob += t.logprob;
     n++;

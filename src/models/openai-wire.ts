@@ -260,18 +260,51 @@ function completionChoice(c: RawChoice | null, i: number, text: string): Choice 
   const choice: { text: string; finish_reason: string | null; logprobs?: TokenLogprob[] } = { text: c.text, finish_reason: finishReason(c.finish_reason) };
   const lp = c.logprobs as { tokens?: unknown; token_logprobs?: unknown; top_logprobs?: unknown; text_offset?: unknown } | null | undefined;
   if (lp && Array.isArray(lp.tokens)) {
-    const lps = Array.isArray(lp.token_logprobs) ? lp.token_logprobs : [];
-    const tops = Array.isArray(lp.top_logprobs) ? lp.top_logprobs : [];
-    const offsets = Array.isArray(lp.text_offset) ? lp.text_offset : [];
-    choice.logprobs = lp.tokens.map((token: unknown, k: number) => {
-      const out: { token: string; logprob: number | null; top?: { token: string; logprob: number }[]; offset?: number } = { token: String(token), logprob: typeof lps[k] === "number" ? lps[k] : null };
-      const top = tops[k] as Record<string, number> | null | undefined;
-      if (top && typeof top === "object") out.top = Object.entries(top).map(([t, l]) => ({ token: t, logprob: l }));
-      if (typeof offsets[k] === "number") out.offset = offsets[k];
-      return out;
-    });
+    const columns: LogprobColumns = {
+      tokens: lp.tokens,
+      logprobs: Array.isArray(lp.token_logprobs) ? lp.token_logprobs : [],
+      tops: Array.isArray(lp.top_logprobs) ? lp.top_logprobs : [],
+      offsets: Array.isArray(lp.text_offset) ? lp.text_offset : [],
+    };
+    // An echoed prompt has a token per few characters, and a log-likelihood reads two or three of them: the tokens
+    // are built when `logprobs` is first read, and logprobColumns reads them where they lie.
+    let built: TokenLogprob[] | undefined;
+    Object.defineProperty(choice, "logprobs", { enumerable: true, configurable: true, get: () => (built ??= columns.tokens.map((_, k) => tokenAt(columns, k))) });
+    columnsOf.set(choice, columns);
   }
   return choice;
+}
+
+/** A completions answer's log-probabilities as the server sent them: one array per field (`logprobs.tokens`, ...). */
+export interface LogprobColumns {
+  readonly tokens: readonly unknown[];
+  readonly logprobs: readonly unknown[];
+  readonly tops: readonly unknown[];
+  readonly offsets: readonly unknown[];
+}
+
+const columnsOf = new WeakMap<Choice, LogprobColumns>();
+
+/** A completions choice's log-probabilities as columns (undefined where it has none, and for chat). */
+export function logprobColumns(c: Choice): LogprobColumns | undefined {
+  return columnsOf.get(c);
+}
+
+/** Token `k` of the columns, as `Choice.logprobs[k]` gives it. */
+export function tokenAt(c: LogprobColumns, k: number): TokenLogprob {
+  const l = c.logprobs[k];
+  const out: { token: string; logprob: number | null; top?: { token: string; logprob: number }[]; offset?: number } = { token: String(c.tokens[k]), logprob: typeof l === "number" ? l : null };
+  const top = c.tops[k] as Record<string, number> | null | undefined;
+  if (top && typeof top === "object") out.top = Object.entries(top).map(([t, v]) => ({ token: t, logprob: v }));
+  const o = c.offsets[k];
+  if (typeof o === "number") out.offset = o;
+  return out;
+}
+
+/** Where token `k` starts (`text_offset`), or undefined where the server gave none. */
+export function offsetAt(c: LogprobColumns, k: number): number | undefined {
+  const o = c.offsets[k];
+  return typeof o === "number" ? o : undefined;
 }
 
 function finishReason(v: unknown): string | null {
