@@ -204,8 +204,9 @@ export class OpenAIClient {
         if (extra) extra.attempts++;
         if (signal?.aborted) throw signal.reason;
         exchange = new Exchange(signal);
+        const done = exchange.take();
         this.pool.dispatch({ path, method: "POST", headers: this.headers, body }, exchange);
-        text = await exchange.done;
+        text = await done;
         // Only once the whole body is in: a connection lost mid-body is a network failure, not a short answer.
         status = exchange.status;
         // Headers are read only where they matter (Retry-After, x-should-retry): on answers that are not a success.
@@ -397,19 +398,32 @@ function giveUpHint(c: RetryCause): string {
  * it is all in (as undici's `body.text()` does: UTF-8, a byte order mark dropped). Compared with `pool.request` and
  * `body.text()` this spares a Readable stream, an AsyncResource and an abort listener per request; the signal is
  * watched through one listener shared by every call that uses it.
+ *
+ * undici keeps up to 256 finished requests per connection (with their handlers) before it trims its queue, so a
+ * settled exchange lets go of its body and its promise: else 64 connections hold thousands of answers, which survive
+ * the young generation and make every scavenge copy them.
  */
+const settledAlready = (): void => undefined;
+
 class Exchange implements Dispatcher.DispatchHandler, AbortWatcher {
   /** The answer's status, once its headers are in (0 before). */
   status = 0;
   rawHeaders: Buffer[] | undefined;
-  readonly done: Promise<string>;
-  private readonly chunks: Buffer[] = [];
+  private done: Promise<string> | undefined;
+  private chunks: Buffer[] = [];
   private bytes = 0;
   private settled = false;
   private abortRequest: ((err?: Error) => void) | undefined;
   private abortReason: Error | undefined;
   private resolve!: (text: string) => void;
   private reject!: (e: unknown) => void;
+
+  /** The answer's body as text: taken once, before the exchange is dispatched (the exchange keeps no hold on it). */
+  take(): Promise<string> {
+    const p = this.done!;
+    this.done = undefined;
+    return p;
+  }
 
   constructor(private readonly signal: AbortSignal | undefined) {
     this.done = new Promise<string>((resolve, reject) => {
@@ -438,28 +452,34 @@ class Exchange implements Dispatcher.DispatchHandler, AbortWatcher {
   }
 
   onComplete(): void {
+    const resolve = this.resolve;
     if (!this.settle()) return;
     const c = this.chunks;
+    this.chunks = [];
     const buf = c.length === 1 ? c[0]! : Buffer.concat(c, this.bytes);
     const bom = buf.length > 2 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf;
-    this.resolve(buf.toString("utf8", bom ? 3 : 0));
+    resolve(buf.toString("utf8", bom ? 3 : 0));
   }
 
   onError(err: Error): void {
-    if (this.settle()) this.reject(err);
+    const reject = this.reject;
+    if (this.settle()) reject(err);
   }
 
   onAbort(reason: unknown): void {
+    const reject = this.reject;
     if (!this.settle()) return;
     this.abortReason = reason instanceof Error ? reason : new Error(String(reason));
     this.abortRequest?.(this.abortReason);
-    this.reject(reason);
+    reject(reason);
   }
 
   private settle(): boolean {
     if (this.settled) return false;
     this.settled = true;
     if (this.signal) unwatchAbort(this.signal, this);
+    // The resolving functions hold the promise, and the promise its value: the caller has taken them, they go.
+    this.resolve = this.reject = settledAlready;
     return true;
   }
 }
