@@ -59,23 +59,33 @@ export async function endpointEvalModel(m: ModelArtifact, baseUrl?: string): Pro
     return { text: cut ?? choice.text, finish_reason: cut === undefined && choice.finish_reason === "length" ? "length" : "stop", completion_tokens: c.usage?.completion_tokens ?? 0 };
   };
 
+  // Requests of a call started at once, twice the client's permits: each request's body is built when it is about to
+  // be sent, so a batch of thousands does not hold thousands of bodies (megabytes that outlive the young generation)
+  // waiting for permits.
+  const width = Math.max(1, 2 * config.concurrency);
   const each = async <Q, R>(reqs: readonly Q[], signal: AbortSignal, f: (r: Q, s: AbortSignal) => Promise<R>, onResult?: (i: number, r: R) => void): Promise<R[]> => {
     // One failure cancels the batch's other requests (a 401 would fail them all).
     const ctl = new AbortController();
     const s = AbortSignal.any([signal, ctl.signal]);
     setMaxListeners(0, s);
+    const out: R[] = new Array(reqs.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < reqs.length && !s.aborted) {
+        const i = next++;
+        const a = await f(reqs[i]!, s);
+        out[i] = a;
+        onResult?.(i, a);
+      }
+    };
     try {
-      return await Promise.all(
-        reqs.map(async (r, i) => {
-          const a = await f(r, s);
-          onResult?.(i, a);
-          return a;
-        }),
-      );
+      await Promise.all(Array.from({ length: Math.min(width, reqs.length) }, worker));
     } catch (e) {
       ctl.abort(e);
       throw e;
     }
+    if (s.aborted) throw s.reason;
+    return out;
   };
 
   return {
