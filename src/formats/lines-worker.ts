@@ -26,6 +26,8 @@ const check = recordCheck(settings.type);
 
 port.on("message", (job: LinesJob) => port.postMessage({ chunk: job.chunk, verdict: classify(job) } satisfies LinesReply, [job.chunk.buffer as ArrayBuffer]));
 
+const yes = () => true;
+
 function classify(job: LinesJob): LinesVerdict {
   const buf = Buffer.from(job.chunk.buffer, job.chunk.byteOffset, job.chunk.byteLength);
   const flags: number[] = [];
@@ -81,28 +83,17 @@ function classify(job: LinesJob): LinesVerdict {
     flags.push(utf8() ? KEEP : REENCODE);
     return true;
   };
-  if (isUtf8(buf)) {
-    // The whole chunk decoded at once (much cheaper than a decoding call per line), split into lines as a string:
-    // a line break byte is never part of a longer UTF-8 sequence, so the lines are the same.
-    const text = buf.toString("utf8");
-    const valid = () => true;
-    for (let next = 0; next < text.length; ) {
-      const start = next;
-      let end = text.indexOf("\n", start);
-      if (end < 0) end = text.length;
-      next = end + 1;
-      if (end > start && text.charCodeAt(end - 1) === 13) end--, (cr = true);
-      if (!line(text.slice(start, end), valid)) break;
-    }
-  } else {
-    for (let next = 0; next < buf.length; ) {
-      const start = next;
-      let end = buf.indexOf(10, start);
-      if (end < 0) end = buf.length;
-      next = end + 1;
-      if (end > start && buf[end - 1] === 13) end--, (cr = true);
-      if (!line(buf.toString("utf8", start, end), () => isUtf8(buf.subarray(start, end)))) break;
-    }
+  // Each line decoded on its own (as the serial reader does): JSON.parse reads a line's own string faster than a
+  // slice of the whole chunk decoded at once, an ASCII line most of all (a one-byte string). Bytes that are not valid
+  // UTF-8 are told per line, and only in a chunk that has some.
+  const valid = isUtf8(buf);
+  for (let next = 0; next < buf.length; ) {
+    const start = next;
+    let end = buf.indexOf(10, start);
+    if (end < 0) end = buf.length;
+    next = end + 1;
+    if (end > start && buf[end - 1] === 13) end--, (cr = true);
+    if (!line(buf.toString("utf8", start, end), valid ? yes : () => isUtf8(buf.subarray(start, end)))) break;
   }
   if (fatal) return { lines: fatal.i + 1, flags: new Uint8Array(0), problems: [], kept, cr, clean: false, fatal };
   return {
