@@ -1,5 +1,5 @@
 import { Effect } from "effect";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { chmod, copyFile, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileDigest } from "../../core/digest.js";
@@ -73,6 +73,33 @@ async function writeCopy(ctx: StageContext, bytes: Readable, digest: string, des
 }
 
 /**
+ * `writeCopy` of a file of the store: copied by the file system (not read into memory and written back), then given
+ * the mode a new file gets (copyFile gives it the store object's).
+ */
+async function fileCopy(ctx: StageContext, src: string, digest: string, dest: string): Promise<void> {
+  await mkdir(dirname(dest), { recursive: true });
+  const tmp = tmpName(dest);
+  try {
+    const fresh = await open(tmp, "w");
+    const { mode } = await fresh.stat();
+    await fresh.close();
+    await copyFile(src, tmp);
+    await chmod(tmp, mode & 0o7777);
+    const fh = await open(tmp, "r+");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    checkAbort(ctx);
+    await install(ctx, tmp, dest, digest);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
  * Write the records as Parquet to `dest` (atomically). Two passes over the records, both streamed: the first
  * learns the columns, the second writes row groups. `digest` is that of the records as JSON Lines: the input
  * artifact's, which is also the output's, since re-serializing records read from an artifact gives its bytes.
@@ -131,7 +158,7 @@ export const exportImpls: Record<string, StageImpl> = {
       // itself where the store has one.
       const input = dataInput(ctx);
       if (input.records !== null && (await out.sameAs?.(input))) {
-        await writeCopy(ctx, input.bytes(), input.digest, target(ctx), async () => checkAbort(ctx));
+        await fileCopy(ctx, input.path, input.digest, target(ctx));
         ctx.count("written", input.records);
         ctx.progress(input.records, input.records);
         return;
