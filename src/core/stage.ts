@@ -40,7 +40,8 @@ export interface StageContext {
   /**
    * `dropLine` for line `index` (from 0) of the data input, dropped as it is: where that input is a stored file, the
    * log keeps the line's place, not its bytes (`itp show --dropped` reads them from the input), so a filter that
-   * drops most of a large dataset does not write it out again.
+   * drops most of a large dataset does not write it out again. `line` is read during the call only (its reader may
+   * reuse the memory).
    */
   dropInputLine(index: number, line: Buffer, reason: string): void;
   /**

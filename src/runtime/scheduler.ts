@@ -643,7 +643,8 @@ class DropLog {
 
   /** Line `index` of the data input, dropped as it is: by place where the input is a stored file. */
   addLine(index: number, line: Buffer, reason: string): void {
-    if (this.linesOf === undefined) return this.add(undefined, reason, undefined, line);
+    // Its reader may reuse the line's memory: kept as a copy.
+    if (this.linesOf === undefined) return this.add(undefined, reason, undefined, Buffer.from(line));
     if (this.discarded) return;
     this.records++;
     if (reason !== this.runsReason || this.runs.length >= 2 * RUNS_PER_ENTRY) this.queueRuns();

@@ -1,3 +1,4 @@
+import { open } from "node:fs/promises";
 import { ChunkLines, classifiedChunks, DROP, KEEP, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { takeVerdicts } from "../../formats/line-verdicts.js";
 import type { InputArtifact, OutputSink, StageContext, StageImpl } from "../../core/stage.js";
@@ -238,7 +239,7 @@ async function whereByVerdicts(ctx: StageContext, out: OutputSink, input: InputA
   let i = 0;
   let kept = 0;
   let carry: Buffer | undefined;
-  for await (const chunk of input.bytes() as AsyncIterable<Buffer>) {
+  for await (const chunk of await artifactPieces(input)) {
     checkAbort(ctx);
     let first = 0;
     if (carry) {
@@ -284,6 +285,35 @@ async function whereByVerdicts(ctx: StageContext, out: OutputSink, input: InputA
   }
   if (carry || i !== keep.length) throw new Error(`where: ${input.stage}'s artifact has ${i} lines${carry ? " and an unfinished one" : ""}; its reader saw ${keep.length}`);
   return kept;
+}
+
+/**
+ * The bytes of an input artifact in pieces. A stored file is read into two buffers in turn (the next piece read while
+ * this one is used), not a fresh buffer per piece: a piece is valid until the next one comes. An artifact in a pack
+ * has no file of its own: its stream.
+ */
+async function artifactPieces(input: InputArtifact): Promise<AsyncIterable<Buffer>> {
+  const fh = await open(input.path).catch(() => undefined);
+  if (!fh) return input.bytes() as AsyncIterable<Buffer>;
+  return (async function* () {
+    const size = 1 << 20;
+    const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
+    let turn = 0;
+    let reading = fh.read(buffers[0]!, 0, size, null);
+    try {
+      for (;;) {
+        const { bytesRead, buffer } = await reading;
+        if (bytesRead === 0) return;
+        turn ^= 1;
+        reading = fh.read(buffers[turn]!, 0, size, null);
+        yield buffer.subarray(0, bytesRead);
+      }
+    } finally {
+      // Stopped early: the read in flight ends before the file closes.
+      await reading.catch(() => undefined);
+      await fh.close();
+    }
+  })();
 }
 
 /** `where` over a large artifact file, its records parsed and tested by worker threads; the kept count. */
