@@ -163,6 +163,9 @@ describe("answers", () => {
     const lq = b.choices[0]!.logprobs!;
     expect(lq.map((t) => [t.token, t.logprob])).toEqual(lp.map((t) => [t.token, t.logprob]));
     expect(lq[1]!.top!.map((t) => t.token)).toEqual([" green", " green~1", " green~2"]);
+    // Built when first read, the same on every read, and written out as JSON like any choice.
+    expect(b.choices[0]!.logprobs).toBe(lq);
+    expect(JSON.parse(JSON.stringify(b.choices[0]))).toEqual({ text: b.choices[0]!.text, finish_reason: b.choices[0]!.finish_reason, logprobs: JSON.parse(JSON.stringify(lq)) });
     // Without the option, no logprobs field at all.
     expect((await c.chat(hello)).choices[0]).not.toHaveProperty("logprobs");
     const zero = await c.chat({ ...hello, logprobs: 0 });

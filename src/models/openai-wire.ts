@@ -257,22 +257,40 @@ function chatTokenLogprob(t: { token?: unknown; logprob?: unknown; top_logprobs?
 
 function completionChoice(c: RawChoice | null, i: number, text: string): Choice {
   if (typeof c?.text !== "string") throw new MalformedAnswer(`choice ${i} has no text: ${excerpt(text)}`);
-  const choice: { text: string; finish_reason: string | null; logprobs?: TokenLogprob[] } = { text: c.text, finish_reason: finishReason(c.finish_reason) };
   const lp = c.logprobs as { tokens?: unknown; token_logprobs?: unknown; top_logprobs?: unknown; text_offset?: unknown } | null | undefined;
   if (lp && Array.isArray(lp.tokens)) {
-    const columns: LogprobColumns = {
+    return new EchoedChoice(c.text, finishReason(c.finish_reason), {
       tokens: lp.tokens,
       logprobs: Array.isArray(lp.token_logprobs) ? lp.token_logprobs : [],
       tops: Array.isArray(lp.top_logprobs) ? lp.top_logprobs : [],
       offsets: Array.isArray(lp.text_offset) ? lp.text_offset : [],
-    };
-    // An echoed prompt has a token per few characters, and a log-likelihood reads two or three of them: the tokens
-    // are built when `logprobs` is first read, and logprobColumns reads them where they lie.
-    let built: TokenLogprob[] | undefined;
-    Object.defineProperty(choice, "logprobs", { enumerable: true, configurable: true, get: () => (built ??= columns.tokens.map((_, k) => tokenAt(columns, k))) });
-    columnsOf.set(choice, columns);
+    });
   }
-  return choice;
+  return { text: c.text, finish_reason: finishReason(c.finish_reason) };
+}
+
+/**
+ * A completions choice with log-probabilities. An echoed prompt has a token per few characters and a log-likelihood
+ * reads two or three of them: the tokens are built when `logprobs` is first read, and logprobColumns reads them where
+ * they lie. (A class, not an accessor defined on each object: that gave each answer a map of its own, in the old
+ * generation, which held the whole parsed answer through every scavenge.)
+ */
+class EchoedChoice implements Choice {
+  private built: TokenLogprob[] | undefined;
+
+  constructor(
+    readonly text: string,
+    readonly finish_reason: string | null,
+    readonly columns: LogprobColumns,
+  ) {}
+
+  get logprobs(): readonly TokenLogprob[] {
+    return (this.built ??= this.columns.tokens.map((_, k) => tokenAt(this.columns, k)));
+  }
+
+  toJSON(): Choice {
+    return { text: this.text, finish_reason: this.finish_reason, logprobs: this.logprobs };
+  }
 }
 
 /** A completions answer's log-probabilities as the server sent them: one array per field (`logprobs.tokens`, ...). */
@@ -283,11 +301,9 @@ export interface LogprobColumns {
   readonly offsets: readonly unknown[];
 }
 
-const columnsOf = new WeakMap<Choice, LogprobColumns>();
-
 /** A completions choice's log-probabilities as columns (undefined where it has none, and for chat). */
 export function logprobColumns(c: Choice): LogprobColumns | undefined {
-  return columnsOf.get(c);
+  return c instanceof EchoedChoice ? c.columns : undefined;
 }
 
 /** Token `k` of the columns, as `Choice.logprobs[k]` gives it. */
