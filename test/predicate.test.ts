@@ -40,3 +40,53 @@ describe("where predicates", () => {
     for (let k = 0; k < 3; k++) expect(records.map((r) => p(r))).toEqual([true, false, false, false]);
   });
 });
+
+describe("where predicates on records read as latin1", () => {
+  // Lines of UTF-8 (accents, CJK, an emoji: a surrogate pair, 4 bytes), read as usual and as latin1 (the reader's
+  // fast path for lines without \u escapes): every expression gives the same verdicts.
+  const lines = [
+    { lang: "en", output: "café au lait", tags: ["naïve", "b"], meta: { lang: "fr", note: "été" }, n: 3 },
+    { lang: "fr", output: "🙂🙂 ok", tags: [], meta: { lang: "日本" }, n: 12 },
+    { lang: "日本", output: "", input: "über", n: -1, s: " 12" },
+    { output: "x".repeat(5), input: "", s: "\u00a012", t: "b" },
+    { t: "é", output: "aé", tags: ["é", 1] },
+    {},
+  ].map((r) => Buffer.from(JSON.stringify(r)));
+  const exprs = [
+    'lang == "en"',
+    'lang == "日本"',
+    'lang != "日本"',
+    'meta.lang == "日本"',
+    'meta.note == "été"',
+    'output contains "é"',
+    'output contains "au"',
+    'output startswith "caf"',
+    'output startswith "🙂"',
+    'output endswith "lait"',
+    'output endswith "é"',
+    'tags contains "naïve"',
+    'tags contains "é"',
+    "tags contains 1",
+    "len(output) == 12",
+    "len(output) == 7",
+    "len(output) >= 2",
+    "len(tags) == 2",
+    'input == ""',
+    'input == "" and len(output) >= 5',
+    "s > 5",
+    "s == 12",
+    'lang < "z"',
+    't > "a"',
+    't >= "é"',
+    "n < 5",
+    'not (lang == "en") or output contains "🙂"',
+  ];
+  it("gives the verdicts it gives on the records as decoded", () => {
+    for (const e of exprs) {
+      const usual = compilePredicate(e);
+      const latin1 = compilePredicate(e, "latin1");
+      const want = lines.map((l) => usual(JSON.parse(l.toString("utf8"))));
+      expect(lines.map((l) => latin1(JSON.parse(l.toString("latin1")))), e).toEqual(want);
+    }
+  });
+});

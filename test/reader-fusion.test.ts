@@ -121,6 +121,33 @@ describe("the parallel reader's shortcuts", () => {
     }
   });
 
+  it("an untyped source (its lines read as latin1 where that is safe): escapes, raw UTF-8, bad lines; the same objects", () => {
+    const untyped = recipe.replace("dataset src: Rec = jsonl(\"x.jsonl\")", 'dataset src = jsonl("x.jsonl", on_error: "skip")').replace('expr: "lang == \\"fr\\""', 'expr: "text contains \\"é\\" or len(text) == 7"');
+    expect(untyped).not.toBe(recipe);
+    const lines = records(2500);
+    // \u escapes (alone, and beside raw UTF-8 on one line), emoji (surrogate pairs for len), and lines that are not records.
+    for (let i = 0; i < lines.length; i += 11) lines[i] = `{"i":${i},"lang":"en","text":"\\u00e9t\\u00e9 caf\\u00e9"}`;
+    for (let i = 5; i < lines.length; i += 17) lines[i] = `{"i":${i},"lang":"fr","text":"\\u00e9 é 🙂🙂"}`;
+    const bad = lines.slice();
+    bad[100] = "\u00a0";
+    bad[700] = '{"i":700,"text":"é"x}';
+    bad[1300] = "\ufeff{}";
+    for (const [what, text] of [["clean", lines], ["bad lines", bad]] as const) {
+      const dir = tempTree({ "r.itp": untyped, "x.jsonl": text.join("\n") + "\n" });
+      dirs.push(dir);
+      for (const [store, env, ...more] of [["s", serial], ["p", parallel, "--only", "src"], ["p", parallel], ["f", parallel]] as const) {
+        const r = itp(["run", "r.itp", "--store", join(dir, store), ...more], { cwd: dir, env });
+        expect(r.code, `${what}: ${r.stderr}`).toBe(0);
+      }
+      const stored = storedOf(dir, "s");
+      expect(storedOf(dir, "p"), what).toEqual(stored);
+      expect(storedOf(dir, "f"), what).toEqual(stored);
+      expect(stored.stages[2]!.records, what).toBeGreaterThan(0);
+      const shown = (store: string) => itp(["show", "r.itp", "src", "--dropped", "--store", join(dir, store)], { cwd: dir }).stdout;
+      expect(shown("f"), what).toBe(shown("s"));
+    }
+  });
+
   it("a source file whose records are not all of the type fails the same way, whether the lines came before or after", () => {
     const lines = records(2500);
     lines[2200] = JSON.stringify({ i: 2200, lang: "en" });
