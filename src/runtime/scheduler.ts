@@ -521,8 +521,12 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
         let valueWritten = false;
         const params = yield* Effect.try({ try: () => resolveParams(s.params, true), catch: (e) => e as Error });
         const count = (name: string, n: number) => (counts[name] = (counts[name] ?? 0) + n);
+        // The count's name is made once per run of one reason, not per record (a filter may drop millions).
+        let dropReason: string | undefined;
+        let dropCount = "";
         const drop = (record: RecordValue | undefined, reason: string, detail?: string, line?: Buffer, index?: number) => {
-          count(`dropped: ${reason}`, 1);
+          if (reason !== dropReason) (dropReason = reason), (dropCount = `dropped: ${reason}`);
+          count(dropCount, 1);
           w.dropped ??= new DropLog(o.store, storedFile(o.store, inputs.get("data")));
           if (index !== undefined) w.dropped.addLine(index, line!, reason);
           else w.dropped.add(record, reason, detail, line);
