@@ -293,6 +293,29 @@ describe("an openai_compatible endpoint", () => {
     }
   });
 
+  it("a call keeps twice the concurrency in flight: answers in order, each told once; an abort stops the requests not yet sent", async () => {
+    const s = await echoServer();
+    try {
+      const m = await endpointEvalModel(endpoint(s.url, "completions", "api-width", 2));
+      const reqs = Array.from({ length: 24 }, (_, i) => LOGLIK[i % LOGLIK.length]!);
+      const told: number[] = [];
+      const got = await m.loglikelihood(reqs, { signal, onResult: (i) => told.push(i) });
+      got.forEach((g, i) => expect(Math.abs(g.logprob - expectedBigram(reqs[i]!).logprob)).toBeLessThan(1e-9));
+      expect(told.sort((a, b) => a - b)).toEqual(reqs.map((_, i) => i));
+      const ctl = new AbortController();
+      const sent = s.bodies.length;
+      let answered = 0;
+      const onResult = () => {
+        if (++answered === 4) ctl.abort(new Error("stop"));
+      };
+      const e = await m.loglikelihood(reqs, { signal: ctl.signal, onResult }).catch((x: unknown) => x);
+      expect((e as Error).message).toBe("stop");
+      expect(s.bodies.length - sent).toBeLessThan(reqs.length);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("an endpoint that answers without log-probabilities, or a chat endpoint, is a clear user error", async () => {
     const s = await echoServer(false);
     try {

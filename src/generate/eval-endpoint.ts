@@ -70,11 +70,13 @@ export async function endpointEvalModel(m: ModelArtifact, baseUrl?: string): Pro
     setMaxListeners(0, s);
     const out: R[] = new Array(reqs.length);
     let next = 0;
+    let answered = 0;
     const worker = async (): Promise<void> => {
       while (next < reqs.length && !s.aborted) {
         const i = next++;
         const a = await f(reqs[i]!, s);
         out[i] = a;
+        answered++;
         onResult?.(i, a);
       }
     };
@@ -84,7 +86,8 @@ export async function endpointEvalModel(m: ModelArtifact, baseUrl?: string): Pro
       ctl.abort(e);
       throw e;
     }
-    if (s.aborted) throw s.reason;
+    // Aborted between two requests: the workers stopped taking new ones.
+    if (answered < reqs.length) throw s.reason;
     return out;
   };
 
