@@ -1,3 +1,5 @@
+import { topLogprobsSpan, type TopLogprobsSpan } from "./top-logprobs-span.js";
+
 /**
  * The wire format of OpenAI-compatible endpoints (OpenAI, vLLM, TGI, llama.cpp server, Ollama): request bodies for
  * `/chat/completions` and `/completions`, and their answers read into one normalized shape. Everything here is pure;
@@ -205,8 +207,10 @@ export class MalformedAnswer extends Error {}
 /** Read a 200 answer of either endpoint. Throws {@link MalformedAnswer} for invalid JSON or a missing field. */
 export function parseAnswer(endpoint: Endpoint, text: string, retries: number): Completion {
   let j: unknown;
+  // A completions answer's top_logprobs are left in the text, each element parsed when read (top-logprobs-span.ts).
+  const span = endpoint === "completions" ? topLogprobsSpan(text) : undefined;
   try {
-    j = JSON.parse(text);
+    j = span ? parseWithout(text, span) : JSON.parse(text);
   } catch (e) {
     throw new MalformedAnswer(`the body is not valid JSON (${(e as Error).message}): ${excerpt(text)}`);
   }
@@ -216,7 +220,7 @@ export function parseAnswer(endpoint: Endpoint, text: string, retries: number): 
   let indexed = true;
   for (let i = 0; i < raw.length; i++) {
     const c = raw[i] as RawChoice | null;
-    choices[i] = endpoint === "chat" ? chatChoice(c, i, text) : completionChoice(c, i, text);
+    choices[i] = endpoint === "chat" ? chatChoice(c, i, text) : completionChoice(c, i, text, span);
     if (c!.index !== i) indexed = false;
   }
   // Servers may send the n choices out of order; put them in index order when the indexes are 0..n-1.
@@ -255,14 +259,24 @@ function chatTokenLogprob(t: { token?: unknown; logprob?: unknown; top_logprobs?
   return out;
 }
 
-function completionChoice(c: RawChoice | null, i: number, text: string): Choice {
+/** The answer with its top_logprobs array read as `[]`; an error is the whole text's, as JSON.parse gives it. */
+function parseWithout(text: string, span: TopLogprobsSpan): unknown {
+  try {
+    return JSON.parse(text.slice(0, span.start) + "[]" + text.slice(span.end));
+  } catch {
+    return JSON.parse(text);
+  }
+}
+
+function completionChoice(c: RawChoice | null, i: number, text: string, span: TopLogprobsSpan | undefined): Choice {
   if (typeof c?.text !== "string") throw new MalformedAnswer(`choice ${i} has no text: ${excerpt(text)}`);
   const lp = c.logprobs as { tokens?: unknown; token_logprobs?: unknown; top_logprobs?: unknown; text_offset?: unknown } | null | undefined;
   if (lp && Array.isArray(lp.tokens)) {
     return new EchoedChoice(c.text, finishReason(c.finish_reason), {
       tokens: lp.tokens,
       logprobs: Array.isArray(lp.token_logprobs) ? lp.token_logprobs : [],
-      tops: Array.isArray(lp.top_logprobs) ? lp.top_logprobs : [],
+      // The one top_logprobs key of the text is this one (the span requires it to be the only one).
+      top: Array.isArray(lp.top_logprobs) ? (span ? elementOf(text, span) : arrayElement(lp.top_logprobs)) : none,
       offsets: Array.isArray(lp.text_offset) ? lp.text_offset : [],
     });
   }
@@ -297,7 +311,8 @@ class EchoedChoice implements Choice {
 export interface LogprobColumns {
   readonly tokens: readonly unknown[];
   readonly logprobs: readonly unknown[];
-  readonly tops: readonly unknown[];
+  /** `top_logprobs[k]`: an object of token to log-probability, or null (undefined past the end). */
+  top(k: number): unknown;
   readonly offsets: readonly unknown[];
 }
 
@@ -310,11 +325,30 @@ export function logprobColumns(c: Choice): LogprobColumns | undefined {
 export function tokenAt(c: LogprobColumns, k: number): TokenLogprob {
   const l = c.logprobs[k];
   const out: { token: string; logprob: number | null; top?: { token: string; logprob: number }[]; offset?: number } = { token: String(c.tokens[k]), logprob: typeof l === "number" ? l : null };
-  const top = c.tops[k] as Record<string, number> | null | undefined;
+  const top = c.top(k) as Record<string, number> | null | undefined;
   if (top && typeof top === "object") out.top = Object.entries(top).map(([t, v]) => ({ token: t, logprob: v }));
   const o = c.offsets[k];
   if (typeof o === "number") out.offset = o;
   return out;
+}
+
+const none = (): undefined => undefined;
+
+function arrayElement(a: readonly unknown[]): (k: number) => unknown {
+  return (k) => a[k];
+}
+
+/** Element k of the span, parsed when asked for. */
+function elementOf(text: string, span: TopLogprobsSpan): (k: number) => unknown {
+  return (k) => {
+    if (k >= span.starts.length) return undefined;
+    const at = text.slice(span.starts[k], span.ends[k]);
+    try {
+      return JSON.parse(at);
+    } catch (e) {
+      throw new MalformedAnswer(`top_logprobs[${k}] is not valid JSON (${(e as Error).message}): ${excerpt(at)}`);
+    }
+  };
 }
 
 /** Where token `k` starts (`text_offset`), or undefined where the server gave none. */
