@@ -1,6 +1,6 @@
 import { Deferred, Duration, Effect, Exit, Schedule } from "effect";
 import { createReadStream, existsSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type { IrProgram, IrStage, Json } from "../core/ir.js";
 import type { Registry } from "../stages/registry.js";
@@ -588,7 +588,6 @@ function execute(s: IrStage, impl: StageImpl, inputs: ReadonlyMap<string, InputA
     (w) =>
       Effect.promise(async () => {
         await w.dropped?.discard();
-        const { rm } = await import("node:fs/promises");
         if (w.committed) {
           if (w.tree) await rm(w.tmp, { force: true });
           return;
@@ -713,7 +712,6 @@ class DropLog {
     if (this.published || !this.path) return;
     await this.chain.catch(() => undefined);
     await this.writer?.abort();
-    const { rm } = await import("node:fs/promises");
     await rm(await this.path, { force: true });
   }
 }
