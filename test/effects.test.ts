@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { check } from "../src/compile/check.js";
-import { defaultPermissions, programEffects, type EffectContext } from "../src/compile/effects.js";
+import { defaultPermissions, programEffects, within, type EffectContext } from "../src/compile/effects.js";
 import { diskHost } from "../src/cli/host.js";
 import { defaultRegistry } from "../src/stages/index.js";
 import { itp, stackTrace, tempTree } from "./support/cli.js";
@@ -432,5 +432,18 @@ train b = lora(base: "models/tiny") { data = d  gpus = 4  epochs = 2 }
     ]);
     // Without the plan's figures, b is not estimated and the total is unknown.
     expect(programEffects(program!, registry, { folder }).gpus.total_gpu_hours).toBeNull();
+  });
+});
+
+describe("within", () => {
+  it("is inside only below the root, by path components, whatever `..` says", () => {
+    expect(within("/a/b", "/a/b")).toBe(true);
+    expect(within("/a/b/c.jsonl", "/a/b")).toBe(true);
+    expect(within("/a/b/c/d", "/a/b/")).toBe(true);
+    expect(within("/a/bc", "/a/b")).toBe(false);
+    expect(within("/a/b/../c", "/a/b")).toBe(false);
+    expect(within("/a/b/../b/c", "/a/b")).toBe(true);
+    expect(within("/a", "/a/b")).toBe(false);
+    expect(within("/a/b/..c/d", "/a/b")).toBe(true);
   });
 });

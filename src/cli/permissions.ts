@@ -1,4 +1,4 @@
-import { realpathSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { EffectContext, Permissions } from "../compile/effects.js";
 import type { Profile } from "../executors/profile.js";
@@ -39,8 +39,10 @@ export function effectContext(recipe: string, store: string, extra: Partial<Effe
     store: resolve(store),
     hubEndpoint: hubSettings().endpoint,
     realpath: (p) => {
+      // A missing path is common (an input not made yet): asked without the cost of an exception.
+      if (!existsSync(p)) return undefined;
       try {
-        return realpathSync(p);
+        return realpathSync.native(p);
       } catch {
         return undefined;
       }

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { error, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.js";
-import { useProfile } from "../executors/index.js";
 import type { Profile } from "../executors/profile.js";
 import { diagnosticsJson, printDiagnostics } from "./compile.js";
 import { displayPath, UsageError } from "./host.js";
@@ -59,6 +58,8 @@ export async function applyProfile(recipe: string, values: { profile?: string | 
     else printDiagnostics(r.diagnostics, false);
     return 1;
   }
+  // Loaded here, not with this module: `itp check` reads profiles but never starts an executor.
+  const { useProfile } = await import("../executors/index.js");
   useProfile(r.profile);
   const store = r.profile ? (await import("../executors/profile.js")).profileStore(r.profile) : undefined;
   return { ...(store !== undefined ? { store } : {}), ...(r.profile ? { profile: r.profile } : {}) };

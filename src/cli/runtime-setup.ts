@@ -82,7 +82,8 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
   // permissions, the folder's symlinks and the environment may differ from the last time).
   if (opts.permissions) {
     const ctx = effectContext(file, opts.store ?? ".itp");
-    blocked.push(...permissionDiagnostics(needed, fileEffects(needed, registry, ctx), ctx, opts.permissions ?? defaultPermissions));
+    const perms = opts.permissions ?? defaultPermissions;
+    blocked.push(...permissionDiagnostics(needed, fileEffects(needed, registry, ctx, { reads: perms.denyReadOutside }), ctx, perms));
   }
   if (blocked.length > 0) {
     if (opts.json) process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(blocked) }) + "\n");

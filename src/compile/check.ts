@@ -138,7 +138,7 @@ function importDiagnostics(modules: ModuleGraph, imported: ReadonlySet<string>, 
 
 function enforce(program: IrProgram, registry: Registry, p: NonNullable<CheckOptions["permissions"]>): Diagnostic[] {
   const ctx = p.context(program.entry);
-  return permissionDiagnostics(program, fileEffects(program, registry, ctx), ctx, p.allow);
+  return permissionDiagnostics(program, fileEffects(program, registry, ctx, { reads: p.allow.denyReadOutside }), ctx, p.allow);
 }
 
 /** The modules an entry loads, itself included. */

@@ -42,34 +42,40 @@ export function programEffects(program: IrProgram, registry: Registry, ctx: Effe
 }
 
 /**
- * Only the files a program writes and reads: what the safe default checks before every run and check, without the
- * hosts, names and estimates that only `plan` and `diff` show.
+ * Only the files a program writes and, when `reads` is asked for (`--deny-read-outside`), reads: what the safe
+ * default checks before every run and check, without the hosts, names and estimates that only `plan` and `diff`
+ * show. Locating a read costs a real path per input file, and a Flan-sized recipe has thousands.
  */
-export function fileEffects(program: IrProgram, registry: Registry, ctx: EffectContext): Pick<Effects, "writes" | "reads"> {
-  return stageFileEffects([...program.stages.values()], registry, ctx);
+export function fileEffects(program: IrProgram, registry: Registry, ctx: EffectContext, want: { reads: boolean }): Pick<Effects, "writes" | "reads"> {
+  return stageFileEffects([...program.stages.values()], registry, ctx, want.reads);
 }
 
-function stageFileEffects(stages: readonly IrStage[], registry: Registry, ctx: EffectContext): Pick<Effects, "writes" | "reads"> {
+function stageFileEffects(stages: readonly IrStage[], registry: Registry, ctx: EffectContext, withReads = true): Pick<Effects, "writes" | "reads"> {
   const files = new Files(ctx);
-  const writes = new Map<string, FileEffect & { by: string[] }>();
-  const reads = new Map<string, FileEffect & { by: string[] }>();
-  const add = (into: Map<string, FileEffect & { by: string[] }>, f: FileEffect, by: string) => {
+  // `seen` beside each `by`: thousands of stages can read one file (a tokenizer), and a list scan per stage is quadratic.
+  const writes = new Map<string, FileEffect & { by: string[]; seen: Set<string> }>();
+  const reads = new Map<string, FileEffect & { by: string[]; seen: Set<string> }>();
+  const add = (into: Map<string, FileEffect & { by: string[]; seen: Set<string> }>, f: FileEffect, by: string) => {
     const k = f.resolved ?? f.path;
     const e = into.get(k);
-    if (e) {
-      if (!e.by.includes(by)) e.by.push(by);
-    } else into.set(k, { ...f, by: [by] });
+    if (!e) into.set(k, { ...f, by: [by], seen: new Set([by]) });
+    else if (!e.seen.has(by)) {
+      e.seen.add(by);
+      e.by.push(by);
+    }
   };
+  const listed = (m: Map<string, FileEffect & { by: string[]; seen: Set<string> }>): FileEffect[] => sortFiles([...m.values()].map(({ seen: _, ...f }) => f));
   for (const s of stages) {
     for (const param of WRITES[s.kind] ?? []) {
       const v = s.params[param];
       if (isPathLike(v)) add(writes, files.locate(v), `${s.id}.${param}`);
     }
+    if (!withReads) continue;
     const kind = registry.stage(s.kind);
     const readPaths: Json[] = [...(kind?.localInputs?.(s.params) ?? []), ...(EXTRA_READS[s.kind]?.(s.params) ?? []), ...(s.kind !== "onnx_model" && s.kind !== "hf_model" ? tokenizerRead(s.params) : [])];
     for (const v of readPaths) if (isPathLike(v)) add(reads, files.locate(v), `${s.id}.${paramOf(s, v)}`);
   }
-  return { writes: sortFiles([...writes.values()]), reads: sortFiles([...reads.values()]) };
+  return { writes: listed(writes), reads: listed(reads) };
 }
 
 /** The parameter a path came from, for `stage.param` (the first whose value it is). */
@@ -111,13 +117,23 @@ class Files {
     });
   }
 
+  /** Real paths asked for, by path: a Flan-sized recipe's two thousand files share a few folders. */
+  private readonly reals = new Map<string, string | undefined>();
+
+  private realpath(p: string): string | undefined {
+    if (this.reals.has(p)) return this.reals.get(p);
+    const r = this.ctx.realpath!(p);
+    this.reals.set(p, r);
+    return r;
+  }
+
   /** The real path of `abs`: its longest existing ancestor's real path, then the rest as written. */
   real(abs: string): string {
     if (!this.ctx.realpath) return abs;
     let head = abs;
     const rest: string[] = [];
     for (;;) {
-      const r = this.ctx.realpath(head);
+      const r = this.realpath(head);
       if (r !== undefined) return rest.length ? join(r, ...rest.reverse()) : r;
       const up = dirname(head);
       if (up === head) return abs;
@@ -150,6 +166,8 @@ class Files {
 
 /** Whether `p` is `root` or below it. */
 export function within(p: string, root: string): boolean {
+  // The common case without path.relative: `p` below `root` as written (both absolute, as the callers give them).
+  if (p === root || (p.startsWith(root) && (root.endsWith(sep) || p[root.length] === sep) && !p.includes(`${sep}..`))) return true;
   const rel = relative(root, p);
   return rel === "" || (!rel.startsWith(`..${sep}`) && rel !== ".." && !isAbsolute(rel));
 }
