@@ -259,6 +259,21 @@ describe("a local input that does not exist", () => {
     expect(r.stderr).not.toContain("b.jsonl");
     expect(r.stdout).toMatch(/^ok: 1 file/);
   });
+  it("repeated for many stages, shows its first ten, a line for the rest, and every one with --json", () => {
+    const text = Array.from({ length: 13 }, (_, i) => `dataset s${i} = jsonl("data/${i}.jsonl")`).join("\n\n") + "\n";
+    const dir = tempTree({ "r.itp": text });
+    const r = itp(["check", "r.itp"], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(r.stderr.match(/warning\[W002\]/g)).toHaveLength(10);
+    expect(r.stderr).toContain("input file data/9.jsonl does not exist");
+    expect(r.stderr).not.toContain("data/10.jsonl");
+    // Each code is cut on its own (the unused datasets are W001), and the count is of all of them.
+    expect(r.stderr).toContain("(3 more W002 warnings like these; --json lists every one)\n");
+    expect(r.stderr).toContain("(3 more W001 warnings like these; --json lists every one)\n");
+    expect(r.stderr.trimEnd().endsWith("26 warnings")).toBe(true);
+    const j = itp(["check", "r.itp", "--json"], { cwd: dir });
+    expect((JSON.parse(j.stdout) as { diagnostics: { code: string }[] }).diagnostics.filter((d) => d.code === "W002")).toHaveLength(13);
+  });
   it("is an error at plan and run, before anything runs (exit 1, no store written)", () => {
     const dir = tempTree({ "r.itp": r2, "b.jsonl": '{"x": 1}\n' });
     for (const verb of ["plan", "run"]) {

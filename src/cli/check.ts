@@ -13,7 +13,8 @@ Parse, resolve and type-check recipes (folders are searched for .itp files), and
 the safe default: writes outside the recipe's folder and the store (.itp/) are refused, and so is an env() value
 in what is sent to a host (an endpoint's base_url and credentials excepted). With --profile (or --profile-file),
 also the profile file (itp.profiles.yaml next to the first recipe): unknown settings, wrong types, the name.
-Exit 0 when there are no errors (warnings allowed), 1 otherwise.
+Every error is shown; a warning code repeated more than ten times shows its first ten and a count of the rest
+(--json lists all). Exit 0 when there are no errors (warnings allowed), 1 otherwise.
 ${permissionHelp}
 ${profileHelp}`;
 
@@ -29,7 +30,8 @@ export async function checkVerb(args: string[]): Promise<number> {
   if (p.values.json) {
     process.stdout.write(JSON.stringify({ diagnostics: diagnosticsJson(r.diagnostics) }) + "\n");
   } else {
-    printDiagnostics(r.diagnostics, false);
+    // One warning repeated for each of hundreds of stages would bury everything else.
+    printDiagnostics(r.diagnostics, false, { perWarningCode: 10 });
     if (!failed) {
       const stages = r.files.reduce((n, f) => n + (f.program?.stages.size ?? 0), 0);
       process.stdout.write(`ok: ${r.files.length} file${r.files.length === 1 ? "" : "s"}, ${stages} stage${stages === 1 ? "" : "s"}\n`);

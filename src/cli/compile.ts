@@ -25,11 +25,26 @@ export function compileFiles(paths: readonly string[], sets: readonly string[] =
   return { ...result, diagnostics: [...extra, ...result.diagnostics] };
 }
 
-export function printDiagnostics(ds: readonly Diagnostic[], json: boolean): void {
+/**
+ * Diagnostics on stderr, in source order, then a count. With `perWarningCode`, a warning code that repeats more often
+ * (a Flan-sized recipe whose 1,837 inputs are not there yet) shows its first few and a line for the rest; errors are
+ * always shown whole.
+ */
+export function printDiagnostics(ds: readonly Diagnostic[], json: boolean, opts: { perWarningCode?: number } = {}): void {
   const sorted = sortDiagnostics(ds);
   if (json) return;
   const color = useColor(process.stderr);
-  for (const d of sorted) process.stderr.write(renderText(d, color) + "\n\n");
+  const shown = new Map<string, number>();
+  const limit = opts.perWarningCode ?? Infinity;
+  for (const d of sorted) {
+    if (d.severity !== "error") {
+      const n = (shown.get(d.code) ?? 0) + 1;
+      shown.set(d.code, n);
+      if (n > limit) continue;
+    }
+    process.stderr.write(renderText(d, color) + "\n\n");
+  }
+  for (const [code, n] of shown) if (n > limit) process.stderr.write(`(${n - limit} more ${code} warning${n - limit === 1 ? "" : "s"} like these; --json lists every one)\n`);
   if (sorted.length > 0) process.stderr.write(summaryLine(sorted) + "\n");
 }
 
