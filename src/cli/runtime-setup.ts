@@ -14,7 +14,7 @@ import { neededStages } from "../runtime/scheduler.js";
 import type { Registry } from "../stages/registry.js";
 import { compileFiles, diagnosticsJson, printDiagnostics } from "./compile.js";
 import { displayPath, InputError, UsageError } from "./host.js";
-import { defaultPermissions, fileEffects, type Permissions } from "../compile/effects.js";
+import { fileEffects, type Permissions } from "../compile/effects.js";
 import { permissionDiagnostics } from "../compile/permissions.js";
 import { effectContext } from "./permissions.js";
 
@@ -82,7 +82,7 @@ export async function loadForRun(file: string, opts: { sets?: string[]; store?: 
   // permissions, the folder's symlinks and the environment may differ from the last time).
   if (opts.permissions) {
     const ctx = effectContext(file, opts.store ?? ".itp");
-    const perms = opts.permissions ?? defaultPermissions;
+    const perms = opts.permissions;
     blocked.push(...permissionDiagnostics(needed, fileEffects(needed, registry, ctx, { reads: perms.denyReadOutside }), ctx, perms));
   }
   if (blocked.length > 0) {
