@@ -89,12 +89,15 @@ def commit(root: str, tmp: str, step: int, state: Dict[str, Any], keep: int) -> 
     return final
 
 
-def clean_temporaries(root: str) -> None:
-    """Remove the temporary folders a killed run left behind (rank 0, before training)."""
+def clean_temporaries(root: str, keep: int) -> None:
+    """Remove what a killed run left behind (rank 0, before training): temporary folders, and checkpoints beyond the
+    newest `keep` (a kill between a commit's rename and its pruning leaves one more)."""
     if root and os.path.isdir(root):
         for name in os.listdir(root):
             if name.startswith(".tmp-step-"):
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        for _, old in list_checkpoints(root)[keep:]:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def load_latest(root: str, fingerprint: Dict[str, Any], log) -> Optional[Tuple[str, Dict[str, Any]]]:

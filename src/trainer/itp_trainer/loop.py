@@ -165,7 +165,7 @@ class Trainer:
     def _resume(self) -> None:
         cfg, d = self.cfg, self.d
         if d.main:
-            ckpt.clean_temporaries(cfg.checkpoint_dir)
+            ckpt.clean_temporaries(cfg.checkpoint_dir, cfg.keep_checkpoints)
         d.barrier()
         found = ckpt.load_latest(cfg.checkpoint_dir, cfg.fingerprint(), self.emit.log)
         if found is None:
