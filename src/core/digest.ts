@@ -1,6 +1,7 @@
 import * as crypto from "node:crypto";
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
+import { filePieces } from "./file-pieces.js";
 
 /** `crypto.hash` (Node 20.12 on): one call, no Hash object; the same digest as createHash's. */
 const oneShot = (crypto as { hash?: (algorithm: string, data: string | Buffer, encoding: "hex") => string }).hash;
@@ -25,29 +26,13 @@ export function cacheKey(components: Readonly<Record<string, string>>): string {
   return sha256(canonicalJson(components));
 }
 
-/**
- * The sha256 of a file's bytes. Two buffers in turn: the next piece is read while this one is hashed, and no memory
- * is allocated per piece (a stream's fresh buffers cost a large file's hashing about a third more).
- */
+/** The sha256 of a file's bytes, read in 4 MiB pieces (filePieces: no allocation per piece). */
 export async function fileDigest(path: string): Promise<{ digest: string; bytes: number }> {
   const h = createHash("sha256");
-  const piece = 4 << 20;
-  const fh = await open(path);
-  try {
-    const buffers = [Buffer.allocUnsafeSlow(piece), Buffer.allocUnsafeSlow(piece)];
-    let bytes = 0;
-    let turn = 0;
-    let reading = fh.read(buffers[0]!, 0, piece, null);
-    for (;;) {
-      const { bytesRead, buffer } = await reading;
-      if (bytesRead === 0) break;
-      turn ^= 1;
-      reading = fh.read(buffers[turn]!, 0, piece, null);
-      h.update(buffer.subarray(0, bytesRead));
-      bytes += bytesRead;
-    }
-    return { digest: h.digest("hex"), bytes };
-  } finally {
-    await fh.close();
+  let bytes = 0;
+  for await (const piece of filePieces(await open(path), 4 << 20)) {
+    h.update(piece);
+    bytes += piece.length;
   }
+  return { digest: h.digest("hex"), bytes };
 }

@@ -1,4 +1,5 @@
 import { open } from "node:fs/promises";
+import { filePieces } from "../../core/file-pieces.js";
 import { ChunkLines, classifiedChunks, DROP, KEEP, readerThreads, readsInParallel, REENCODE } from "../../formats/parallel-lines.js";
 import { takeVerdicts } from "../../formats/line-verdicts.js";
 import type { InputArtifact, OutputSink, StageContext, StageImpl } from "../../core/stage.js";
@@ -294,26 +295,7 @@ async function whereByVerdicts(ctx: StageContext, out: OutputSink, input: InputA
  */
 async function artifactPieces(input: InputArtifact): Promise<AsyncIterable<Buffer>> {
   const fh = await open(input.path).catch(() => undefined);
-  if (!fh) return input.bytes() as AsyncIterable<Buffer>;
-  return (async function* () {
-    const size = 1 << 20;
-    const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
-    let turn = 0;
-    let reading = fh.read(buffers[0]!, 0, size, null);
-    try {
-      for (;;) {
-        const { bytesRead, buffer } = await reading;
-        if (bytesRead === 0) return;
-        turn ^= 1;
-        reading = fh.read(buffers[turn]!, 0, size, null);
-        yield buffer.subarray(0, bytesRead);
-      }
-    } finally {
-      // Stopped early: the read in flight ends before the file closes.
-      await reading.catch(() => undefined);
-      await fh.close();
-    }
-  })();
+  return fh ? filePieces(fh, 1 << 20) : (input.bytes() as AsyncIterable<Buffer>);
 }
 
 /** `where` over a large artifact file, its records parsed and tested by worker threads; the kept count. */
